@@ -1,0 +1,162 @@
+"""Where agentmon keeps its state, read from the environment (SPEC §2).
+
+Every setting has a default that works with no set-up, so that a fresh clone runs with
+`make demo`. Settings are read when asked for, not at import, so tests can point
+`AGENTMON_HOME` at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentmon_pipeline.errors import UserError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+DAGSTER_YAML = """\
+# Written by agentmon. The warehouse is DuckDB, which allows one writing process per file,
+# so runs are queued and executed one at a time.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+  pools:
+    default_limit: 1
+"""
+
+
+def project_dir() -> Path:
+    """The repository root: where `dbt_project/` and `evals/` live."""
+    override = os.environ.get("AGENTMON_PROJECT_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    return PACKAGE_DIR.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse_url: str
+    warehouse_path: Path
+    landing_dir: Path
+    retention_days: int
+    log_level: str
+    archive_processed: bool
+    config_file: Path | None
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.home / "processed"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "warehouse.lock"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return project_dir() / "dbt_project"
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UserError(f"{name}={raw!r}: expected a whole number") from None
+    if value < 0:
+        raise UserError(f"{name}={raw!r}: expected a number >= 0")
+    return value
+
+
+def _bool_env(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def warehouse_path_from_url(url: str) -> Path:
+    """`duckdb:////abs/path.duckdb` -> `/abs/path.duckdb`. Other schemes come in a later release."""
+    if url.startswith("duckdb:///"):
+        rest = url[len("duckdb:///") :]
+        if not rest:
+            raise UserError(f"MONITORING_DB_URL={url!r}: no file path after duckdb:///")
+        return Path(rest).expanduser().resolve()
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        raise UserError(
+            "MONITORING_DB_URL: PostgreSQL is not supported yet; use duckdb:///<path> (the default)"
+        )
+    raise UserError(f"MONITORING_DB_URL={url!r}: expected duckdb:///<absolute path>")
+
+
+def settings() -> Settings:
+    home_env = os.environ.get("AGENTMON_HOME")
+    home = Path(home_env).expanduser().resolve() if home_env else project_dir() / ".agentmon"
+    url = os.environ.get("MONITORING_DB_URL") or f"duckdb:///{home / 'warehouse.duckdb'}"
+    landing_env = os.environ.get("MONITORING_LANDING_DIR")
+    landing = Path(landing_env).expanduser().resolve() if landing_env else home / "landing"
+    config_env = os.environ.get("AGENTMON_CONFIG")
+    config_file = Path(config_env).expanduser().resolve() if config_env else None
+    if config_file is None and (project_dir() / "agentmon.yaml").exists():
+        config_file = project_dir() / "agentmon.yaml"
+    return Settings(
+        home=home,
+        warehouse_url=url,
+        warehouse_path=warehouse_path_from_url(url),
+        landing_dir=landing,
+        retention_days=_int_env("MONITORING_RETENTION_DAYS", 90),
+        log_level=os.environ.get("MONITORING_LOG_LEVEL", "INFO").upper(),
+        archive_processed=_bool_env("MONITORING_ARCHIVE_PROCESSED"),
+        config_file=config_file,
+    )
+
+
+def ensure_home(s: Settings | None = None) -> Settings:
+    """Create the state folders and the Dagster instance config (telemetry off, one run at a time)."""
+    s = s or settings()
+    for folder in (s.home, s.landing_dir, s.dagster_home, s.warehouse_path.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    dagster_yaml = s.dagster_home / "dagster.yaml"
+    if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
+        dagster_yaml.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(s.dagster_home)
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ["AGENTMON_WAREHOUSE_PATH"] = str(s.warehouse_path)
+    return s
+
+
+KNOWN_CONFIG_KEYS = {"alerts", "budgets", "redaction", "suites", "retention"}
+
+
+def load_config_file(s: Settings | None = None) -> dict[str, Any]:
+    """The optional `agentmon.yaml`. Later issues give its sections meaning; here it is checked."""
+    s = s or settings()
+    path = s.config_file
+    if path is None:
+        return {}
+    if not path.exists():
+        raise UserError(f"AGENTMON_CONFIG: {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    unknown = sorted(set(data) - KNOWN_CONFIG_KEYS)
+    if unknown:
+        raise UserError(
+            f"{path}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(KNOWN_CONFIG_KEYS))}"
+        )
+    return data

@@ -1,0 +1,401 @@
+"""Load one landing file into the raw tables: detect, parse, quarantine, record in the ledger.
+
+Guarantees (SPEC §3.3):
+- per file, records loaded + records quarantined = records found (`raw.ingested_files`);
+- the same bytes under any name are loaded once; a second drop is a `duplicate` ledger row;
+- a file is atomic: its spans, metrics, events, quarantine rows and ledger row are written in one
+  transaction, so a crash halfway leaves the warehouse as it was before that file;
+- `(trace_id, span_id)` identifies a span: a span seen again replaces the earlier version.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from agentmon_pipeline.ingest import native
+
+GZIP_MAGIC = b"\x1f\x8b"
+HEAD_BYTES = 64 * 1024
+READ_FORMATS = "native JSONL (spans, metrics, events)"
+
+
+@dataclass
+class FileResult:
+    path: str
+    sha256: str
+    bytes: int
+    format: str | None
+    status: str
+    lines: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    spans: int = 0
+    metrics: int = 0
+    events: int = 0
+    reason: str | None = None
+    load_id: int | None = None
+    duplicate_of: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class WholeFileRejected(Exception):
+    """The file cannot be read at all; it is quarantined as a whole with this reason."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def _head(path: Path, gz: bool) -> bytes:
+    try:
+        if gz:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(HEAD_BYTES)
+        with open(path, "rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise WholeFileRejected(f"truncated or corrupt gzip ({exc})") from None
+
+
+def detect_format(head: bytes) -> str:
+    """The format of a file from its first 64 KiB; raises WholeFileRejected for what we do not read."""
+    if b"\x00" in head:
+        raise WholeFileRejected(f"binary file; agentmon reads {READ_FORMATS}")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a character cut at the end of the head is fine
+            raise WholeFileRejected(f"not UTF-8 text; agentmon reads {READ_FORMATS}") from None
+        text = head[: exc.start].decode("utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "empty"
+    stripped = text.lstrip()
+    if stripped.startswith("{") and '"resourceSpans"' in text[:4096]:
+        raise WholeFileRejected(
+            f"OpenTelemetry OTLP JSON is not supported yet; agentmon reads {READ_FORMATS}"
+        )
+    complete = lines[:-1] if len(head) == HEAD_BYTES else lines
+    for line in complete[:100] or lines[:1]:
+        try:
+            if isinstance(json.loads(line), dict):
+                return "native"
+        except ValueError:
+            continue
+    raise WholeFileRejected(f"no JSON object in the first lines; agentmon reads {READ_FORMATS}")
+
+
+def _gunzip_to_temp(path: Path, tmp_dir: Path) -> Path:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".jsonl")
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except (OSError, EOFError, zlib.error) as exc:
+        os.unlink(name)
+        raise WholeFileRejected(f"truncated or corrupt gzip ({exc})") from None
+    return Path(name)
+
+
+def _sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _parse_fast(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
+    compression = "gzip" if gz else "none"
+    con.execute(
+        f"""
+        create or replace temp table recs as
+        select row_number() over () as line_number, j
+        from read_json({_sql_path(path)}, format = 'newline_delimited', records = false,
+                       columns = {{'j': 'JSON'}}, compression = '{compression}',
+                       maximum_object_size = 1073741824)
+        """
+    )
+
+
+def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Numbered lines; the lines that are not JSON go to the quarantine table."""
+    try:
+        con.execute(
+            f"""
+            create or replace temp table lines as
+            select line_number, line
+            from (
+                select generate_subscripts(parts, 1) as line_number,
+                       unnest(parts) as line
+                from (select string_split(content, chr(10)) as parts from read_text({_sql_path(path)}))
+            )
+            where trim(line) <> ''
+            """
+        )
+    except duckdb.Error as exc:
+        raise WholeFileRejected(f"cannot read the file as text ({str(exc).splitlines()[0]})") from None
+    con.execute(
+        f"""
+        create or replace temp table bad_lines as
+        select line_number, 'not valid JSON' as reason, {native.cap_sql("line")} as raw_line
+        from lines where not json_valid(line)
+        """
+    )
+    con.execute(
+        """
+        create or replace temp table recs as
+        select line_number, line::json as j from lines where json_valid(line)
+        """
+    )
+
+
+def _typed(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    con.execute(f"create or replace temp table typed as {native.typed_records_sql('recs')}")
+    row = con.execute(
+        "select count(*) filter (where reason is not null), count(*) filter (where needs_exact_check) from typed"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path) -> None:
+    """Fill temp tables `typed` (records with reason) and `bad_lines` (lines that are not JSON)."""
+    con.execute(
+        "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
+    )
+    try:
+        _parse_fast(con, path, gz)
+        invalid, flagged = _typed(con)
+        if invalid == 0 and flagged == 0:
+            con.execute("update typed set line_number = null")  # ordinals, not line numbers
+            return
+    except duckdb.Error:
+        pass
+    source = _gunzip_to_temp(path, tmp_dir) if gz else path
+    try:
+        _parse_slow(con, source)
+        try:
+            _typed(con)
+        except duckdb.Error as exc:
+            raise WholeFileRejected(f"cannot parse the file ({str(exc).splitlines()[0]})") from None
+        con.execute(
+            f"""
+            update typed set reason = x.reason
+            from ({native.exact_text_check_sql("(select line_number, j from typed where needs_exact_check and reason is null)")}) x
+            where typed.line_number = x.line_number and x.reason is not null
+            """
+        )
+    finally:
+        if gz:
+            source.unlink(missing_ok=True)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchone()[0])
+
+
+def _ledger_row(con: duckdb.DuckDBPyConnection, r: FileResult, mtime_ns: int | None) -> None:
+    con.execute(
+        """
+        insert into raw.ingested_files
+        (load_id, file_path, file_name, sha256, bytes, mtime_ns, format, status, lines, loaded,
+         quarantined, reason, duplicate_of, ingested_at)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())
+        """,
+        [r.load_id, r.path, Path(r.path).name, r.sha256, r.bytes, mtime_ns, r.format, r.status,
+         r.lines, r.loaded, r.quarantined, r.reason, r.duplicate_of],
+    )  # fmt: skip
+
+
+def already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> int | None:
+    row = con.execute(
+        "select min(load_id) from raw.ingested_files where sha256 = ? and status <> 'duplicate'", [sha]
+    ).fetchone()
+    return row[0]
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> FileResult:
+    """Ingest one file into the raw tables in one transaction. Never raises for bad content."""
+    path = path.resolve()
+    stat = path.stat()
+    sha = sha256_of(path)
+    result = FileResult(path=str(path), sha256=sha, bytes=stat.st_size, format=None, status="loaded")
+    result.load_id = int(con.execute("select nextval('raw.load_id_seq')").fetchone()[0])
+
+    previous = already_loaded(con, sha)
+    if previous is not None:
+        result.status, result.duplicate_of = "duplicate", previous
+        result.reason = f"same content as load {previous}"
+        _ledger_row(con, result, stat.st_mtime_ns)
+        return result
+
+    gz = _is_gzip(path)
+    try:
+        result.format = detect_format(_head(path, gz))
+        if result.format != "empty":
+            parse_file(con, path, gz, tmp_dir)
+    except WholeFileRejected as exc:
+        return _quarantine_whole_file(con, path, result, str(exc), stat.st_mtime_ns, gz)
+
+    if result.format == "empty":
+        result.status = "empty"
+        _ledger_row(con, result, stat.st_mtime_ns)
+        return result
+
+    load_id = result.load_id
+    valid = "(select * from typed where reason is null)"
+    con.execute(f"create or replace temp table new_spans as {native.span_rows_sql(valid, load_id)}")
+    con.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id)}")
+    con.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id)}")
+    bad_records = con.sql(
+        f"""
+        select line_number, reason, {native.cap_sql("j::varchar")} as raw_line
+        from typed where reason is not null
+        union all
+        select line_number, reason, raw_line from bad_lines
+        """
+    ).to_arrow_table()
+    result.quarantined = bad_records.num_rows
+    result.spans = _count(con, "select count(*) from new_spans")
+    result.metrics = _count(con, "select count(*) from new_metrics")
+    result.events = _count(con, "select count(*) from new_events")
+    result.loaded = result.spans + result.metrics + result.events
+    result.lines = result.loaded + result.quarantined
+    result.status = "loaded" if result.quarantined == 0 else ("partial" if result.loaded else "quarantined")
+    for reason in bad_records.column("reason").to_pylist():
+        result.reasons[reason] = result.reasons.get(reason, 0) + 1
+
+    con.execute("begin transaction")
+    try:
+        # A span seen again (in this file or an earlier one) replaces the earlier version.
+        con.execute(
+            """
+            delete from raw.spans s using (select distinct trace_id, span_id from new_spans) n
+            where s.trace_id = n.trace_id and s.span_id = n.span_id
+            """
+        )
+        con.execute(
+            """
+            insert into raw.spans
+            select * from new_spans
+            qualify row_number() over (partition by trace_id, span_id order by line_number desc nulls last) = 1
+            """
+        )
+        con.execute(
+            """
+            delete from raw.metrics m using (select distinct name, time, labels::varchar as labels from new_metrics) n
+            where m.name = n.name and m.time = n.time and coalesce(m.labels::varchar, '') = coalesce(n.labels, '')
+            """
+        )
+        con.execute(
+            """
+            insert into raw.metrics select * from new_metrics
+            qualify row_number() over (partition by name, time, labels::varchar order by line_number desc nulls last) = 1
+            """
+        )
+        con.execute("delete from raw.events e using new_events n where e.event_id = n.event_id")
+        con.execute(
+            """
+            insert into raw.events select * from new_events
+            qualify row_number() over (partition by event_id order by line_number desc nulls last) = 1
+            """
+        )
+        con.register("bad_records", bad_records)
+        con.execute(
+            """
+            insert into raw.quarantine
+            select ?, ?, ?, line_number, reason, raw_line, now() from bad_records
+            """,
+            [load_id, result.path, sha],
+        )
+        con.unregister("bad_records")
+        _ledger_row(con, result, stat.st_mtime_ns)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result
+
+
+def _quarantine_whole_file(
+    con: duckdb.DuckDBPyConnection, path: Path, result: FileResult, reason: str, mtime_ns: int, gz: bool
+) -> FileResult:
+    """The file counts as one record, quarantined with its reason and (if text) its first 64 KiB."""
+    result.status, result.reason = "quarantined", reason
+    result.lines, result.loaded, result.quarantined = 1, 0, 1
+    result.reasons = {reason: 1}
+    try:
+        head = path.read_bytes()[: native.CAP_BYTES] if not gz else b""
+        preview = head.decode("utf-8") if b"\x00" not in head else None
+    except (OSError, UnicodeDecodeError):
+        preview = None
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "insert into raw.quarantine values (?, ?, ?, null, ?, ?, now())",
+            [result.load_id, result.path, result.sha256, reason, preview],
+        )
+        _ledger_row(con, result, mtime_ns)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def pending_files(con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds: float) -> list[PendingFile]:
+    """Files in the landing folder not yet in the ledger (same path, size and mtime), settled."""
+    if not landing.exists():
+        return []
+    seen = {
+        (p, b, m)
+        for p, b, m in con.execute("select file_path, bytes, mtime_ns from raw.ingested_files").fetchall()
+    }
+    now = time.time()
+    found = []
+    for entry in sorted(landing.rglob("*")):
+        if not entry.is_file() or entry.name.startswith("."):
+            continue
+        st = entry.stat()
+        if (str(entry.resolve()), st.st_size, st.st_mtime_ns) in seen:
+            continue
+        if now - st.st_mtime < settle_seconds:
+            continue  # still being written: next tick
+        found.append(PendingFile(entry.resolve(), st.st_size, st.st_mtime_ns))
+    return found
+
+
+def prune_retention(con: duckdb.DuckDBPyConnection, retention_days: int) -> dict[str, int]:
+    """Delete raw detail older than the retention window; 0 disables."""
+    if retention_days <= 0:
+        return {}
+    removed = {}
+    for table, column in (("spans", "start_time"), ("metrics", "time"), ("events", "time")):
+        n = con.execute(
+            f"delete from raw.{table} where {column} < now() - to_days(?)", [retention_days]
+        ).fetchone()[0]
+        removed[table] = int(n)
+    return removed

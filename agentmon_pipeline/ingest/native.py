@@ -1,0 +1,349 @@
+"""Native JSONL (SPEC §3.1): one span, metric or event per line, parsed and validated in DuckDB.
+
+The whole file is handled by a few vectorised SQL statements, never a Python loop per line:
+
+1. Fast path: DuckDB's JSON reader reads every line as one JSON value. It fails on the first
+   line that is not JSON; then (and only then) the slow path below runs.
+2. Slow path: the file is split into numbered lines, `json_valid` marks the lines that are not
+   JSON, and the valid ones go through the same statement as the fast path.
+3. One statement maps each record to typed columns and computes the reason a record is invalid
+   (missing required field, wrong type, unparseable time, negative count, end before start).
+
+If the fast path finds an invalid record, the slow path runs too, so that every quarantined record
+has its line number. Both paths produce the same rows for valid records by construction: the
+mapping statement is shared.
+"""
+
+from __future__ import annotations
+
+SPAN_KINDS = ("agent", "llm", "tool", "retrieval", "embedding", "chain", "other")
+SPAN_STATUSES = ("ok", "error", "unset")
+METRIC_KINDS = ("counter", "gauge", "histogram", "summary")
+RECORD_TYPES = ("span", "metric", "event")
+CAP_BYTES = 64 * 1024
+CUT_MARKER = "…[truncated by agentmon]"
+
+# Field -> how it is read. str: any JSON scalar as text; time: RFC 3339 string; int: whole number
+# >= 0 (numeric strings accepted); num: number >= 0; value: any finite number; obj: JSON object;
+# text: string or any JSON (kept as text).
+FIELDS: dict[str, str] = {
+    "type": "str",
+    "trace_id": "str",
+    "span_id": "str",
+    "parent_span_id": "str",
+    "name": "str",
+    "kind": "str",
+    "start_time": "time",
+    "start_time_unix_nano": "int",
+    "end_time": "time",
+    "end_time_unix_nano": "int",
+    "duration_ms": "num",
+    "status": "str",
+    "error_type": "str",
+    "error_message": "str",
+    "agent_id": "str",
+    "agent_name": "str",
+    "agent_version": "str",
+    "session_id": "str",
+    "user_id": "str",
+    "model": "str",
+    "provider": "str",
+    "input_tokens": "int",
+    "output_tokens": "int",
+    "total_tokens": "int",
+    "cached_input_tokens": "int",
+    "cache_creation_input_tokens": "int",
+    "reasoning_tokens": "int",
+    "cost_usd": "num",
+    "tool_name": "str",
+    "retry_count": "int",
+    "input": "text",
+    "output": "text",
+    "attributes": "obj",
+    "resource": "obj",
+    # metrics
+    "value": "value",
+    "time": "time",
+    "metric_kind": "str",
+    "unit": "str",
+    "labels": "obj",
+}
+
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_tokens",
+)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _structure() -> str:
+    parts = []
+    for field, how in FIELDS.items():
+        duck = "JSON" if how in ("obj", "text") else "VARCHAR"
+        parts.append(f'"{field}":"{duck}"')
+    return "{" + ",".join(parts) + "}"
+
+
+def _known_nulls() -> str:
+    return "{" + ",".join(f'"{f}":null' for f in FIELDS) + "}"
+
+
+def cap_sql(expr: str) -> str:
+    """Character-safe cap: cut to the longest prefix of at most 64 KiB of UTF-8."""
+    keep = CAP_BYTES - len(CUT_MARKER.encode())
+    # left() counts characters; a character is at most 4 bytes, so keep // 4 characters always fit.
+    # Most text is ASCII: try the full byte budget first and fall back to the safe bound.
+    return (
+        f"(case when strlen({expr}) <= {CAP_BYTES} then {expr} "
+        f"when strlen(left({expr}, {keep})) <= {keep} then left({expr}, {keep}) || {_lit(CUT_MARKER)} "
+        f"else left({expr}, {keep // 4}) || {_lit(CUT_MARKER)} end)"
+    )
+
+
+INT_RE = r"^\s*-?[0-9]+(\.0*)?\s*$"
+
+
+def _int_ok(col: str) -> str:
+    return f"regexp_full_match({col}, {_lit(INT_RE)})"
+
+
+def _as_int(col: str) -> str:
+    return f"cast(cast(trim({col}) as double) as bigint)"
+
+
+def typed_records_sql(source: str) -> str:
+    """SQL over `source(line_number, j)` (j: one JSON value per record) -> typed rows + reason.
+
+    `reason` is NULL for a valid record. `needs_exact_check` marks rows where a text field holds
+    something that may be a JSON object or array; the caller decides those with json_type.
+    """
+    t = "t"
+    s = lambda f: f"{t}.{_q(f)}"  # noqa: E731
+    checks: list[tuple[str, str]] = []
+
+    def add(cond: str, reason: str) -> None:
+        checks.append((cond, reason))
+
+    rtype = f"coalesce(lower(trim({s('type')})), 'span')"
+    is_span = f"({rtype} = 'span')"
+    is_metric = f"({rtype} = 'metric')"
+    is_event = f"({rtype} = 'event')"
+
+    add(f"not ltrim(j::varchar) like '{{%'", "not a JSON object")
+    add(f"{rtype} not in ('span', 'metric', 'event')", "type must be one of span, metric, event")
+    for field in ("trace_id", "span_id", "name"):
+        add(f"{is_span} and ({s(field)} is null or trim({s(field)}) = '')", f"missing required field {field}")
+    add(
+        f"{is_span} and {s('start_time')} is null and {s('start_time_unix_nano')} is null",
+        "missing required field start_time (or start_time_unix_nano)",
+    )
+    add(
+        f"{is_span} and {s('end_time')} is null and {s('end_time_unix_nano')} is null and {s('duration_ms')} is null",
+        "missing end_time, end_time_unix_nano or duration_ms (one is required)",
+    )
+    for field in ("name", "time"):
+        add(
+            f"({is_metric} or {is_event}) and ({s(field)} is null or trim({s(field)}) = '')",
+            f"missing required field {field}",
+        )
+    add(f"{is_metric} and {s('value')} is null", "missing required field value")
+    for field, how in FIELDS.items():
+        col = s(field)
+        if how == "time":
+            add(
+                f"{col} is not null and try_cast({col} as timestamptz) is null",
+                f"{field} is not an RFC 3339 timestamp",
+            )
+        elif how == "int":
+            add(f"{col} is not null and not {_int_ok(col)}", f"{field} must be a whole number")
+            add(f"{col} is not null and {_int_ok(col)} and {_as_int(col)} < 0", f"{field} must be >= 0")
+        elif how == "num":
+            add(
+                f"{col} is not null and (try_cast({col} as double) is null or not isfinite(try_cast({col} as double)))",
+                f"{field} must be a number",
+            )
+            add(f"{col} is not null and try_cast({col} as double) < 0", f"{field} must be >= 0")
+        elif how == "value":
+            add(
+                f"{col} is not null and (try_cast({col} as double) is null or not isfinite(try_cast({col} as double)))",
+                f"{field} must be a number",
+            )
+        elif how == "obj":
+            add(f"{col} is not null and json_type({col}) <> 'OBJECT'", f"{field} must be a JSON object")
+    add(
+        f"{is_span} and {s('status')} is not null and lower(trim({s('status')})) not in {SPAN_STATUSES}",
+        "status must be one of ok, error, unset",
+    )
+    add(
+        f"{is_metric} and {s('metric_kind')} is not null and lower(trim({s('metric_kind')})) not in {METRIC_KINDS}",
+        "metric_kind must be one of counter, gauge, histogram, summary",
+    )
+    add(f"{is_span} and end_ts < start_ts", "end is before start")
+
+    reason = "case " + " ".join(f"when {cond} then {_lit(r)}" for cond, r in checks) + " end"
+    text_fields = [f for f, how in FIELDS.items() if how == "str"]
+    maybe_json = " or ".join(f"left(ltrim({s(f)}), 1) in ('{{', '[')" for f in text_fields)
+
+    def ts(field: str, nano: str) -> str:
+        return (
+            f"coalesce(try_cast({s(field)} as timestamptz), "
+            f"case when {_int_ok(s(nano))} then make_timestamp({_as_int(s(nano))} // 1000)::timestamptz end)"
+        )
+
+    return f"""
+    with parsed as (
+        select line_number, j,
+            json_transform(case when ltrim(j::varchar) like '{{%' then j end, {_lit(_structure())}) as rec
+        from {source}
+    ), t as (
+        select line_number, j, unnest(rec)
+        from parsed
+    ), timed as (
+        select *,
+            {ts("start_time", "start_time_unix_nano")} as start_ts,
+            coalesce(
+                {ts("end_time", "end_time_unix_nano")},
+                {ts("start_time", "start_time_unix_nano")}
+                    + to_microseconds(cast(try_cast({s("duration_ms")} as double) * 1000 as bigint))
+            ) as end_ts
+        from t
+    )
+    select *, {reason} as reason, ({maybe_json}) as needs_exact_check
+    from timed t
+    """
+
+
+def exact_text_check_sql(source: str) -> str:
+    """For rows flagged `needs_exact_check`: a text field that really is a JSON object or array."""
+    text_fields = [f for f, how in FIELDS.items() if how == "str"]
+    conds = " ".join(
+        f"when json_type(j, {_lit('$.' + _q(f))}) in ('OBJECT', 'ARRAY') then {_lit(f + ' must be a string')}"
+        for f in text_fields
+    )
+    return f"select line_number, case {conds} end as reason from {source}"
+
+
+def _text_of_json(col: str) -> str:
+    """A JSON value as text: strings unquoted, anything else as its JSON text; capped."""
+    return cap_sql(f"(case when json_type({col}) = 'VARCHAR' then {col} ->> '$' else {col}::varchar end)")
+
+
+def _str(col: str) -> str:
+    return f"nullif(trim({col}), '')"
+
+
+def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
+    """Spans from the valid typed rows, in the column order of raw.spans."""
+    s = _q
+    kind_raw = f"lower(trim({s('kind')}))"
+    kind = f"case when {s('kind')} is null then 'other' when {kind_raw} in {SPAN_KINDS} then {kind_raw} else 'other' end"
+    extras = f"json_merge_patch(j, {_lit(_known_nulls())})"
+    unknown_kind = f"case when {s('kind')} is not null and {kind_raw} not in {SPAN_KINDS} then json_object('agentmon.original_kind', {s('kind')}) end"
+    attributes = f"""
+        case
+            when extras::varchar = '{{}}' and orig_kind is null then {s("attributes")}
+            else json_merge_patch(json_merge_patch(extras, coalesce({s("attributes")}, '{{}}'::json)), coalesce(orig_kind, '{{}}'::json))
+        end
+    """
+
+    def int_col(f: str) -> str:
+        return f"case when {s(f)} is not null then {_as_int(s(f))} end"
+
+    def str_capped(f: str) -> str:
+        return cap_sql(_str(s(f)))
+
+    return f"""
+    select
+        trim({s("trace_id")}) as trace_id,
+        trim({s("span_id")}) as span_id,
+        {_str(s("parent_span_id"))} as parent_span_id,
+        {str_capped("name")} as name,
+        {kind} as kind,
+        start_ts as start_time,
+        end_ts as end_time,
+        coalesce(
+            epoch_us(end_ts) - epoch_us(start_ts),
+            0
+        ) / 1000.0 as duration_ms,
+        coalesce(lower(trim({s("status")})), 'unset') as status,
+        {str_capped("error_type")} as error_type,
+        {str_capped("error_message")} as error_message,
+        {_str(s("agent_id"))} as agent_id,
+        {_str(s("agent_name"))} as agent_name,
+        {_str(s("agent_version"))} as agent_version,
+        {_str(s("session_id"))} as session_id,
+        {_str(s("user_id"))} as user_id,
+        {_str(s("model"))} as model,
+        {_str(s("provider"))} as provider,
+        {int_col("input_tokens")} as input_tokens,
+        {int_col("output_tokens")} as output_tokens,
+        {int_col("total_tokens")} as total_tokens,
+        {int_col("cached_input_tokens")} as cached_input_tokens,
+        {int_col("cache_creation_input_tokens")} as cache_creation_input_tokens,
+        {int_col("reasoning_tokens")} as reasoning_tokens,
+        cast({s("cost_usd")} as double) as cost_usd,
+        {str_capped("tool_name")} as tool_name,
+        {int_col("retry_count")}::integer as retry_count,
+        {_text_of_json(s("input"))} as input,
+        {_text_of_json(s("output"))} as output,
+        {attributes} as attributes,
+        {s("resource")} as resource,
+        {_lit(fmt)} as source_format,
+        {load_id}::bigint as load_id,
+        line_number
+    from (
+        select *, {extras} as extras, {unknown_kind} as orig_kind
+        from {valid}
+        where coalesce(lower(trim({s("type")})), 'span') = 'span'
+    )
+    """
+
+
+def metric_rows_sql(valid: str, load_id: int) -> str:
+    s = _q
+    return f"""
+    select
+        trim({s("name")}) as name,
+        cast({s("value")} as double) as value,
+        try_cast({s("time")} as timestamptz) as time,
+        coalesce(lower(trim({s("metric_kind")})), 'gauge') as metric_kind,
+        {_str(s("unit"))} as unit,
+        {s("labels")} as labels,
+        coalesce({s("labels")} ->> '$.agent_id', {_str(s("agent_id"))}) as agent_id,
+        coalesce({s("labels")} ->> '$.agent_version', {_str(s("agent_version"))}) as agent_version,
+        {load_id}::bigint as load_id,
+        line_number
+    from {valid}
+    where lower(trim({s("type")})) = 'metric'
+    """
+
+
+def event_rows_sql(valid: str, load_id: int) -> str:
+    s = _q
+    return f"""
+    select
+        md5(concat_ws('|', trim({s("name")}), try_cast({s("time")} as timestamptz)::varchar,
+            {s("trace_id")}, {s("span_id")}, {s("agent_id")}, {s("attributes")}::varchar)) as event_id,
+        trim({s("name")}) as name,
+        try_cast({s("time")} as timestamptz) as time,
+        {_str(s("trace_id"))} as trace_id,
+        {_str(s("span_id"))} as span_id,
+        {_str(s("agent_id"))} as agent_id,
+        {_str(s("agent_version"))} as agent_version,
+        {s("attributes")} as attributes,
+        {load_id}::bigint as load_id,
+        line_number
+    from {valid}
+    where lower(trim({s("type")})) = 'event'
+    """

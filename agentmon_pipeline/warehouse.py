@@ -1,0 +1,251 @@
+"""The DuckDB warehouse: connections, the cross-process lock, and schema migrations.
+
+DuckDB lets one process write a database file at a time, and a reader cannot open the file while
+a writer has it. Every agentmon process (a Dagster run, the CLI, dbt under Dagster) therefore
+takes an advisory lock on `$AGENTMON_HOME/warehouse.lock` first: exclusive to write, shared to
+read. A process that finds the warehouse busy waits, then says so in one line, and never crashes
+on DuckDB's own lock error. Connections are opened per unit of work and closed after it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from agentmon_pipeline.config import Settings, ensure_home
+from agentmon_pipeline.errors import WarehouseBusy
+
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry")
+
+# Each migration moves the warehouse from version N-1 to N. Never edit a released one: add one.
+MIGRATIONS: list[list[str]] = [
+    [
+        *(f"create schema if not exists {name}" for name in SCHEMAS),
+        "create sequence if not exists raw.load_id_seq start 1",
+        """
+        create table if not exists raw.ingested_files (
+            load_id bigint primary key,
+            file_path varchar not null,
+            file_name varchar not null,
+            sha256 varchar not null,
+            bytes bigint not null,
+            mtime_ns bigint,
+            format varchar,
+            status varchar not null,      -- loaded | partial | quarantined | duplicate | empty
+            lines bigint not null,        -- records found: non-blank lines of a JSONL file
+            loaded bigint not null,
+            quarantined bigint not null,
+            reason varchar,
+            duplicate_of bigint,
+            ingested_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists raw.quarantine (
+            load_id bigint not null,
+            file_path varchar not null,
+            sha256 varchar not null,
+            line_number bigint,           -- null when the whole file is quarantined
+            reason varchar not null,
+            raw_line varchar,
+            quarantined_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists raw.spans (
+            trace_id varchar not null,
+            span_id varchar not null,
+            parent_span_id varchar,
+            name varchar not null,
+            kind varchar not null,
+            start_time timestamptz not null,
+            end_time timestamptz not null,
+            duration_ms double not null,
+            status varchar not null,
+            error_type varchar,
+            error_message varchar,
+            agent_id varchar,
+            agent_name varchar,
+            agent_version varchar,
+            session_id varchar,
+            user_id varchar,
+            model varchar,
+            provider varchar,
+            input_tokens bigint,
+            output_tokens bigint,
+            total_tokens bigint,
+            cached_input_tokens bigint,
+            cache_creation_input_tokens bigint,
+            reasoning_tokens bigint,
+            cost_usd double,
+            tool_name varchar,
+            retry_count integer,
+            input varchar,
+            output varchar,
+            attributes json,
+            resource json,
+            source_format varchar not null,
+            load_id bigint not null,
+            line_number bigint
+        )
+        """,
+        """
+        create table if not exists raw.metrics (
+            name varchar not null,
+            value double not null,
+            time timestamptz not null,
+            metric_kind varchar not null,
+            unit varchar,
+            labels json,
+            agent_id varchar,
+            agent_version varchar,
+            load_id bigint not null,
+            line_number bigint
+        )
+        """,
+        """
+        create table if not exists raw.events (
+            event_id varchar not null,
+            name varchar not null,
+            time timestamptz not null,
+            trace_id varchar,
+            span_id varchar,
+            agent_id varchar,
+            agent_version varchar,
+            attributes json,
+            load_id bigint not null,
+            line_number bigint
+        )
+        """,
+        """
+        create table if not exists raw.model_prices (
+            model varchar not null,
+            provider varchar,
+            matched_model_id varchar,
+            input_usd_per_mtok double,
+            cached_input_usd_per_mtok double,
+            cache_write_usd_per_mtok double,
+            output_usd_per_mtok double,
+            effective_from timestamptz not null,
+            source varchar not null,
+            resolved_at timestamptz not null
+        )
+        """,
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+_held: dict[str, int] = {}
+
+
+def _lock_timeout() -> float:
+    return float(os.environ.get("AGENTMON_LOCK_TIMEOUT", "600"))
+
+
+@contextmanager
+def warehouse_lock(
+    settings: Settings, exclusive: bool = True, timeout: float | None = None
+) -> Iterator[None]:
+    """Hold the cross-process warehouse lock; re-entrant within one process."""
+    key = str(settings.lock_path)
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    settings.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (_lock_timeout() if timeout is None else timeout)
+    with open(settings.lock_path, "a+") as handle:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        while True:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"the warehouse {settings.warehouse_path} is busy: another agentmon process is "
+                        "writing to it; try again when it has finished"
+                    ) from None
+                time.sleep(0.2)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held.pop(key, None)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute("set TimeZone = 'UTC'")
+            return con
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"the warehouse {path} is held by another program (DuckDB: {str(exc).splitlines()[0]})"
+                ) from None
+            time.sleep(0.2)
+
+
+@contextmanager
+def connect(
+    settings: Settings, read_only: bool = False, timeout: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one unit of work, under the warehouse lock; migrated on first write."""
+    ensure_home(settings)
+    wait = _lock_timeout() if timeout is None else timeout
+    with warehouse_lock(settings, exclusive=not read_only, timeout=wait):
+        if read_only and not settings.warehouse_path.exists():
+            # Nothing written yet: an empty, migrated in-memory warehouse answers the same questions.
+            con = duckdb.connect(":memory:")
+            con.execute("set TimeZone = 'UTC'")
+            migrate(con)
+        else:
+            con = _open(settings.warehouse_path, read_only, wait)
+            if not read_only:
+                migrate(con)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("select max(version) from raw.schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring an older warehouse forward to SCHEMA_VERSION, one migration per transaction."""
+    current = schema_version(con)
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("begin transaction")
+        try:
+            for statement in MIGRATIONS[version - 1]:
+                con.execute(statement)
+            con.execute(
+                "create table if not exists raw.schema_version (version integer primary key, applied_at timestamptz not null)"
+            )
+            con.execute("insert into raw.schema_version values (?, now())", [version])
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    return SCHEMA_VERSION

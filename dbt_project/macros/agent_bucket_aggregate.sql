@@ -1,0 +1,27 @@
+{#- Per agent_id, agent_version and UTC bucket: run counts, rates, latency percentiles, tokens, cost.
+    Shared by agg_agent_hourly and agg_agent_daily. -#}
+{% macro agent_bucket_aggregate(grain) %}
+select
+    agent_id,
+    agent_version,
+    date_trunc('{{ grain }}', started_at) as bucket_start,
+    count(*) as runs,
+    count(*) filter (where is_success) as successes,
+    count(*) filter (where not is_success) as failures,
+    count(*) filter (where is_success) / count(*) as success_rate,
+    count(*) filter (where not is_success) / count(*) as error_rate,
+    count(*) filter (where retry_count > 0) / count(*) as retry_rate,
+    quantile_cont(duration_ms, 0.5) as p50_duration_ms,
+    quantile_cont(duration_ms, 0.95) as p95_duration_ms,
+    quantile_cont(duration_ms, 0.99) as p99_duration_ms,
+    avg(duration_ms) as avg_duration_ms,
+    sum(llm_call_count) as llm_calls,
+    sum(tool_call_count) as tool_calls,
+    sum(input_tokens) as input_tokens,
+    sum(output_tokens) as output_tokens,
+    sum(total_tokens) as total_tokens,
+    sum(cost_usd) as cost_usd,
+    bool_or(cost_is_partial) as cost_is_partial
+from {{ ref('fct_agent_runs') }}
+group by all
+{% endmacro %}

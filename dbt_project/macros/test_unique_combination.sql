@@ -1,0 +1,7 @@
+{#- Written here instead of pulling dbt_utils from the hub: nothing is downloaded at run time. -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as n
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

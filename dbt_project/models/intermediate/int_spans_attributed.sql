@@ -1,0 +1,122 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='trace_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+-- Run attribution (SPEC §4). Each span gets:
+--   run_id: the span_id of its outermost enclosing `agent` span (itself included); in a trace
+--           with no agent span, the span_id of its root. Spans outside every agent span of a
+--           trace that has agent spans have no run.
+--   agent_id / agent_name / agent_version: those of the nearest enclosing agent span (itself
+--           included); where there is none, of the nearest ancestor (or itself) that has one.
+-- A span whose parent is not in the data (not arrived yet, or outside the retention window) is a
+-- root. Incremental: only traces with spans loaded since the last build are recomputed, whole.
+{#- a span takes its own agent context if it has one and is an agent span or has no agent above it -#}
+{%- set own_context = "(child.agent_id is not null and (child.kind = 'agent' or not walk.ctx_from_agent))" %}
+with recursive spans as (
+    select * from {{ ref('stg_raw__spans') }}
+    {% if is_incremental() %}
+    where trace_id in (
+        select distinct trace_id
+        from {{ ref('stg_raw__spans') }}
+        where load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+    )
+    {% endif %}
+),
+
+traces as (
+    select
+        trace_id,
+        max(load_id) as trace_load_id,
+        bool_or(kind = 'agent') as has_agent_span
+    from spans
+    group by trace_id
+),
+
+nodes as (
+    select
+        spans.*,
+        parents.span_id is not null as has_parent
+    from spans
+    left join spans as parents
+        on parents.trace_id = spans.trace_id
+        and parents.span_id = spans.parent_span_id
+        and parents.span_id <> spans.span_id
+),
+
+walk as (
+    select
+        trace_id,
+        span_id,
+        span_id as root_span_id,
+        case when kind = 'agent' then span_id end as outer_agent_span_id,
+        case when kind = 'agent' then span_id end as nearest_agent_span_id,
+        agent_id as ctx_agent_id,
+        agent_name as ctx_agent_name,
+        agent_version as ctx_agent_version,
+        kind = 'agent' as ctx_from_agent,
+        0 as depth
+    from nodes
+    where not has_parent
+
+    union all
+
+    select
+        child.trace_id,
+        child.span_id,
+        walk.root_span_id,
+        coalesce(walk.outer_agent_span_id, case when child.kind = 'agent' then child.span_id end),
+        case when child.kind = 'agent' then child.span_id else walk.nearest_agent_span_id end,
+        case when {{ own_context }} then child.agent_id else walk.ctx_agent_id end,
+        case when {{ own_context }} then child.agent_name else walk.ctx_agent_name end,
+        case when {{ own_context }} then child.agent_version else walk.ctx_agent_version end,
+        walk.ctx_from_agent or child.kind = 'agent',
+        walk.depth + 1
+    from walk
+    inner join nodes as child
+        on child.trace_id = walk.trace_id
+        and child.parent_span_id = walk.span_id
+        and child.has_parent
+    where walk.depth < 256
+)
+
+select
+    spans.trace_id,
+    spans.span_id,
+    spans.parent_span_id,
+    case when traces.has_agent_span then walk.outer_agent_span_id else walk.root_span_id end as run_id,
+    walk.root_span_id,
+    walk.nearest_agent_span_id,
+    walk.depth,
+    spans.name,
+    spans.kind,
+    spans.start_time,
+    spans.end_time,
+    spans.duration_ms,
+    spans.status,
+    spans.error_type,
+    spans.error_message,
+    walk.ctx_agent_id as agent_id,
+    walk.ctx_agent_name as agent_name,
+    walk.ctx_agent_version as agent_version,
+    spans.session_id,
+    spans.user_id,
+    spans.model,
+    spans.provider,
+    spans.input_tokens,
+    spans.output_tokens,
+    spans.cached_input_tokens,
+    spans.cache_creation_input_tokens,
+    spans.reasoning_tokens,
+    spans.provided_cost_usd,
+    spans.tool_name,
+    spans.retry_count,
+    traces.trace_load_id
+from walk
+inner join spans
+    on spans.trace_id = walk.trace_id
+    and spans.span_id = walk.span_id
+inner join traces
+    on traces.trace_id = walk.trace_id

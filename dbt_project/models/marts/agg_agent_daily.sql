@@ -1,0 +1,2 @@
+-- Grain: agent_id, agent_version, UTC day (bucket_start).
+{{ agent_bucket_aggregate('day') }}
