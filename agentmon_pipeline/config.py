@@ -8,6 +8,7 @@ Every setting has a default that works with no set-up, so that a fresh clone run
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,10 @@ def ensure_home(s: Settings | None = None) -> Settings:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ["AGENTMON_WAREHOUSE_PATH"] = str(s.warehouse_path)
+    # dbt is installed beside this Python; find it even when the virtualenv is not activated.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return s
 
 

@@ -191,6 +191,12 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
             con = duckdb.connect(str(path), read_only=read_only)
             con.execute("set TimeZone = 'UTC'")
             return con
+        except duckdb.ConnectionException:
+            if not read_only:
+                raise
+            # This process already has the file open read-write (DuckDB keeps one instance per
+            # file and process): share that instance instead of a second configuration.
+            read_only = False
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 raise WarehouseBusy(

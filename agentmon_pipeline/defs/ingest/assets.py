@@ -1,0 +1,102 @@
+"""Ingest: every settled, new file in the landing folder into the raw tables, then validate."""
+
+import dagster as dg
+
+from agentmon_pipeline.config import settings
+from agentmon_pipeline.ingest.batch import ingest_landing, refresh_model_prices, validate_loads
+from agentmon_pipeline.warehouse import connect
+
+RAW_TABLES = {
+    "spans": "Spans of agent runs, LLM calls and tool calls; one row per (trace_id, span_id).",
+    "metrics": "System and business metric points.",
+    "events": "User feedback, deployments and other events.",
+    "ingested_files": "The ledger: per file, lines = loaded + quarantined.",
+    "quarantine": "Lines and files that could not be loaded, with their reason.",
+}
+CHECKED = ("spans", "metrics", "events")
+
+
+class IngestConfig(dg.Config):
+    """Which files to ingest; empty means every new file in the landing folder."""
+
+    files: list[str] = []
+
+
+@dg.multi_asset(
+    name="raw_telemetry",
+    specs=[
+        dg.AssetSpec(["raw", table], description=text, group_name="ingest", kinds={"duckdb"})
+        for table, text in RAW_TABLES.items()
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "great_expectations_batch",
+            asset=["raw", table],
+            blocking=True,
+            description="great-expectations suite over the rows loaded by this run.",
+        )
+        for table in CHECKED
+    ],
+    pool="warehouse",
+)
+def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
+    s = settings()
+    with connect(s) as con:
+        batch = ingest_landing(con, s, only=config.files or None)
+        validations = validate_loads(con, batch.load_ids)
+        counts = {
+            table: con.execute(f"select count(*) from raw.{table}").fetchone()[0] for table in RAW_TABLES
+        }
+    for line in batch.log_lines():
+        context.log.info(line)
+    per_table = {
+        "spans": {"loaded_now": batch.total("spans")},
+        "metrics": {"loaded_now": batch.total("metrics")},
+        "events": {"loaded_now": batch.total("events")},
+        "ingested_files": {"files_now": len(batch.files), "preview": dg.MetadataValue.md(batch.markdown())},
+        "quarantine": {"quarantined_now": batch.total("quarantined")},
+    }
+    for table in RAW_TABLES:
+        yield dg.MaterializeResult(
+            asset_key=["raw", table],
+            metadata={"row_count": dg.MetadataValue.int(int(counts[table])), **per_table[table]},
+        )
+    for result in validations:
+        yield dg.AssetCheckResult(
+            asset_key=["raw", result.name],
+            check_name="great_expectations_batch",
+            passed=result.success,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows_validated": result.rows,
+                "expectations": result.evaluated,
+                "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in result.failures) or "none"),
+            },
+        )
+
+
+@dg.asset(
+    key=["raw", "model_prices"],
+    deps=[["raw", "spans"]],
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool="warehouse",
+    description="Prices per million tokens from genai-prices for every model name seen in spans.",
+)
+def raw_model_prices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    s = settings()
+    with connect(s) as con:
+        resolved, unknown = refresh_model_prices(con)
+        total = con.execute("select count(distinct model) from raw.model_prices").fetchone()[0]
+    if unknown:
+        context.log.warning(
+            f"no price for {len(unknown)} model(s): {', '.join(unknown[:10])}; "
+            "their calls get cost_source = 'unknown_model' (add them to dbt_project/seeds/model_price_overrides.csv)"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "models_priced": dg.MetadataValue.int(int(total)),
+            "newly_resolved": dg.MetadataValue.int(len(resolved)),
+            "models_without_price": dg.MetadataValue.text(", ".join(unknown) or "none"),
+        }
+    )

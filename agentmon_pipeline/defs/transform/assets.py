@@ -1,0 +1,61 @@
+"""Transform: `dbt build` of the dbt project (staging -> intermediate -> marts), tests as checks."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from agentmon_pipeline.config import settings
+from agentmon_pipeline.defs.resources import dbt_project
+from agentmon_pipeline.warehouse import connect, warehouse_lock
+
+
+class AgentmonDbtTranslator(DagsterDbtTranslator):
+    """Models are keyed <schema>/<name> (marts/fct_agent_runs); sources keep raw/<table>."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "transform"
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=AgentmonDbtTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    ),
+    pool="warehouse",
+)
+def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    s = settings()
+    with warehouse_lock(s):
+        events = list(dbt.cli(["build"], context=context).stream())
+        # Row counts once dbt has let go of the file (dagster-dbt's own fetch_row_counts keeps a
+        # connection open in this process, which DuckDB's single-writer lock does not forgive).
+        keys = {
+            event.output_name: context.asset_key_for_output(event.output_name)
+            for event in events
+            if isinstance(event, dg.Output)
+        }
+        with connect(s) as con:
+            counts = {name: table_row_count(con, key.path) for name, key in keys.items()}
+    for event in events:
+        if isinstance(event, dg.Output) and counts.get(event.output_name) is not None:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[event.output_name]})
+        yield event
+
+
+def table_row_count(con, path: list[str]) -> int | None:
+    if len(path) != 2:
+        return None
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", path
+    ).fetchone()
+    if not row[0]:
+        return None
+    return int(con.execute(f'select count(*) from "{path[0]}"."{path[1]}"').fetchone()[0])

@@ -1,0 +1,140 @@
+"""One ingest pass over the landing folder, as the Dagster asset and `agentmon run` perform it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from agentmon_pipeline.config import Settings
+from agentmon_pipeline.ingest.loader import FileResult, ingest_file, pending_files, prune_retention
+from agentmon_pipeline.ingest.prices import resolve_model
+from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
+
+log = logging.getLogger(__name__)
+
+
+def settle_seconds() -> float:
+    """A file modified more recently than this is still being written: it waits for the next tick."""
+    return float(os.environ.get("MONITORING_SETTLE_SECONDS", "10"))
+
+
+@dataclass
+class BatchResult:
+    files: list[FileResult] = field(default_factory=list)
+    pruned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def load_ids(self) -> list[int]:
+        return [f.load_id for f in self.files if f.load_id is not None and f.status not in ("duplicate",)]
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+    def log_lines(self) -> list[str]:
+        lines = []
+        for f in self.files:
+            detail = f"{f.loaded} loaded, {f.quarantined} quarantined"
+            if f.reason:
+                detail += f" ({f.reason})"
+            lines.append(f"{Path(f.path).name}: {f.status}, {detail}")
+        return lines
+
+    def markdown(self) -> str:
+        if not self.files:
+            return "No new files in the landing folder."
+        rows = ["| file | status | lines | loaded | quarantined | top reason |", "|---|---|---|---|---|---|"]
+        for f in self.files[:50]:
+            top = max(f.reasons, key=f.reasons.get) if f.reasons else (f.reason or "")
+            rows.append(
+                f"| {Path(f.path).name} | {f.status} | {f.lines} | {f.loaded} | {f.quarantined} | {top} |"
+            )
+        if len(self.files) > 50:
+            rows.append(f"| … {len(self.files) - 50} more | | | | | |")
+        return "\n".join(rows)
+
+
+def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] | None = None) -> BatchResult:
+    """Ingest every settled file of the landing folder that the ledger has not seen."""
+    batch = BatchResult()
+    pending = pending_files(con, s.landing_dir, settle_seconds())
+    if only:
+        wanted = {str(Path(p).resolve()) for p in only}
+        pending = [p for p in pending if str(p.path) in wanted]
+    tmp_dir = s.home / "tmp"
+    for item in pending:
+        result = ingest_file(con, item.path, tmp_dir)
+        batch.files.append(result)
+        if s.archive_processed and result.status != "quarantined":
+            target = s.processed_dir / item.path.relative_to(s.landing_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(item.path), target)
+    batch.pruned = prune_retention(con, s.retention_days)
+    return batch
+
+
+def validate_loads(con: duckdb.DuckDBPyConnection, load_ids: list[int]) -> list[SuiteResult]:
+    """great-expectations over the rows these loads wrote (that are still current)."""
+    ids = ",".join(str(i) for i in load_ids) or "null"
+    frames = {
+        "spans": con.execute(
+            f"select {', '.join(SPAN_COLUMNS)} from raw.spans where load_id in ({ids})"
+        ).df(),
+        "metrics": con.execute(
+            f"select name, value, time, metric_kind from raw.metrics where load_id in ({ids})"
+        ).df(),
+        "events": con.execute(f"select event_id, name, time from raw.events where load_id in ({ids})").df(),
+    }
+    return validate_batches(frames)
+
+
+def refresh_model_prices(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
+    """Resolve every model name seen in spans that has no price row yet. Returns (resolved, unknown)."""
+    models = [
+        row[0]
+        for row in con.execute(
+            """
+            select distinct s.model from raw.spans s
+            where s.model is not null
+              and not exists (select 1 from raw.model_prices p where p.model = s.model)
+            order by 1
+            """
+        ).fetchall()
+    ]
+    resolved, unknown, rows = [], [], []
+    for model in models:  # one lookup per distinct model name, not per record
+        prices = resolve_model(model)
+        if not prices:
+            unknown.append(model)
+            continue
+        resolved.append(model)
+        rows.extend(prices)
+    if rows:
+        frame = pd.DataFrame(
+            {
+                "model": [r.model for r in rows],
+                "provider": [r.provider for r in rows],
+                "matched_model_id": [r.matched_model_id for r in rows],
+                "input_usd_per_mtok": [r.input_usd_per_mtok for r in rows],
+                "cached_input_usd_per_mtok": [r.cached_input_usd_per_mtok for r in rows],
+                "cache_write_usd_per_mtok": [r.cache_write_usd_per_mtok for r in rows],
+                "output_usd_per_mtok": [r.output_usd_per_mtok for r in rows],
+                "effective_from": [r.effective_from for r in rows],
+            }
+        )
+        con.register("new_prices", frame)
+        con.execute(
+            """
+            insert into raw.model_prices
+            select model, provider, matched_model_id, input_usd_per_mtok, cached_input_usd_per_mtok,
+                   cache_write_usd_per_mtok, output_usd_per_mtok, effective_from, 'genai-prices', now()
+            from new_prices
+            """
+        )
+        con.unregister("new_prices")
+    return resolved, unknown

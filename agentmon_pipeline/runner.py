@@ -1,0 +1,178 @@
+"""Headless runs: the same Dagster job the UI shows, executed in this process (`agentmon run`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentmon_pipeline.config import Settings, ensure_home, settings
+from agentmon_pipeline.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+
+def _newest_mtime(folder: Path) -> float:
+    newest = 0.0
+    for sub in ("models", "macros", "seeds", "tests"):
+        for path in (folder / sub).rglob("*"):
+            if path.is_file():
+                newest = max(newest, path.stat().st_mtime)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        if (folder / name).exists():
+            newest = max(newest, (folder / name).stat().st_mtime)
+    return newest
+
+
+def prepare_dbt_manifest(force: bool = False) -> Path:
+    """Build dbt's manifest (`dbt parse`) when it is missing or older than the project's files.
+
+    `dagster dev` does this itself; headless runs and tests must, before importing definitions.
+    """
+    s = ensure_home()
+    manifest = s.dbt_project_dir / "target" / "manifest.json"
+    if force or not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir):
+        from dagster_dbt import DbtProject
+
+        project = DbtProject(project_dir=s.dbt_project_dir, profiles_dir=s.dbt_project_dir)
+        project.preparer.prepare(project)
+    return manifest
+
+
+@dataclass
+class RunSummary:
+    success: bool
+    run_id: str
+    files: int = 0
+    duplicates: int = 0
+    spans: int = 0
+    metrics: int = 0
+    events: int = 0
+    quarantined: int = 0
+    files_quarantined: int = 0
+    agent_runs: int = 0
+    marts_built: int = 0
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+
+    def render(self, s: Settings) -> str:
+        lines = [
+            f"agentmon run {'succeeded' if self.success else 'FAILED'} (Dagster run {self.run_id[:8]})",
+            f"  files ingested      {self.files}"
+            + (f" (+{self.duplicates} duplicate)" if self.duplicates else ""),
+            f"  spans loaded        {self.spans}",
+            f"  metrics / events    {self.metrics} / {self.events}",
+            f"  lines quarantined   {self.quarantined}"
+            + (f" ({self.files_quarantined} whole file(s))" if self.files_quarantined else "")
+            + ("  -> agentmon status shows why" if self.quarantined else ""),
+            f"  agent runs in marts {self.agent_runs}",
+            f"  marts built         {self.marts_built}",
+            f"  checks              {self.checks_passed} passed, {len(self.checks_failed)} failed",
+        ]
+        for name in self.checks_failed[:10]:
+            lines.append(f"    failed: {name}")
+        for name in self.failed_steps[:10]:
+            lines.append(f"    failed step: {name}")
+        lines.append(f"  warehouse           {s.warehouse_path}")
+        lines.append("  open the UI with    make ui   (http://127.0.0.1:3000)")
+        return "\n".join(lines)
+
+
+def run_pipeline() -> RunSummary:
+    """Materialize every asset once through Dagster, in this process, on the persistent instance."""
+    s = ensure_home(settings())
+    prepare_dbt_manifest()
+    from dagster import DagsterInstance
+
+    from agentmon_pipeline.definitions import defs
+
+    with connect(s) as con:
+        before = con.execute("select coalesce(max(load_id), 0) from raw.ingested_files").fetchone()[0]
+    job = defs.resolve_job_def("agentmon_job")
+    with DagsterInstance.get() as instance:
+        level = "DEBUG" if s.log_level == "DEBUG" else "WARNING"  # the summary below says the rest
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": level}}}},
+        )
+    summary = RunSummary(success=result.success, run_id=result.run_id)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            key = event.asset_key.path if event.asset_key else []
+            if key and key[0] == "marts":
+                summary.marts_built += 1
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                summary.checks_passed += 1
+            else:
+                summary.checks_failed.append(
+                    f"{'/'.join(evaluation.asset_key.path)}: {evaluation.check_name}"
+                )
+        elif event.event_type_value == "STEP_FAILURE":
+            summary.failed_steps.append(event.step_key or "?")
+    with connect(s, read_only=True) as con:
+        row = con.execute(
+            """
+            select count(*) filter (where status <> 'duplicate'), count(*) filter (where status = 'duplicate'),
+                   coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined' and reason is not null)
+            from raw.ingested_files where load_id > ?
+            """,
+            [before],
+        ).fetchone()
+        summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined = map(int, row)
+        summary.spans = _count(con, "raw.spans", before)
+        summary.metrics = _count(con, "raw.metrics", before)
+        summary.events = _count(con, "raw.events", before)
+        summary.agent_runs = int(_scalar(con, "select count(*) from marts.fct_agent_runs") or 0)
+    return summary
+
+
+def _scalar(con, sql: str):
+    try:
+        return con.execute(sql).fetchone()[0]
+    except Exception:  # a mart that was never built (first run failed)
+        return None
+
+
+def _count(con, table: str, after_load: int) -> int:
+    return int(con.execute(f"select count(*) from {table} where load_id > ?", [after_load]).fetchone()[0])
+
+
+def status_report() -> str:
+    """What is in the warehouse: files, spans, quarantine, runs, last update."""
+    s = settings()
+    with connect(s, read_only=True, timeout=float(os.environ.get("AGENTMON_STATUS_WAIT", "30"))) as con:
+        files = con.execute(
+            """
+            select count(*), count(*) filter (where status = 'duplicate'), count(*) filter (where status = 'quarantined'),
+                   coalesce(sum(lines), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0), max(ingested_at)
+            from raw.ingested_files
+            """
+        ).fetchone()
+        spans = con.execute("select count(*), min(start_time), max(start_time) from raw.spans").fetchone()
+        runs = _scalar(con, "select count(*) from marts.fct_agent_runs")
+        agents = _scalar(con, "select count(*) from marts.dim_agents")
+        cost = _scalar(con, "select round(sum(cost_usd), 2) from marts.fct_agent_runs")
+        reasons = con.execute(
+            "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1 limit 5"
+        ).fetchall()
+    out = [
+        f"warehouse      {s.warehouse_path}",
+        f"landing folder {s.landing_dir}",
+        f"files          {files[0]} in the ledger ({files[1]} duplicate, {files[2]} quarantined whole)",
+        f"lines          {files[3]} = {files[4]} loaded + {files[5]} quarantined",
+        f"spans          {spans[0]}"
+        + (f" from {spans[1]:%Y-%m-%d %H:%M} to {spans[2]:%Y-%m-%d %H:%M} UTC" if spans[0] else ""),
+        f"agent runs     {runs if runs is not None else 'marts not built yet: agentmon run'}",
+        f"agents         {agents if agents is not None else '-'}",
+        f"cost (USD)     {cost if cost is not None else '-'}",
+        f"last update    {files[6]:%Y-%m-%d %H:%M:%S} UTC" if files[6] else "last update    never",
+    ]
+    if reasons:
+        out.append("top quarantine reasons:")
+        out += [f"  {n:>6}  {reason}" for reason, n in reasons]
+    return "\n".join(out)
