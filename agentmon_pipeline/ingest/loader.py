@@ -96,7 +96,10 @@ def detect_format(head: bytes) -> str:
             f"OpenTelemetry OTLP JSON is not supported yet; agentmon reads {READ_FORMATS}"
         )
     complete = lines[:-1] if len(head) == HEAD_BYTES else lines
-    for line in complete[:100] or lines[:1]:
+    if not complete:  # one line longer than the head: let the parser judge it
+        if lines[0].lstrip().startswith("{"):
+            return "native"
+    for line in complete[:100]:
         try:
             if isinstance(json.loads(line), dict):
                 return "native"
@@ -126,7 +129,7 @@ def _parse_fast(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
     con.execute(
         f"""
         create or replace temp table recs as
-        select row_number() over () as line_number, j
+        select row_number() over () as line_number, row_number() over () as ordinal, j
         from read_json({_sql_path(path)}, format = 'newline_delimited', records = false,
                        columns = {{'j': 'JSON'}}, compression = '{compression}',
                        maximum_object_size = 1073741824)
@@ -161,7 +164,7 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(
         """
         create or replace temp table recs as
-        select line_number, line::json as j from lines where json_valid(line)
+        select line_number, line_number as ordinal, line::json as j from lines where json_valid(line)
         """
     )
 
@@ -293,8 +296,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
         con.execute(
             """
             insert into raw.spans
-            select * from new_spans
-            qualify row_number() over (partition by trace_id, span_id order by line_number desc nulls last) = 1
+            select * exclude (ordinal) from new_spans
+            qualify row_number() over (partition by trace_id, span_id order by ordinal desc) = 1
             """
         )
         con.execute(
@@ -305,15 +308,15 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
         )
         con.execute(
             """
-            insert into raw.metrics select * from new_metrics
-            qualify row_number() over (partition by name, time, labels::varchar order by line_number desc nulls last) = 1
+            insert into raw.metrics select * exclude (ordinal) from new_metrics
+            qualify row_number() over (partition by name, time, labels::varchar order by ordinal desc) = 1
             """
         )
         con.execute("delete from raw.events e using new_events n where e.event_id = n.event_id")
         con.execute(
             """
-            insert into raw.events select * from new_events
-            qualify row_number() over (partition by event_id order by line_number desc nulls last) = 1
+            insert into raw.events select * exclude (ordinal) from new_events
+            qualify row_number() over (partition by event_id order by ordinal desc) = 1
             """
         )
         con.register("bad_records", bad_records)

@@ -203,11 +203,11 @@ def typed_records_sql(source: str) -> str:
 
     return f"""
     with parsed as (
-        select line_number, j,
+        select line_number, ordinal, j,
             json_transform(case when ltrim(j::varchar) like '{{%' then j end, {_lit(_structure())}) as rec
         from {source}
     ), t as (
-        select line_number, j, unnest(rec)
+        select line_number, ordinal, j, unnest(rec)
         from parsed
     ), timed as (
         select *,
@@ -301,7 +301,8 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
         {s("resource")} as resource,
         {_lit(fmt)} as source_format,
         {load_id}::bigint as load_id,
-        line_number
+        line_number,
+        ordinal
     from (
         select *, {extras} as extras, {unknown_kind} as orig_kind
         from {valid}
@@ -323,7 +324,8 @@ def metric_rows_sql(valid: str, load_id: int) -> str:
         coalesce({s("labels")} ->> '$.agent_id', {_str(s("agent_id"))}) as agent_id,
         coalesce({s("labels")} ->> '$.agent_version', {_str(s("agent_version"))}) as agent_version,
         {load_id}::bigint as load_id,
-        line_number
+        line_number,
+        ordinal
     from {valid}
     where lower(trim({s("type")})) = 'metric'
     """
@@ -343,7 +345,8 @@ def event_rows_sql(valid: str, load_id: int) -> str:
         {_str(s("agent_version"))} as agent_version,
         {s("attributes")} as attributes,
         {load_id}::bigint as load_id,
-        line_number
+        line_number,
+        ordinal
     from {valid}
     where lower(trim({s("type")})) = 'event'
     """

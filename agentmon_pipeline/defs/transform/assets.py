@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from agentmon_pipeline.config import settings
+from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.resources import dbt_project
 from agentmon_pipeline.warehouse import connect, warehouse_lock
 
@@ -32,7 +32,7 @@ class AgentmonDbtTranslator(DagsterDbtTranslator):
     pool="warehouse",
 )
 def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    s = settings()
+    s = ensure_home(settings())  # dbt finds the warehouse through AGENTMON_WAREHOUSE_PATH
     with warehouse_lock(s):
         events = list(dbt.cli(["build"], context=context).stream())
         # Row counts once dbt has let go of the file (dagster-dbt's own fetch_row_counts keeps a

@@ -1,0 +1,48 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: install demo run test ui docs bench lint clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/agentmon demo
+	$(BIN)/agentmon run
+
+run: $(STAMP)
+	$(BIN)/agentmon run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()"
+	DAGSTER_HOME=$${AGENTMON_HOME:-$(CURDIR)/.agentmon}/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+docs: $(STAMP)
+	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()" && \
+	AGENTMON_WAREHOUSE_PATH=$$($(BIN)/python -c "from agentmon_pipeline.config import settings; print(settings().warehouse_path)") \
+	  $(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project
+	@echo "docs written to dbt_project/target; serve them with:"
+	@echo "  $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --host 127.0.0.1 --port 8080"
+
+bench: $(STAMP)
+	$(BIN)/python -m agentmon_pipeline.bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check agentmon_pipeline tests
+	$(BIN)/ruff format --check agentmon_pipeline tests
+
+clean:
+	rm -rf .agentmon dbt_project/target dbt_project/logs

@@ -1,0 +1,52 @@
+"""Shared fixtures: a temporary AGENTMON_HOME per test, the dbt manifest built once per session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agentmon_pipeline.warehouse import migrate
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+DEMO_END = datetime(2026, 11, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_env(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("session-home")
+    mp.setenv("AGENTMON_HOME", str(home))
+    mp.setenv("DO_NOT_TRACK", "1")
+    mp.setenv("MONITORING_SETTLE_SECONDS", "0")
+    mp.setenv("MONITORING_RETENTION_DAYS", "0")
+    mp.delenv("MONITORING_DB_URL", raising=False)
+    mp.delenv("MONITORING_LANDING_DIR", raising=False)
+    mp.delenv("AGENTMON_CONFIG", raising=False)
+    from agentmon_pipeline.runner import prepare_dbt_manifest
+
+    prepare_dbt_manifest()
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh AGENTMON_HOME with its landing folder."""
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "home"))
+    from agentmon_pipeline.config import ensure_home
+
+    s = ensure_home()
+    return s.home
+
+
+@pytest.fixture
+def con():
+    """An in-memory, migrated warehouse for loader unit tests."""
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    migrate(connection)
+    yield connection
+    connection.close()
