@@ -1,0 +1,97 @@
+"""The `agentmon` command as a user runs it: demo, run, status, and user errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from agentmon_pipeline.cli import main
+from agentmon_pipeline.config import settings
+
+
+def test_demo_run_status_end_to_end(home, capsys):
+    """What `make demo` does, on a short window: exit 0 and a summary with real numbers."""
+    assert main(["demo", "--days", "2", "--agents", "5", "--seed", "3", "--end", "2026-11-20T00:00Z"]) == 0
+    assert "deliberately bad lines" in capsys.readouterr().out
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "agentmon run succeeded" in out
+    assert "lines quarantined   4" in out
+    assert "0 failed" in out and "make ui" in out
+    con = duckdb.connect(str(settings().warehouse_path), read_only=True)
+    runs = con.execute("select count(*) from marts.fct_agent_runs").fetchone()[0]
+    con.close()
+    assert f"agent runs in marts {runs}" in out and runs > 100
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    assert f"agent runs     {runs}" in status and "not valid JSON" in status
+
+
+def test_demo_is_deterministic(tmp_path):
+    from datetime import UTC, datetime
+
+    from agentmon_pipeline.demo import generate_demo
+
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    generate_demo(tmp_path / "a", days=1, seed=5, end=end)
+    generate_demo(tmp_path / "b", days=1, seed=5, end=end)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in names)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["demo", "--days", "0"], {}, "must be at least 1"),
+        (["demo", "--end", "yesterday"], {}, "is not an ISO 8601 time"),
+        (["status"], {"MONITORING_DB_URL": "mysql://x"}, "MONITORING_DB_URL='mysql://x': expected duckdb:///"),
+        (["status"], {"MONITORING_RETENTION_DAYS": "ninety"}, "MONITORING_RETENTION_DAYS='ninety': expected a whole number"),
+        (["run"], {"AGENTMON_CONFIG": "/nonexistent/agentmon.yaml"}, "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(home, argv, env, message):
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentmon_pipeline.cli", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[-1] and "Traceback" not in proc.stderr
+
+
+def test_invalid_config_names_file_and_key(home, tmp_path, monkeypatch):
+    from agentmon_pipeline.config import load_config_file
+    from agentmon_pipeline.errors import UserError
+
+    cfg = tmp_path / "agentmon.yaml"
+    cfg.write_text("alerts: {}\nbudgts: {}\n")
+    monkeypatch.setenv("AGENTMON_CONFIG", str(cfg))
+    with pytest.raises(UserError, match=r"agentmon.yaml: unknown key 'budgts'"):
+        load_config_file()
+
+
+def test_status_says_busy_instead_of_crashing(home, monkeypatch):
+    from agentmon_pipeline.errors import WarehouseBusy
+    from agentmon_pipeline.runner import status_report
+    from agentmon_pipeline.warehouse import warehouse_lock
+
+    monkeypatch.setenv("AGENTMON_STATUS_WAIT", "0.5")
+    code = "import time; from agentmon_pipeline.config import settings; from agentmon_pipeline.warehouse import warehouse_lock\nwith warehouse_lock(settings()):\n    print('held', flush=True); time.sleep(5)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseBusy, match="busy"):
+            status_report()
+    finally:
+        holder.kill()
+    with warehouse_lock(settings()):
+        pass

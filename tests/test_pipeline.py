@@ -1,0 +1,181 @@
+"""The Dagster path end to end: drop files, materialize every asset, query the marts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from agentmon_pipeline.config import settings
+from agentmon_pipeline.demo import generate_demo
+from tests.conftest import DEMO_END
+
+
+def materialize_all() -> dg.ExecuteInProcessResult:
+    from agentmon_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("agentmon_job")
+    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def query(sql: str):
+    con = duckdb.connect(str(settings().warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def demo_home(home):
+    generate_demo(settings().landing_dir, days=3, agents=6, seed=11, end=DEMO_END)
+    return home
+
+
+def test_drop_run_and_marts_match_what_was_dropped(demo_home):
+    result = materialize_all()
+    assert result.success
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert checks and all(c.passed for c in checks)
+    assert {"great_expectations_batch"} <= {c.check_name for c in checks}
+
+    # ledger: loaded + quarantined = lines for every file; the demo's bad file quarantines 4 lines
+    assert query("select count(*) from raw.ingested_files where loaded + quarantined <> lines") == [(0,)]
+    assert query("select sum(quarantined) from raw.ingested_files") == [(4,)]
+
+    # tokens: marts equal the raw LLM spans, to the token
+    raw = query("select sum(input_tokens), sum(output_tokens), count(*) from raw.spans where kind = 'llm'")[0]
+    calls = query("select sum(input_tokens), sum(output_tokens), count(*) from marts.fct_llm_calls")[0]
+    runs = query("select sum(input_tokens), sum(output_tokens), sum(llm_call_count) from marts.fct_agent_runs")[0]
+    assert calls == raw and runs == raw
+
+    # cost: every call of a priced model is computed from its price, to the cent and below
+    mismatches = query(
+        """
+        select count(*) from marts.fct_llm_calls c join marts.model_prices p using (model)
+        where abs(c.cost_usd - ((c.input_tokens - c.cached_input_tokens) * p.input_usd_per_mtok
+              + c.cached_input_tokens * p.cached_input_usd_per_mtok + c.output_tokens * p.output_usd_per_mtok) / 1e6) > 1e-12
+        """
+    )
+    assert mismatches == [(0,)]
+    by_source = dict(query("select cost_source, count(*) from marts.fct_llm_calls group by 1"))
+    assert by_source.get("computed", 0) > 0
+    unknown = query("select distinct model from marts.fct_llm_calls where cost_source = 'unknown_model'")
+    assert unknown == [("local-llama-3-8b",)]  # the demo's self-hosted model has no price: null, not zero
+    assert query("select count(*) from marts.fct_llm_calls where cost_source = 'unknown_model' and cost_usd is not null") == [(0,)]
+    assert query("select source from marts.model_prices where model = 'acme-internal-7b'") == [("override",)]
+    run_cost = query("select round(sum(cost_usd), 9) from marts.fct_agent_runs")[0][0]
+    call_cost = query("select round(sum(cost_usd), 9) from marts.fct_llm_calls where run_id is not null")[0][0]
+    assert run_cost == call_cost
+
+    # aggregates agree with the runs
+    assert query("select sum(runs), sum(failures) from marts.agg_agent_daily") == query(
+        "select count(*), count(*) filter (where not is_success) from marts.fct_agent_runs"
+    )
+    # sub-agent calls roll up into the research-agent run that encloses them
+    nested = query(
+        """
+        select count(*) from marts.fct_llm_calls c join marts.fct_agent_runs r using (trace_id, run_id)
+        where c.agent_id = 'web-searcher' and r.agent_id = 'research-agent'
+        """
+    )[0][0]
+    assert nested > 0
+    assert query("select count(*) from marts.dim_agents") == [(6,)]
+    assert query("select count(*) from marts.dim_agent_versions where agent_id = 'support-bot'")[0][0] >= 2
+
+
+def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
+    assert materialize_all().success
+    landing = settings().landing_dir
+    # a late file: one new trace, and a later version of an existing span (more output tokens)
+    trace, span_id, tokens = query(
+        "select trace_id, span_id, output_tokens from raw.spans where kind = 'llm' order by span_id limit 1"
+    )[0]
+    original = query(f"select * from raw.spans where span_id = '{span_id}'")[0]
+    late = landing / "late.jsonl"
+    late.write_text(
+        json.dumps({"trace_id": trace, "span_id": span_id, "parent_span_id": original[2], "name": original[3],
+                    "kind": "llm", "start_time": original[5].isoformat(), "end_time": original[6].isoformat(),
+                    "model": original[16], "input_tokens": original[18], "output_tokens": tokens + 1000,
+                    "agent_id": original[11]}) + "\n"
+        + json.dumps({"trace_id": "new-trace", "span_id": "new-run", "name": "run", "kind": "agent",
+                      "agent_id": "support-bot", "start_time": "2026-11-19T10:00:00Z", "duration_ms": 1200}) + "\n"
+    )  # fmt: skip
+    assert materialize_all().success
+    incremental = query("select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all")
+    assert query("select count(*) from marts.fct_agent_runs where run_id = 'new-run'") == [(1,)]
+    assert query(f"select output_tokens from marts.fct_llm_calls where span_id = '{span_id}'") == [(tokens + 1000,)]
+
+    # full refresh on a copy of the warehouse gives the same runs
+    for table in ("int_spans_attributed",):
+        con = duckdb.connect(str(settings().warehouse_path))
+        con.execute(f"drop table intermediate.{table}")
+        for mart in ("fct_llm_calls", "fct_tool_calls", "fct_agent_runs"):
+            con.execute(f"drop table marts.{mart}")
+        con.close()
+    assert materialize_all().success
+    assert query("select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all") == incremental
+
+
+def test_redrop_under_another_name_adds_nothing(demo_home):
+    assert materialize_all().success
+    before = query("select count(*), sum(total_tokens) from marts.fct_agent_runs")
+    landing = settings().landing_dir
+    first = sorted(landing.glob("spans-*.jsonl"))[0]
+    shutil.copy(first, landing / "copy-of-first.jsonl")
+    assert materialize_all().success
+    assert query("select count(*), sum(total_tokens) from marts.fct_agent_runs") == before
+    assert query("select status from raw.ingested_files where file_name = 'copy-of-first.jsonl'") == [("duplicate",)]
+
+
+def test_whole_file_and_line_quarantine_do_not_fail_the_run(home):
+    landing = settings().landing_dir
+    (landing / "binary.bin").write_bytes(b"\x00\x01garbage")
+    (landing / "mixed.jsonl").write_text(
+        '{"trace_id": "t", "span_id": "a", "name": "run", "kind": "agent", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 5}\n'
+        "nonsense\n"
+    )
+    result = materialize_all()
+    assert result.success
+    assert query("select file_name, status, lines, loaded, quarantined from raw.ingested_files order by 1") == [
+        ("binary.bin", "quarantined", 1, 0, 1),
+        ("mixed.jsonl", "partial", 2, 1, 1),
+    ]
+    assert query("select count(*) from marts.fct_agent_runs") == [(1,)]
+
+
+def test_sensor_requests_one_run_per_new_content(home):
+    from agentmon_pipeline.definitions import defs
+
+    sensor = defs.get_sensor_def("landing_sensor")
+    landing = settings().landing_dir
+    (landing / "a.jsonl").write_text('{"trace_id": "t", "span_id": "a", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n')
+    with dg.DagsterInstance.ephemeral() as instance:
+        ctx = dg.build_sensor_context(instance=instance, cursor=None)
+        first = list(sensor(ctx) or [])
+        requests = [r for r in first if isinstance(r, dg.RunRequest)]
+        assert len(requests) == 1
+        assert requests[0].run_config["ops"]["raw_telemetry"]["config"]["files"] == [str((landing / "a.jsonl").resolve())]
+        cursor = ctx.cursor
+        # the same content under another name: no run; nothing new: no run
+        shutil.copy(landing / "a.jsonl", landing / "b.jsonl")
+        ctx2 = dg.build_sensor_context(instance=instance, cursor=cursor)
+        second = [r for r in (sensor(ctx2) or []) if isinstance(r, dg.RunRequest)]
+        assert second == []
+        (landing / "c.jsonl").write_text('{"trace_id": "t", "span_id": "c", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n')
+        ctx3 = dg.build_sensor_context(instance=instance, cursor=ctx2.cursor)
+        third = [r for r in (sensor(ctx3) or []) if isinstance(r, dg.RunRequest)]
+        assert [Path(r.tags["agentmon/file"]).name for r in third] == ["c.jsonl"]
+
+
+def test_sensor_waits_for_files_still_being_written(home, monkeypatch):
+    from agentmon_pipeline.ingest.landing import scan_landing
+
+    landing = settings().landing_dir
+    (landing / "growing.jsonl").write_text("{}\n")
+    scan = scan_landing(landing, {}, settle_seconds=10)
+    assert scan.new == [] and scan.waiting == 1
