@@ -1,0 +1,128 @@
+"""`make bench`: ingestion and pipeline speed as ratios against references run on the same machine.
+
+1. Ingest a file of 1M native spans with agentmon's loader, and time DuckDB's own `read_json` of
+   the same file into a table of the same warehouse kind: print both and the ratio (goal <= 1.5),
+   and the loader's peak memory (goal <= 2 GB).
+2. Drop the file into a fresh landing folder and time `agentmon run` (drop to marts through
+   Dagster; goal <= 60 s on 2 cores); then drop 1% more spans and time the incremental run (goal
+   <= 10% of the full run).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import duckdb
+
+SPANS = int(os.environ.get("AGENTMON_BENCH_SPANS", "1000000"))
+
+
+def write_spans(path: Path, n_spans: int, offset: int = 0) -> None:
+    """n_spans native spans, 5 per trace (agent run > 3 LLM calls + 1 tool call), written by DuckDB."""
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        copy (
+            select
+                'trace-' || (({offset} + i) // 5) as trace_id,
+                'span-' || ({offset} + i) as span_id,
+                case when i % 5 = 0 then null else 'span-' || ({offset} + i - i % 5) end as parent_span_id,
+                case i % 5 when 0 then 'invoke_agent' when 4 then 'tool search' else 'chat' end as name,
+                case i % 5 when 0 then 'agent' when 4 then 'tool' else 'llm' end as kind,
+                strftime(timestamptz '2026-11-01 00:00:00+00' + to_seconds(({offset} + i) // 5 % 2592000), '%Y-%m-%dT%H:%M:%S.%gZ') as start_time,
+                strftime(timestamptz '2026-11-01 00:00:00+00' + to_seconds(({offset} + i) // 5 % 2592000) + to_milliseconds(100 + i % 900), '%Y-%m-%dT%H:%M:%S.%gZ') as end_time,
+                case when i % 97 = 0 then 'error' else 'ok' end as status,
+                'agent-' || (i // 5 % 7) as agent_id,
+                '1.' || (i // 5 % 3) as agent_version,
+                case when i % 5 in (1, 2, 3) then (['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4-5-20250929', 'gemini-2.0-flash'])[1 + i % 4] end as model,
+                case when i % 5 in (1, 2, 3) then 500 + i % 1500 end as input_tokens,
+                case when i % 5 in (1, 2, 3) then 50 + i % 400 end as output_tokens,
+                case when i % 5 = 4 then 'search' end as tool_name,
+                {{'session': 's' || (i % 1000)}} as attributes
+            from range({n_spans}) t(i)
+        ) to '{path}' (format json)
+        """
+    )
+    con.close()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reference(path: Path, db: Path, queue) -> None:
+    con = duckdb.connect(str(db))
+    start = time.perf_counter()
+    con.execute(f"create table spans as select * from read_json('{path}', format = 'newline_delimited')")
+    queue.put((time.perf_counter() - start, _peak_rss_mb()))
+
+
+def _ours(path: Path, db: Path, queue) -> None:
+    from agentmon_pipeline.ingest.loader import ingest_file
+    from agentmon_pipeline.warehouse import migrate
+
+    con = duckdb.connect(str(db))
+    con.execute("set TimeZone = 'UTC'")
+    migrate(con)
+    start = time.perf_counter()
+    result = ingest_file(con, path, db.parent / "tmp")
+    queue.put((time.perf_counter() - start, _peak_rss_mb(), result.loaded, result.quarantined))
+
+
+def _in_child(target, *args):
+    ctx = get_context("spawn")  # a fresh process each: peak memory is the measured step's own
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def _agentmon_run(home: Path) -> float:
+    env = {**os.environ, "AGENTMON_HOME": str(home), "MONITORING_SETTLE_SECONDS": "0", "MONITORING_RETENTION_DAYS": "0"}
+    env.pop("MONITORING_DB_URL", None)
+    env.pop("MONITORING_LANDING_DIR", None)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "agentmon_pipeline.cli", "run"], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        raise SystemExit(f"agentmon run failed with exit code {proc.returncode}")
+    return elapsed
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
+        root = Path(tmp)
+        data = root / "spans.jsonl"
+        write_spans(data, SPANS)
+        size_mb = data.stat().st_size / 1e6
+        print(f"input: {SPANS:,} native spans, {size_mb:.0f} MB")
+        ref_s, ref_mb = _in_child(_reference, data, root / "ref.duckdb")
+        ours_s, ours_mb, loaded, quarantined = _in_child(_ours, data, root / "ours.duckdb")
+        assert loaded == SPANS and quarantined == 0, (loaded, quarantined)
+        print(f"duckdb read_json -> table : {ref_s:6.2f} s  peak {ref_mb:6.0f} MB")
+        print(f"agentmon ingest_file      : {ours_s:6.2f} s  peak {ours_mb:6.0f} MB")
+        print(f"ratio                     : {ours_s / ref_s:6.2f}   (goal <= 1.5; peak goal <= 2048 MB)")
+
+        home = root / "home"
+        (home / "landing").mkdir(parents=True)
+        os.replace(data, home / "landing" / "spans.jsonl")
+        full = _agentmon_run(home)
+        print(f"agentmon run, drop to marts through Dagster : {full:6.1f} s  (goal <= 60 s)")
+        write_spans(home / "landing" / "more.jsonl", SPANS // 100, offset=SPANS)
+        os.utime(home / "landing" / "more.jsonl", (time.time() - 60, time.time() - 60))
+        incremental = _agentmon_run(home)
+        print(f"incremental run after +1% spans             : {incremental:6.1f} s  = {incremental / full:.0%} of the full run (goal <= 10%)")
+
+
+if __name__ == "__main__":
+    main()
