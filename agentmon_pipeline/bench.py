@@ -59,6 +59,7 @@ def _peak_rss_mb() -> float:
 
 def _reference(path: Path, db: Path, queue) -> None:
     con = duckdb.connect(str(db))
+    con.execute("set enable_progress_bar = false")
     start = time.perf_counter()
     con.execute(f"create table spans as select * from read_json('{path}', format = 'newline_delimited')")
     queue.put((time.perf_counter() - start, _peak_rss_mb()))
@@ -70,6 +71,7 @@ def _ours(path: Path, db: Path, queue) -> None:
 
     con = duckdb.connect(str(db))
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     migrate(con)
     start = time.perf_counter()
     result = ingest_file(con, path, db.parent / "tmp")
