@@ -89,11 +89,18 @@ def _in_child(target, *args):
 
 
 def _agentmon_run(home: Path) -> float:
-    env = {**os.environ, "AGENTMON_HOME": str(home), "MONITORING_SETTLE_SECONDS": "0", "MONITORING_RETENTION_DAYS": "0"}
+    env = {
+        **os.environ,
+        "AGENTMON_HOME": str(home),
+        "MONITORING_SETTLE_SECONDS": "0",
+        "MONITORING_RETENTION_DAYS": "0",
+    }
     env.pop("MONITORING_DB_URL", None)
     env.pop("MONITORING_LANDING_DIR", None)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "agentmon_pipeline.cli", "run"], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentmon_pipeline.cli", "run"], env=env, capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -123,7 +130,9 @@ def main() -> None:
         write_spans(home / "landing" / "more.jsonl", SPANS // 100, offset=SPANS)
         os.utime(home / "landing" / "more.jsonl", (time.time() - 60, time.time() - 60))
         incremental = _agentmon_run(home)
-        print(f"incremental run after +1% spans             : {incremental:6.1f} s  = {incremental / full:.0%} of the full run (goal <= 10%)")
+        print(
+            f"incremental run after +1% spans             : {incremental:6.1f} s  = {incremental / full:.0%} of the full run (goal <= 10%)"
+        )
 
 
 if __name__ == "__main__":

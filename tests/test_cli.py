@@ -48,8 +48,16 @@ def test_demo_is_deterministic(tmp_path):
     [
         (["demo", "--days", "0"], {}, "must be at least 1"),
         (["demo", "--end", "yesterday"], {}, "is not an ISO 8601 time"),
-        (["status"], {"MONITORING_DB_URL": "mysql://x"}, "MONITORING_DB_URL='mysql://x': expected duckdb:///"),
-        (["status"], {"MONITORING_RETENTION_DAYS": "ninety"}, "MONITORING_RETENTION_DAYS='ninety': expected a whole number"),
+        (
+            ["status"],
+            {"MONITORING_DB_URL": "mysql://x"},
+            "MONITORING_DB_URL='mysql://x': expected duckdb:///",
+        ),
+        (
+            ["status"],
+            {"MONITORING_RETENTION_DAYS": "ninety"},
+            "MONITORING_RETENTION_DAYS='ninety': expected a whole number",
+        ),
         (["run"], {"AGENTMON_CONFIG": "/nonexistent/agentmon.yaml"}, "does not exist"),
     ],
 )

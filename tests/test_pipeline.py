@@ -39,7 +39,9 @@ def demo_home(home):
 def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     result = materialize_all()
     assert result.success
-    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = [
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     assert checks and all(c.passed for c in checks)
     assert {"great_expectations_batch"} <= {c.check_name for c in checks}
 
@@ -50,7 +52,9 @@ def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     # tokens: marts equal the raw LLM spans, to the token
     raw = query("select sum(input_tokens), sum(output_tokens), count(*) from raw.spans where kind = 'llm'")[0]
     calls = query("select sum(input_tokens), sum(output_tokens), count(*) from marts.fct_llm_calls")[0]
-    runs = query("select sum(input_tokens), sum(output_tokens), sum(llm_call_count) from marts.fct_agent_runs")[0]
+    runs = query(
+        "select sum(input_tokens), sum(output_tokens), sum(llm_call_count) from marts.fct_agent_runs"
+    )[0]
     assert calls == raw and runs == raw
 
     # cost: every call of a priced model is computed from its price, to the cent and below
@@ -66,10 +70,14 @@ def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     assert by_source.get("computed", 0) > 0
     unknown = query("select distinct model from marts.fct_llm_calls where cost_source = 'unknown_model'")
     assert unknown == [("local-llama-3-8b",)]  # the demo's self-hosted model has no price: null, not zero
-    assert query("select count(*) from marts.fct_llm_calls where cost_source = 'unknown_model' and cost_usd is not null") == [(0,)]
+    assert query(
+        "select count(*) from marts.fct_llm_calls where cost_source = 'unknown_model' and cost_usd is not null"
+    ) == [(0,)]
     assert query("select source from marts.model_prices where model = 'acme-internal-7b'") == [("override",)]
     run_cost = query("select round(sum(cost_usd), 9) from marts.fct_agent_runs")[0][0]
-    call_cost = query("select round(sum(cost_usd), 9) from marts.fct_llm_calls where run_id is not null")[0][0]
+    call_cost = query("select round(sum(cost_usd), 9) from marts.fct_llm_calls where run_id is not null")[0][
+        0
+    ]
     assert run_cost == call_cost
 
     # aggregates agree with the runs
@@ -106,9 +114,13 @@ def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
                       "agent_id": "support-bot", "start_time": "2026-11-19T10:00:00Z", "duration_ms": 1200}) + "\n"
     )  # fmt: skip
     assert materialize_all().success
-    incremental = query("select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all")
+    incremental = query(
+        "select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all"
+    )
     assert query("select count(*) from marts.fct_agent_runs where run_id = 'new-run'") == [(1,)]
-    assert query(f"select output_tokens from marts.fct_llm_calls where span_id = '{span_id}'") == [(tokens + 1000,)]
+    assert query(f"select output_tokens from marts.fct_llm_calls where span_id = '{span_id}'") == [
+        (tokens + 1000,)
+    ]
 
     # full refresh on a copy of the warehouse gives the same runs
     for table in ("int_spans_attributed",):
@@ -118,7 +130,10 @@ def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
             con.execute(f"drop table marts.{mart}")
         con.close()
     assert materialize_all().success
-    assert query("select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all") == incremental
+    assert (
+        query("select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all")
+        == incremental
+    )
 
 
 def test_redrop_under_another_name_adds_nothing(demo_home):
@@ -129,7 +144,9 @@ def test_redrop_under_another_name_adds_nothing(demo_home):
     shutil.copy(first, landing / "copy-of-first.jsonl")
     assert materialize_all().success
     assert query("select count(*), sum(total_tokens) from marts.fct_agent_runs") == before
-    assert query("select status from raw.ingested_files where file_name = 'copy-of-first.jsonl'") == [("duplicate",)]
+    assert query("select status from raw.ingested_files where file_name = 'copy-of-first.jsonl'") == [
+        ("duplicate",)
+    ]
 
 
 def test_whole_file_and_line_quarantine_do_not_fail_the_run(home):
@@ -141,7 +158,9 @@ def test_whole_file_and_line_quarantine_do_not_fail_the_run(home):
     )
     result = materialize_all()
     assert result.success
-    assert query("select file_name, status, lines, loaded, quarantined from raw.ingested_files order by 1") == [
+    assert query(
+        "select file_name, status, lines, loaded, quarantined from raw.ingested_files order by 1"
+    ) == [
         ("binary.bin", "quarantined", 1, 0, 1),
         ("mixed.jsonl", "partial", 2, 1, 1),
     ]
@@ -153,20 +172,26 @@ def test_sensor_requests_one_run_per_new_content(home):
 
     sensor = defs.get_sensor_def("landing_sensor")
     landing = settings().landing_dir
-    (landing / "a.jsonl").write_text('{"trace_id": "t", "span_id": "a", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n')
+    (landing / "a.jsonl").write_text(
+        '{"trace_id": "t", "span_id": "a", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n'
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         ctx = dg.build_sensor_context(instance=instance, cursor=None)
         first = list(sensor(ctx) or [])
         requests = [r for r in first if isinstance(r, dg.RunRequest)]
         assert len(requests) == 1
-        assert requests[0].run_config["ops"]["raw_telemetry"]["config"]["files"] == [str((landing / "a.jsonl").resolve())]
+        assert requests[0].run_config["ops"]["raw_telemetry"]["config"]["files"] == [
+            str((landing / "a.jsonl").resolve())
+        ]
         cursor = ctx.cursor
         # the same content under another name: no run; nothing new: no run
         shutil.copy(landing / "a.jsonl", landing / "b.jsonl")
         ctx2 = dg.build_sensor_context(instance=instance, cursor=cursor)
         second = [r for r in (sensor(ctx2) or []) if isinstance(r, dg.RunRequest)]
         assert second == []
-        (landing / "c.jsonl").write_text('{"trace_id": "t", "span_id": "c", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n')
+        (landing / "c.jsonl").write_text(
+            '{"trace_id": "t", "span_id": "c", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n'
+        )
         ctx3 = dg.build_sensor_context(instance=instance, cursor=ctx2.cursor)
         third = [r for r in (sensor(ctx3) or []) if isinstance(r, dg.RunRequest)]
         assert [Path(r.tags["agentmon/file"]).name for r in third] == ["c.jsonl"]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from agentmon_pipeline.config import Settings
-from agentmon_pipeline.ingest.loader import FileResult, ingest_file, pending_files, prune_retention
+from agentmon_pipeline.ingest.landing import pending_files
+from agentmon_pipeline.ingest.loader import FileResult, ingest_file, prune_retention
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
 
@@ -115,18 +116,7 @@ def refresh_model_prices(con: duckdb.DuckDBPyConnection) -> tuple[list[str], lis
         resolved.append(model)
         rows.extend(prices)
     if rows:
-        frame = pd.DataFrame(
-            {
-                "model": [r.model for r in rows],
-                "provider": [r.provider for r in rows],
-                "matched_model_id": [r.matched_model_id for r in rows],
-                "input_usd_per_mtok": [r.input_usd_per_mtok for r in rows],
-                "cached_input_usd_per_mtok": [r.cached_input_usd_per_mtok for r in rows],
-                "cache_write_usd_per_mtok": [r.cache_write_usd_per_mtok for r in rows],
-                "output_usd_per_mtok": [r.output_usd_per_mtok for r in rows],
-                "effective_from": [r.effective_from for r in rows],
-            }
-        )
+        frame = pd.DataFrame([asdict(r) for r in rows])
         con.register("new_prices", frame)
         con.execute(
             """

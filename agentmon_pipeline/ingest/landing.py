@@ -1,4 +1,5 @@
-"""What the landing sensor sees: new file contents since its cursor. No Dagster imports."""
+"""What is waiting in the landing folder: for the ingest asset (against the ledger) and for the
+landing sensor (against its cursor). No Dagster imports."""
 
 from __future__ import annotations
 
@@ -6,7 +7,52 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from agentmon_pipeline.ingest.loader import sha256_of
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def settled_files(
+    landing: Path, known: set[tuple[str, int, int]], settle_seconds: float
+) -> tuple[list[PendingFile], int]:
+    """Files not in `known` (path, size, mtime_ns) and not modified in the last `settle_seconds`.
+
+    Returns them and the number of files still being written (they wait for the next tick).
+    Hidden files (writers' temporary names) are ignored.
+    """
+    found: list[PendingFile] = []
+    waiting = 0
+    if not landing.exists():
+        return found, waiting
+    now = time.time()
+    for entry in sorted(landing.rglob("*")):
+        if not entry.is_file() or entry.name.startswith("."):
+            continue
+        st = entry.stat()
+        item = PendingFile(entry.resolve(), st.st_size, st.st_mtime_ns)
+        if (str(item.path), item.size, item.mtime_ns) in known:
+            continue
+        if now - st.st_mtime < settle_seconds:
+            waiting += 1
+            continue
+        found.append(item)
+    return found, waiting
+
+
+def pending_files(con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds: float) -> list[PendingFile]:
+    """Settled files the ledger has not seen under the same path, size and mtime."""
+    known = {
+        (p, b, m)
+        for p, b, m in con.execute("select file_path, bytes, mtime_ns from raw.ingested_files").fetchall()
+    }
+    return settled_files(landing, known, settle_seconds)[0]
 
 
 @dataclass(frozen=True)
@@ -23,31 +69,22 @@ class LandingScan:
 
 
 def scan_landing(landing: Path, cursor: dict, settle_seconds: float) -> LandingScan:
-    """Files not listed in the cursor (by path, size and mtime) and settled; content hashed once.
+    """New file contents since the sensor's cursor; each new file is hashed once.
 
     The cursor keeps every listed file's (size, mtime) so old files are not hashed again, and every
     content hash seen so that the same bytes under another name start no run.
     """
     files: dict[str, list[int]] = dict(cursor.get("files", {}))
     seen: set[str] = set(cursor.get("shas", []))
-    scan = LandingScan()
-    now = time.time()
-    if landing.exists():
-        for entry in sorted(landing.rglob("*")):
-            if not entry.is_file() or entry.name.startswith("."):
-                continue
-            st = entry.stat()
-            key = str(entry.resolve())
-            if files.get(key) == [st.st_size, st.st_mtime_ns]:
-                continue
-            if now - st.st_mtime < settle_seconds:
-                scan.waiting += 1
-                continue
-            sha = sha256_of(entry)
-            files[key] = [st.st_size, st.st_mtime_ns]
-            if sha in seen:
-                continue
-            seen.add(sha)
-            scan.new.append(NewContent(entry.resolve(), sha))
+    known = {(path, size, mtime) for path, (size, mtime) in files.items()}
+    found, waiting = settled_files(landing, known, settle_seconds)
+    scan = LandingScan(waiting=waiting)
+    for item in found:
+        files[str(item.path)] = [item.size, item.mtime_ns]
+        sha = sha256_of(item.path)
+        if sha in seen:
+            continue
+        seen.add(sha)
+        scan.new.append(NewContent(item.path, sha))
     scan.cursor = {"files": files, "shas": sorted(seen)}
     return scan

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,35 +359,6 @@ def _quarantine_whole_file(
         con.execute("rollback")
         raise
     return result
-
-
-@dataclass(frozen=True)
-class PendingFile:
-    path: Path
-    size: int
-    mtime_ns: int
-
-
-def pending_files(con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds: float) -> list[PendingFile]:
-    """Files in the landing folder not yet in the ledger (same path, size and mtime), settled."""
-    if not landing.exists():
-        return []
-    seen = {
-        (p, b, m)
-        for p, b, m in con.execute("select file_path, bytes, mtime_ns from raw.ingested_files").fetchall()
-    }
-    now = time.time()
-    found = []
-    for entry in sorted(landing.rglob("*")):
-        if not entry.is_file() or entry.name.startswith("."):
-            continue
-        st = entry.stat()
-        if (str(entry.resolve()), st.st_size, st.st_mtime_ns) in seen:
-            continue
-        if now - st.st_mtime < settle_seconds:
-            continue  # still being written: next tick
-        found.append(PendingFile(entry.resolve(), st.st_size, st.st_mtime_ns))
-    return found
 
 
 def prune_retention(con: duckdb.DuckDBPyConnection, retention_days: int) -> dict[str, int]:

@@ -16,7 +16,13 @@ T0 = "2026-11-01T10:00:00Z"
 
 
 def span(**fields) -> dict:
-    base = {"trace_id": "t1", "span_id": "s1", "name": "x", "start_time": T0, "end_time": "2026-11-01T10:00:01Z"}
+    base = {
+        "trace_id": "t1",
+        "span_id": "s1",
+        "name": "x",
+        "start_time": T0,
+        "end_time": "2026-11-01T10:00:01Z",
+    }
     base.update(fields)
     return base
 
@@ -81,7 +87,9 @@ def test_bad_line_is_quarantined_with_reason_and_others_load(con, tmp_path, line
     path = write(tmp_path / "f.jsonl", [span(span_id="good1"), line, span(span_id="good2")])
     result = ingest_file(con, path, tmp_path)
     assert (result.status, result.lines, result.loaded, result.quarantined) == ("partial", 3, 2, 1)
-    assert con.execute("select line_number, reason, raw_line from raw.quarantine").fetchall() == [(2, reason, line)]
+    assert con.execute("select line_number, reason, raw_line from raw.quarantine").fetchall() == [
+        (2, reason, line)
+    ]
     assert con.execute("select count(*) from raw.spans").fetchone()[0] == 2
 
 
@@ -96,7 +104,9 @@ def test_lenient_where_a_user_would_be(con, tmp_path):
         ],
     )  # fmt: skip
     ingest_file(con, path, tmp_path)
-    a = con.execute("select kind, status, retry_count, attributes from raw.spans where span_id = 'a'").fetchone()
+    a = con.execute(
+        "select kind, status, retry_count, attributes from raw.spans where span_id = 'a'"
+    ).fetchone()
     assert a[:3] == ("other", "error", 2)
     assert json.loads(a[3]) == {"extra_field": {"k": 1}, "mine": True, "agentmon.original_kind": "Planner"}
     b = con.execute("select start_time, duration_ms from raw.spans where span_id = 'b'").fetchone()
@@ -116,12 +126,20 @@ def test_metrics_and_events_in_one_file(con, tmp_path):
         [
             {"type": "metric", "name": "cpu", "value": 0.5, "time": T0, "labels": {"agent_id": "bot"}},
             {"type": "METRIC", "name": "mem", "value": "12", "time": T0, "metric_kind": "Counter"},
-            {"type": "event", "name": "user_feedback", "time": T0, "agent_id": "bot", "attributes": {"score": 1}},
+            {
+                "type": "event",
+                "name": "user_feedback",
+                "time": T0,
+                "agent_id": "bot",
+                "attributes": {"score": 1},
+            },
         ],
     )
     result = ingest_file(con, path, tmp_path)
     assert (result.metrics, result.events, result.quarantined) == (2, 1, 0)
-    assert con.execute("select name, value, metric_kind, agent_id from raw.metrics order by name").fetchall() == [
+    assert con.execute(
+        "select name, value, metric_kind, agent_id from raw.metrics order by name"
+    ).fetchall() == [
         ("cpu", 0.5, "gauge", "bot"),
         ("mem", 12.0, "counter", None),
     ]
@@ -174,7 +192,10 @@ def test_span_seen_again_is_not_counted_twice_latest_wins(con, tmp_path):
     ingest_file(con, write(tmp_path / "1.jsonl", [span(span_id="a", output_tokens=1)]), tmp_path)
     ingest_file(con, write(tmp_path / "2.jsonl.gz", [span(span_id="a", output_tokens=7)], gz=True), tmp_path)
     ingest_file(con, write(tmp_path / "3.jsonl", [span(span_id="c", output_tokens=1), span(span_id="c", output_tokens=3)]), tmp_path)  # fmt: skip
-    assert con.execute("select span_id, output_tokens from raw.spans order by 1").fetchall() == [("a", 7), ("c", 3)]
+    assert con.execute("select span_id, output_tokens from raw.spans order by 1").fetchall() == [
+        ("a", 7),
+        ("c", 3),
+    ]
 
 
 def test_long_text_is_capped_with_a_marker(con, tmp_path):
@@ -210,7 +231,9 @@ def test_crash_halfway_leaves_the_warehouse_as_before(tmp_path, monkeypatch):
 
 def test_fast_and_slow_paths_give_the_same_rows(con, tmp_path):
     """A clean file takes the fast path; the same records with one bad line take the slow path."""
-    records = [span(span_id=f"s{i}", kind="llm", input_tokens=i, attributes={"i": i}, extra=i) for i in range(20)]
+    records = [
+        span(span_id=f"s{i}", kind="llm", input_tokens=i, attributes={"i": i}, extra=i) for i in range(20)
+    ]
     ingest_file(con, write(tmp_path / "clean.jsonl", records), tmp_path)
     fast = con.execute("select * exclude (load_id, line_number) from raw.spans order by span_id").fetchall()
     con.execute("delete from raw.spans")

@@ -11,7 +11,11 @@ from agentmon_pipeline.ingest.validation import validate_batches
 def test_known_model_resolves_with_cache_prices():
     (row,) = resolve_model("claude-sonnet-4-5-20250929")  # a dated name resolves to its model
     assert row.matched_model_id == "claude-sonnet-4-5"
-    assert (row.input_usd_per_mtok, row.cached_input_usd_per_mtok, row.output_usd_per_mtok) == (3.0, 0.3, 15.0)
+    assert (row.input_usd_per_mtok, row.cached_input_usd_per_mtok, row.output_usd_per_mtok) == (
+        3.0,
+        0.3,
+        15.0,
+    )
     assert row.cache_write_usd_per_mtok == 3.75
 
 
