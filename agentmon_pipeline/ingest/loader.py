@@ -123,17 +123,16 @@ def _sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _parse_fast(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
+def _fast_source(path: Path, gz: bool) -> str:
+    """Every line of the file as one JSON value, streamed by DuckDB's reader (which fails on the
+    first line that is not JSON). No line numbers: see parse_file."""
     compression = "gzip" if gz else "none"
-    con.execute(
-        f"""
-        create or replace temp table recs as
-        select row_number() over () as line_number, row_number() over () as ordinal, j
+    return f"""(
+        select null::bigint as line_number, null::bigint as ordinal, j
         from read_json({_sql_path(path)}, format = 'newline_delimited', records = false,
                        columns = {{'j': 'JSON'}}, compression = '{compression}',
                        maximum_object_size = 1073741824)
-        """
-    )
+    )"""
 
 
 def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -168,25 +167,44 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
 
 
-def _typed(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+RTYPE = "coalesce(lower(trim(\"type\")), 'span')"
+
+
+def _typed(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
+    """Map the records; returns (invalid records, records needing an exact type check,
+    repeated span or metric keys within the file)."""
     con.execute(f"create or replace temp table typed as {native.typed_records_sql('recs')}")
+    valid_span = f"reason is null and {RTYPE} = 'span'"
+    valid_metric = f"reason is null and {RTYPE} = 'metric'"
     row = con.execute(
-        "select count(*) filter (where reason is not null), count(*) filter (where needs_exact_check) from typed"
-    ).fetchone()
-    return int(row[0]), int(row[1])
+        f"""
+        select
+            count(*) filter (where reason is not null),
+            count(*) filter (where needs_exact_check),
+            count(*) filter (where {valid_span})
+                - count(distinct (trim(trace_id), trim(span_id))) filter (where {valid_span})
+            + count(*) filter (where {valid_metric})
+                - count(distinct (trim(name), time__ts, labels::varchar)) filter (where {valid_metric})
+        from typed
+        """
+    ).fetchall()[0]  # fetchall: a half-read result would block the next relation query
+    return int(row[0]), int(row[1]), int(row[2])
 
 
-def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path) -> None:
-    """Fill temp tables `typed` (records with reason) and `bad_lines` (lines that are not JSON)."""
+def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path) -> bool:
+    """Fill temp tables `typed` (records with reason) and `bad_lines` (lines that are not JSON).
+
+    Returns True when the fast path did it: then no key repeats within the file.
+    """
     con.execute(
         "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
     )
     try:
-        _parse_fast(con, path, gz)
-        invalid, flagged = _typed(con)
-        if invalid == 0 and flagged == 0:
-            con.execute("update typed set line_number = null")  # ordinals, not line numbers
-            return
+        # The fast path has no line numbers: anything that needs them (a record to quarantine, a
+        # key repeated within the file, where the later line wins) is done by the slow path.
+        con.execute(f"create or replace temp table recs as select * from {_fast_source(path, gz)}")
+        if _typed(con) == (0, 0, 0):
+            return True
     except duckdb.Error:
         pass
     source = _gunzip_to_temp(path, tmp_dir) if gz else path
@@ -206,10 +224,7 @@ def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Pa
     finally:
         if gz:
             source.unlink(missing_ok=True)
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.execute(sql).fetchone()[0])
+    return False
 
 
 def _ledger_row(con: duckdb.DuckDBPyConnection, r: FileResult, mtime_ns: int | None) -> None:
@@ -250,8 +265,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
     gz = _is_gzip(path)
     try:
         result.format = detect_format(_head(path, gz))
-        if result.format != "empty":
-            parse_file(con, path, gz, tmp_dir)
+        fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)
     except WholeFileRejected as exc:
         return _quarantine_whole_file(con, path, result, str(exc), stat.st_mtime_ns, gz)
 
@@ -262,9 +276,6 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
 
     load_id = result.load_id
     valid = "(select * from typed where reason is null)"
-    con.execute(f"create or replace temp table new_spans as {native.span_rows_sql(valid, load_id)}")
-    con.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id)}")
-    con.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id)}")
     bad_records = con.sql(
         f"""
         select line_number, reason, {native.cap_sql("j::varchar")} as raw_line
@@ -273,51 +284,67 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
         select line_number, reason, raw_line from bad_lines
         """
     ).to_arrow_table()
+    counts = con.execute(
+        f"""
+        select count(*) filter (where {RTYPE} = 'span'), count(*) filter (where {RTYPE} = 'metric'),
+               count(*) filter (where {RTYPE} = 'event')
+        from typed where reason is null
+        """
+    ).fetchone()
+    result.spans, result.metrics, result.events = map(int, counts)
     result.quarantined = bad_records.num_rows
-    result.spans = _count(con, "select count(*) from new_spans")
-    result.metrics = _count(con, "select count(*) from new_metrics")
-    result.events = _count(con, "select count(*) from new_events")
     result.loaded = result.spans + result.metrics + result.events
     result.lines = result.loaded + result.quarantined
     result.status = "loaded" if result.quarantined == 0 else ("partial" if result.loaded else "quarantined")
     for reason in bad_records.column("reason").to_pylist():
         result.reasons[reason] = result.reasons.get(reason, 0) + 1
 
+    # Within a file the later line wins (ordinal); across files the later file wins (delete first).
     con.execute("begin transaction")
     try:
-        # A span seen again (in this file or an earlier one) replaces the earlier version.
-        con.execute(
-            """
-            delete from raw.spans s using (select distinct trace_id, span_id from new_spans) n
-            where s.trace_id = n.trace_id and s.span_id = n.span_id
-            """
-        )
-        con.execute(
-            """
-            insert into raw.spans
-            select * exclude (ordinal) from new_spans
-            qualify row_number() over (partition by trace_id, span_id order by ordinal desc) = 1
-            """
-        )
-        con.execute(
-            """
-            delete from raw.metrics m using (select distinct name, time, labels::varchar as labels from new_metrics) n
-            where m.name = n.name and m.time = n.time and coalesce(m.labels::varchar, '') = coalesce(n.labels, '')
-            """
-        )
-        con.execute(
-            """
-            insert into raw.metrics select * exclude (ordinal) from new_metrics
-            qualify row_number() over (partition by name, time, labels::varchar order by ordinal desc) = 1
-            """
-        )
-        con.execute("delete from raw.events e using new_events n where e.event_id = n.event_id")
-        con.execute(
-            """
-            insert into raw.events select * exclude (ordinal) from new_events
-            qualify row_number() over (partition by event_id order by ordinal desc) = 1
-            """
-        )
+        if result.spans:
+            con.execute(
+                f"""
+                delete from raw.spans s
+                using (select distinct trim(trace_id) as trace_id, trim(span_id) as span_id
+                       from typed where reason is null and {RTYPE} = 'span') n
+                where s.trace_id = n.trace_id and s.span_id = n.span_id
+                """
+            )
+            latest = (
+                ""
+                if fast
+                else "qualify row_number() over (partition by trace_id, span_id order by ordinal desc) = 1"
+            )
+            con.execute(
+                f"insert into raw.spans select * exclude (ordinal) from ({native.span_rows_sql(valid, load_id)}) {latest}"
+            )
+        if result.metrics:
+            con.execute(
+                f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id)}"
+            )
+            con.execute(
+                """
+                delete from raw.metrics m
+                using (select distinct name, time, labels::varchar as labels from new_metrics) n
+                where m.name = n.name and m.time = n.time and coalesce(m.labels::varchar, '') = coalesce(n.labels, '')
+                """
+            )
+            con.execute(
+                """
+                insert into raw.metrics select * exclude (ordinal) from new_metrics
+                qualify row_number() over (partition by name, time, labels::varchar order by ordinal desc) = 1
+                """
+            )
+        if result.events:
+            con.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id)}")
+            con.execute("delete from raw.events e using new_events n where e.event_id = n.event_id")
+            con.execute(
+                """
+                insert into raw.events select * exclude (ordinal) from new_events
+                qualify row_number() over (partition by event_id order by ordinal desc) = 1
+                """
+            )
         con.register("bad_records", bad_records)
         con.execute(
             """

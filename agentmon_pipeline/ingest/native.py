@@ -111,17 +111,6 @@ def cap_sql(expr: str) -> str:
     )
 
 
-INT_RE = r"^\s*-?[0-9]+(\.0*)?\s*$"
-
-
-def _int_ok(col: str) -> str:
-    return f"regexp_full_match({col}, {_lit(INT_RE)})"
-
-
-def _as_int(col: str) -> str:
-    return f"cast(cast(trim({col}) as double) as bigint)"
-
-
 def typed_records_sql(source: str) -> str:
     """SQL over `source(line_number, j)` (j: one JSON value per record) -> typed rows + reason.
 
@@ -159,26 +148,21 @@ def typed_records_sql(source: str) -> str:
         )
     add(f"{is_metric} and {s('value')} is null", "missing required field value")
     for field, how in FIELDS.items():
-        col = s(field)
+        col, num = s(field), _q(field + "__n")
         if how == "time":
             add(
-                f"{col} is not null and try_cast({col} as timestamptz) is null",
-                f"{field} is not an RFC 3339 timestamp",
+                f"{col} is not null and {_q(field + '__ts')} is null", f"{field} is not an RFC 3339 timestamp"
             )
         elif how == "int":
-            add(f"{col} is not null and not {_int_ok(col)}", f"{field} must be a whole number")
-            add(f"{col} is not null and {_int_ok(col)} and {_as_int(col)} < 0", f"{field} must be >= 0")
-        elif how == "num":
             add(
-                f"{col} is not null and (try_cast({col} as double) is null or not isfinite(try_cast({col} as double)))",
-                f"{field} must be a number",
+                f"{col} is not null and ({num} is null or {num} <> floor({num}))",
+                f"{field} must be a whole number",
             )
-            add(f"{col} is not null and try_cast({col} as double) < 0", f"{field} must be >= 0")
-        elif how == "value":
-            add(
-                f"{col} is not null and (try_cast({col} as double) is null or not isfinite(try_cast({col} as double)))",
-                f"{field} must be a number",
-            )
+            add(f"{num} < 0", f"{field} must be >= 0")
+        elif how in ("num", "value"):
+            add(f"{col} is not null and ({num} is null or not isfinite({num}))", f"{field} must be a number")
+            if how == "num":
+                add(f"{num} < 0", f"{field} must be >= 0")
         elif how == "obj":
             add(f"{col} is not null and json_type({col}) <> 'OBJECT'", f"{field} must be a JSON object")
     add(
@@ -195,32 +179,57 @@ def typed_records_sql(source: str) -> str:
     text_fields = [f for f, how in FIELDS.items() if how == "str"]
     maybe_json = " or ".join(f"left(ltrim({s(f)}), 1) in ('{{', '[')" for f in text_fields)
 
-    def ts(field: str, nano: str) -> str:
-        return (
-            f"coalesce(try_cast({s(field)} as timestamptz), "
-            f"case when {_int_ok(s(nano))} then make_timestamp({_as_int(s(nano))} // 1000)::timestamptz end)"
-        )
+    # Every number and time is parsed once here; the checks above and the mappings below use these.
+    parsed_values = ", ".join(
+        [
+            f"try_cast(trim({s(f)}) as double) as {_q(f + '__n')}"
+            for f, how in FIELDS.items()
+            if how in ("int", "num", "value")
+        ]
+        + [
+            f"try_cast({s(f)} as timestamptz) as {_q(f + '__ts')}"
+            for f, how in FIELDS.items()
+            if how == "time"
+        ]
+    )
 
+    def ts(field: str, nano: str) -> str:
+        exact_nanos = f"try_cast(trim({s(nano)}) as bigint)"  # a double would lose the microseconds
+        return f"coalesce({_q(field + '__ts')}, make_timestamp({exact_nanos} // 1000)::timestamptz)"
+
+    # One pass maps the known fields; the unknown ones (json_transform ignores them) are kept as
+    # `extras`, the object minus every known key, which span_rows_sql merges into attributes.
+    obj = "case when ltrim(j::varchar) like '{%' then j end"
     return f"""
     with parsed as (
         select line_number, ordinal, j,
-            json_transform(case when ltrim(j::varchar) like '{{%' then j end, {_lit(_structure())}) as rec
+            json_transform({obj}, {_lit(_structure())}) as rec,
+            nullif(json_merge_patch({obj}, {_lit(_known_nulls())})::varchar, '{{}}')::json as extras
         from {source}
     ), t as (
-        select line_number, ordinal, j, unnest(rec)
+        select line_number, ordinal, j, extras, unnest(rec)
         from parsed
+    ), numbers as (
+        select *, {parsed_values}
+        from t
+    ), started as (
+        select *, {ts("start_time", "start_time_unix_nano")} as start_ts
+        from numbers t
     ), timed as (
         select *,
-            {ts("start_time", "start_time_unix_nano")} as start_ts,
             coalesce(
                 {ts("end_time", "end_time_unix_nano")},
-                {ts("start_time", "start_time_unix_nano")}
-                    + to_microseconds(cast(try_cast({s("duration_ms")} as double) * 1000 as bigint))
+                start_ts + to_microseconds(cast("duration_ms__n" * 1000 as bigint))
             ) as end_ts
-        from t
+        from started t
     )
-    select *, {reason} as reason, ({maybe_json}) as needs_exact_check
-    from timed t
+    , checked as (
+        select *, {reason} as reason, ({maybe_json}) as needs_exact_check
+        from timed t
+    )
+    -- the JSON text is kept only where it is needed again: unknown keys, quarantine, exact checks
+    select * replace (case when reason is not null or needs_exact_check then j end as j)
+    from checked
     """
 
 
@@ -248,17 +257,19 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
     s = _q
     kind_raw = f"lower(trim({s('kind')}))"
     kind = f"case when {s('kind')} is null then 'other' when {kind_raw} in {SPAN_KINDS} then {kind_raw} else 'other' end"
-    extras = f"json_merge_patch(j, {_lit(_known_nulls())})"
     unknown_kind = f"case when {s('kind')} is not null and {kind_raw} not in {SPAN_KINDS} then json_object('agentmon.original_kind', {s('kind')}) end"
     attributes = f"""
         case
-            when extras::varchar = '{{}}' and orig_kind is null then {s("attributes")}
-            else json_merge_patch(json_merge_patch(extras, coalesce({s("attributes")}, '{{}}'::json)), coalesce(orig_kind, '{{}}'::json))
+            when extras is null and orig_kind is null then {s("attributes")}
+            else json_merge_patch(
+                json_merge_patch(coalesce(extras, '{{}}'::json), coalesce({s("attributes")}, '{{}}'::json)),
+                coalesce(orig_kind, '{{}}'::json)
+            )
         end
     """
 
     def int_col(f: str) -> str:
-        return f"case when {s(f)} is not null then {_as_int(s(f))} end"
+        return f"cast({s(f + '__n')} as bigint)"
 
     def str_capped(f: str) -> str:
         return cap_sql(_str(s(f)))
@@ -292,7 +303,7 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
         {int_col("cached_input_tokens")} as cached_input_tokens,
         {int_col("cache_creation_input_tokens")} as cache_creation_input_tokens,
         {int_col("reasoning_tokens")} as reasoning_tokens,
-        cast({s("cost_usd")} as double) as cost_usd,
+        {s("cost_usd__n")} as cost_usd,
         {str_capped("tool_name")} as tool_name,
         {int_col("retry_count")}::integer as retry_count,
         {_text_of_json(s("input"))} as input,
@@ -304,7 +315,7 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
         line_number,
         ordinal
     from (
-        select *, {extras} as extras, {unknown_kind} as orig_kind
+        select *, {unknown_kind} as orig_kind
         from {valid}
         where coalesce(lower(trim({s("type")})), 'span') = 'span'
     )
@@ -316,8 +327,8 @@ def metric_rows_sql(valid: str, load_id: int) -> str:
     return f"""
     select
         trim({s("name")}) as name,
-        cast({s("value")} as double) as value,
-        try_cast({s("time")} as timestamptz) as time,
+        {s("value__n")} as value,
+        {s("time__ts")} as time,
         coalesce(lower(trim({s("metric_kind")})), 'gauge') as metric_kind,
         {_str(s("unit"))} as unit,
         {s("labels")} as labels,
@@ -335,10 +346,10 @@ def event_rows_sql(valid: str, load_id: int) -> str:
     s = _q
     return f"""
     select
-        md5(concat_ws('|', trim({s("name")}), try_cast({s("time")} as timestamptz)::varchar,
+        md5(concat_ws('|', trim({s("name")}), {s("time__ts")}::varchar,
             {s("trace_id")}, {s("span_id")}, {s("agent_id")}, {s("attributes")}::varchar)) as event_id,
         trim({s("name")}) as name,
-        try_cast({s("time")} as timestamptz) as time,
+        {s("time__ts")} as time,
         {_str(s("trace_id"))} as trace_id,
         {_str(s("span_id"))} as span_id,
         {_str(s("agent_id"))} as agent_id,

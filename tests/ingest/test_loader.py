@@ -240,3 +240,22 @@ def test_fast_and_slow_paths_give_the_same_rows(con, tmp_path):
     ingest_file(con, write(tmp_path / "dirty.jsonl", [*records, "bad"]), tmp_path)
     slow = con.execute("select * exclude (load_id, line_number) from raw.spans order by span_id").fetchall()
     assert fast == slow
+
+
+def test_strict_and_lenient_mapping_agree(con, tmp_path):
+    """Files without unknown keys take a strict cast; a file with one takes json_transform."""
+    records = [
+        span(span_id="a", kind="llm", input_tokens="12", output_tokens=12.0, cost_usd=1, agent_id=7,
+             input={"q": [1, 2]}, output="plain", status="Error", attributes={"x": {"y": 1}}),
+        span(span_id="b", end_time=None, duration_ms="2.5", agent_version=True, retry_count=0),
+    ]  # fmt: skip
+    cols = "select * exclude (load_id, line_number, attributes), attributes from raw.spans order by span_id"
+    ingest_file(con, write(tmp_path / "strict.jsonl", records), tmp_path)
+    strict = con.execute(cols).fetchall()
+    con.execute("delete from raw.spans")
+    ingest_file(con, write(tmp_path / "lenient.jsonl", [{**r, "zz_unknown": 1} for r in records]), tmp_path)
+    lenient = con.execute(cols).fetchall()
+    assert [r[:-1] for r in strict] == [r[:-1] for r in lenient]
+    assert [json.loads(r[-1] or "{}") | {"zz_unknown": 1} for r in strict] == [
+        json.loads(r[-1]) for r in lenient
+    ]
