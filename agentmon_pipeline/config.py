@@ -21,14 +21,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 DAGSTER_YAML = """\
 # Written by agentmon. The warehouse is DuckDB, which allows one writing process per file,
-# so runs are queued and executed one at a time.
+# so runs are queued and executed one at a time. (Not a concurrency pool: a run killed while it
+# holds a pool slot would block every later run until the slot is freed by hand.)
 telemetry:
   enabled: false
 concurrency:
   runs:
     max_concurrent_runs: 1
-  pools:
-    default_limit: 1
 """
 
 

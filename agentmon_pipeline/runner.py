@@ -31,12 +31,17 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
     `dagster dev` does this itself; headless runs and tests must, before importing definitions.
     """
     s = ensure_home()
-    manifest = s.dbt_project_dir / "target" / "manifest.json"
-    if force or not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir):
+    target = s.dbt_project_dir / "target"
+    manifest = target / "manifest.json"
+    # dbt's partial parse (reused by every run) is only valid for the warehouse it was made for
+    stamp = target / ".agentmon-warehouse"
+    stale = not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir)
+    if force or stale or not stamp.exists() or stamp.read_text() != str(s.warehouse_path):
         from dagster_dbt import DbtProject
 
         project = DbtProject(project_dir=s.dbt_project_dir, profiles_dir=s.dbt_project_dir)
         project.preparer.prepare(project)
+        stamp.write_text(str(s.warehouse_path))
     return manifest
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from importlib.metadata import version as installed_version
+
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from agentmon_pipeline.config import ensure_home, settings
 
@@ -16,4 +20,14 @@ dbt_project = DbtProject(
 # themselves before importing the definitions (agentmon_pipeline.runner.prepare_dbt_manifest).
 dbt_project.prepare_if_dev()
 
-dbt_resource = DbtCliResource(project_dir=dbt_project)
+
+class AgentmonDbtCli(DbtCliResource):
+    """dagster-dbt asks `dbt --version` in a subprocess (about 5 s here) on every run; the dbt that
+    runs is the dbt-core installed beside us, so its package version answers the same question."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(installed_version("dbt-core"))
+
+
+dbt_resource = AgentmonDbtCli(project_dir=dbt_project)

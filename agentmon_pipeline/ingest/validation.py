@@ -64,8 +64,6 @@ def _event_expectations(gx) -> list:
 def validate_batches(frames: dict[str, pd.DataFrame]) -> list[SuiteResult]:
     """Validate each non-empty frame (keys: spans, metrics, events) with its suite."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    import great_expectations as gx
-
     builders = {"spans": _span_expectations, "metrics": _metric_expectations, "events": _event_expectations}
     results: list[SuiteResult] = []
     context = None
@@ -73,7 +71,8 @@ def validate_batches(frames: dict[str, pd.DataFrame]) -> list[SuiteResult]:
         if frame.empty:
             results.append(SuiteResult(name=name, rows=0, success=True))
             continue
-        if context is None:
+        if context is None:  # importing great-expectations takes seconds: only when there is a batch
+            import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
             context = gx.get_context(mode="ephemeral")

@@ -37,7 +37,6 @@ class IngestConfig(dg.Config):
         )
         for table in CHECKED
     ],
-    pool="warehouse",
 )
 def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
     s = settings()
@@ -80,7 +79,6 @@ def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
     deps=[["raw", "spans"]],
     group_name="ingest",
     kinds={"duckdb"},
-    pool="warehouse",
     description="Prices per million tokens from genai-prices for every model name seen in spans.",
 )
 def raw_model_prices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

@@ -1,5 +1,6 @@
 """Transform: `dbt build` of the dbt project (staging -> intermediate -> marts), tests as checks."""
 
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,12 +30,14 @@ class AgentmonDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=AgentmonDbtTranslator(
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
     ),
-    pool="warehouse",
 )
 def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     s = ensure_home(settings())  # dbt finds the warehouse through AGENTMON_WAREHOUSE_PATH
     with warehouse_lock(s):
-        events = list(dbt.cli(["build"], context=context).stream())
+        invocation = dbt.cli(["build"], context=context)
+        events = list(invocation.stream())
+        # dagster-dbt gives every invocation its own target folder; they would pile up under cron.
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
         # Row counts once dbt has let go of the file (dagster-dbt's own fetch_row_counts keeps a
         # connection open in this process, which DuckDB's single-writer lock does not forgive).
         keys = {
