@@ -24,6 +24,7 @@ run: $(STAMP)
 	$(BIN)/agentmon run
 
 test: $(STAMP)
+	$(BIN)/ruff check agentmon_pipeline tests
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)

@@ -99,7 +99,11 @@ def _agentmon_run(home: Path) -> float:
     env.pop("MONITORING_LANDING_DIR", None)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "agentmon_pipeline.cli", "run"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "agentmon_pipeline.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:

@@ -13,7 +13,7 @@ from agentmon_pipeline.errors import UserError
 
 def _end(value: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00Z)"

@@ -91,7 +91,7 @@ def warehouse_path_from_url(url: str) -> Path:
         if not rest:
             raise UserError(f"MONITORING_DB_URL={url!r}: no file path after duckdb:///")
         return Path(rest).expanduser().resolve()
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         raise UserError(
             "MONITORING_DB_URL: PostgreSQL is not supported yet; use duckdb:///<path> (the default)"
         )

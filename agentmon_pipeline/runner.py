@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from agentmon_pipeline.config import Settings, ensure_home, settings
 from agentmon_pipeline.warehouse import connect
 
@@ -139,7 +141,7 @@ def run_pipeline() -> RunSummary:
 def _scalar(con, sql: str):
     try:
         return con.execute(sql).fetchone()[0]
-    except Exception:  # a mart that was never built (first run failed)
+    except duckdb.CatalogException:  # a mart that was never built (first run failed)
         return None
 
 

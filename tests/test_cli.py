@@ -67,6 +67,7 @@ def test_user_errors_are_one_line_and_exit_2(home, argv, env, message):
     proc = subprocess.run(
         [sys.executable, "-m", "agentmon_pipeline.cli", *argv],
         env={**os.environ, **env},
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -103,3 +104,13 @@ def test_status_says_busy_instead_of_crashing(home, monkeypatch):
         holder.kill()
     with warehouse_lock(settings()):
         pass
+
+
+def test_dagster_instance_runs_one_at_a_time_without_telemetry(home):
+    import yaml
+
+    config = yaml.safe_load((home / "dagster" / "dagster.yaml").read_text())
+    assert config["telemetry"] == {"enabled": False}
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    # no pool limit: a run killed while holding a pool slot would block every later run
+    assert "pools" not in config["concurrency"]

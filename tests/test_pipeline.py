@@ -140,7 +140,7 @@ def test_redrop_under_another_name_adds_nothing(demo_home):
     assert materialize_all().success
     before = query("select count(*), sum(total_tokens) from marts.fct_agent_runs")
     landing = settings().landing_dir
-    first = sorted(landing.glob("spans-*.jsonl"))[0]
+    first = min(landing.glob("spans-*.jsonl"))
     shutil.copy(first, landing / "copy-of-first.jsonl")
     assert materialize_all().success
     assert query("select count(*), sum(total_tokens) from marts.fct_agent_runs") == before

@@ -95,9 +95,8 @@ def detect_format(head: bytes) -> str:
             f"OpenTelemetry OTLP JSON is not supported yet; agentmon reads {READ_FORMATS}"
         )
     complete = lines[:-1] if len(head) == HEAD_BYTES else lines
-    if not complete:  # one line longer than the head: let the parser judge it
-        if lines[0].lstrip().startswith("{"):
-            return "native"
+    if not complete and lines[0].lstrip().startswith("{"):
+        return "native"  # one line longer than the head: let the parser judge it
     for line in complete[:100]:
         try:
             if isinstance(json.loads(line), dict):

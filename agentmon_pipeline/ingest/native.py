@@ -118,7 +118,7 @@ def typed_records_sql(source: str) -> str:
     something that may be a JSON object or array; the caller decides those with json_type.
     """
     t = "t"
-    s = lambda f: f"{t}.{_q(f)}"  # noqa: E731
+    s = lambda f: f"{t}.{_q(f)}"
     checks: list[tuple[str, str]] = []
 
     def add(cond: str, reason: str) -> None:
@@ -129,7 +129,7 @@ def typed_records_sql(source: str) -> str:
     is_metric = f"({rtype} = 'metric')"
     is_event = f"({rtype} = 'event')"
 
-    add(f"not ltrim(j::varchar) like '{{%'", "not a JSON object")
+    add("not ltrim(j::varchar) like '{%'", "not a JSON object")
     add(f"{rtype} not in ('span', 'metric', 'event')", "type must be one of span, metric, event")
     for field in ("trace_id", "span_id", "name"):
         add(f"{is_span} and ({s(field)} is null or trim({s(field)}) = '')", f"missing required field {field}")

@@ -103,6 +103,6 @@ def validate_batches(frames: dict[str, pd.DataFrame]) -> list[SuiteResult]:
                 success=bool(outcome.success),
                 failures=failures,
                 evaluated=len(outcome.results),
-            )  # fmt: skip
+            )
         )
     return results

@@ -259,3 +259,27 @@ def test_strict_and_lenient_mapping_agree(con, tmp_path):
     assert [json.loads(r[-1] or "{}") | {"zz_unknown": 1} for r in strict] == [
         json.loads(r[-1]) for r in lenient
     ]
+
+
+def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from agentmon_pipeline.ingest.loader import prune_retention
+
+    def iso(days_ago: float) -> str:
+        return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+
+    write(
+        tmp_path / "f.jsonl",
+        [
+            span(span_id="old", start_time=iso(40), end_time=iso(40)),
+            span(span_id="new", start_time=iso(2), end_time=iso(2)),
+            {"type": "metric", "name": "cpu", "value": 1, "time": iso(31)},
+            {"type": "event", "name": "deploy", "time": iso(29)},
+        ],
+    )
+    ingest_file(con, tmp_path / "f.jsonl", tmp_path)
+    assert prune_retention(con, 0) == {}  # 0 disables
+    assert prune_retention(con, 30) == {"spans": 1, "metrics": 1, "events": 0}
+    assert con.execute("select span_id from raw.spans").fetchall() == [("new",)]
+    assert con.execute("select count(*) from raw.events").fetchone()[0] == 1
