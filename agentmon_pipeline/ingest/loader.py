@@ -161,7 +161,7 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(
         """
         create or replace temp table recs as
-        select line_number, line_number as ordinal, line::json as j from lines where json_valid(line)
+        select line_number, line_number as ordinal, trim(line)::json as j from lines where json_valid(line)
         """
     )
 

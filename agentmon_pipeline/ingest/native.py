@@ -129,7 +129,7 @@ def typed_records_sql(source: str) -> str:
     is_metric = f"({rtype} = 'metric')"
     is_event = f"({rtype} = 'event')"
 
-    add("not ltrim(j::varchar) like '{%'", "not a JSON object")
+    add("not is_object", "not a JSON object")
     add(f"{rtype} not in ('span', 'metric', 'event')", "type must be one of span, metric, event")
     for field in ("trace_id", "span_id", "name"):
         add(f"{is_span} and ({s(field)} is null or trim({s(field)}) = '')", f"missing required field {field}")
@@ -198,19 +198,28 @@ def typed_records_sql(source: str) -> str:
         return f"coalesce({_q(field + '__ts')}, make_timestamp({exact_nanos} // 1000)::timestamptz)"
 
     # One pass maps the known fields; the unknown ones (json_transform ignores them) are kept as
-    # `extras`, the object minus every known key, which span_rows_sql merges into attributes.
-    obj = "case when ltrim(j::varchar) like '{%' then j end"
+    # `extras`, the object minus every known key, which span_rows_sql merges into attributes. Listing
+    # the keys is cheap; building the object of unknown keys is not, so only records that have an
+    # unknown key pay for it.
+    # Records arrive as trimmed JSON text (DuckDB's reader minifies; the slow path trims), so an
+    # object is one that starts with '{'.
+    known = ", ".join(_lit(f) for f in FIELDS)
     return f"""
-    with parsed as (
-        select line_number, ordinal, j,
-            json_transform({obj}, {_lit(_structure())}) as rec,
-            nullif(json_merge_patch({obj}, {_lit(_known_nulls())})::varchar, '{{}}')::json as extras
+    with objects as (
+        select line_number, ordinal, j, starts_with(j::varchar, '{{') as is_object
         from {source}
+    ), parsed as (
+        select line_number, ordinal, j, is_object,
+            json_transform(case when is_object then j end, {_lit(_structure())}) as rec,
+            is_object and len(list_filter(json_keys(j), lambda k: k not in ({known}))) > 0 as has_unknown
+        from objects
     ), t as (
-        select line_number, ordinal, j, extras, unnest(rec)
+        select line_number, ordinal, j, is_object, has_unknown, unnest(rec)
         from parsed
     ), numbers as (
-        select *, {parsed_values}
+        select * exclude (has_unknown),
+            case when has_unknown then json_merge_patch(j, {_lit(_known_nulls())}) end as extras,
+            {parsed_values}
         from t
     ), started as (
         select *, {ts("start_time", "start_time_unix_nano")} as start_ts
