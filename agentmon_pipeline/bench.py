@@ -57,25 +57,35 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _reference(path: Path, db: Path, queue) -> None:
+    db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute("set enable_progress_bar = false")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     con.execute(f"create table spans as select * from read_json('{path}', format = 'newline_delimited')")
-    queue.put((time.perf_counter() - start, _peak_rss_mb()))
+    con.close()
+    queue.put((time.perf_counter() - start, _cpu_s() - cpu, _peak_rss_mb()))
 
 
 def _ours(path: Path, db: Path, queue) -> None:
     from agentmon_pipeline.ingest.loader import ingest_file
     from agentmon_pipeline.warehouse import migrate
 
+    db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
     migrate(con)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     result = ingest_file(con, path, db.parent / "tmp")
-    queue.put((time.perf_counter() - start, _peak_rss_mb(), result.loaded, result.quarantined))
+    con.close()
+    assert (result.loaded, result.quarantined) == (SPANS, 0), result
+    queue.put((time.perf_counter() - start, _cpu_s() - cpu, _peak_rss_mb()))
 
 
 def _in_child(target, *args):
@@ -119,12 +129,23 @@ def main() -> None:
         write_spans(data, SPANS)
         size_mb = data.stat().st_size / 1e6
         print(f"input: {SPANS:,} native spans, {size_mb:.0f} MB")
-        ref_s, ref_mb = _in_child(_reference, data, root / "ref.duckdb")
-        ours_s, ours_mb, loaded, quarantined = _in_child(_ours, data, root / "ours.duckdb")
-        assert loaded == SPANS and quarantined == 0, (loaded, quarantined)
-        print(f"duckdb read_json -> table : {ref_s:6.2f} s  peak {ref_mb:6.0f} MB")
-        print(f"agentmon ingest_file      : {ours_s:6.2f} s  peak {ours_mb:6.0f} MB")
-        print(f"ratio                     : {ours_s / ref_s:6.2f}   (goal <= 1.5; peak goal <= 2048 MB)")
+        # Alternate the two, three times each, and keep each one's best: this machine's neighbours
+        # make single timings noisy. CPU seconds (both threads) are steadier than wall time.
+        refs, ours = [], []
+        for _ in range(3):
+            refs.append(_in_child(_reference, data, root / "ref.duckdb"))
+            ours.append(_in_child(_ours, data, root / "ours.duckdb"))
+        ref_s, ref_cpu = min(r[0] for r in refs), min(r[1] for r in refs)
+        ours_s, ours_cpu = min(o[0] for o in ours), min(o[1] for o in ours)
+        ref_mb, ours_mb = max(r[2] for r in refs), max(o[2] for o in ours)
+        print(f"duckdb read_json -> table : {ref_s:6.2f} s wall {ref_cpu:6.2f} s cpu  peak {ref_mb:5.0f} MB")
+        print(
+            f"agentmon ingest_file      : {ours_s:6.2f} s wall {ours_cpu:6.2f} s cpu  peak {ours_mb:5.0f} MB"
+        )
+        print(
+            f"ratio                     : {ours_s / ref_s:6.2f} wall {ours_cpu / ref_cpu:6.2f} cpu"
+            "   (goal <= 1.5; peak goal <= 2048 MB)"
+        )
 
         home = root / "home"
         (home / "landing").mkdir(parents=True)
@@ -137,6 +158,8 @@ def main() -> None:
         print(
             f"incremental run after +1% spans             : {incremental:6.1f} s  = {incremental / full:.0%} of the full run (goal <= 10%)"
         )
+        idle = _agentmon_run(home)
+        print(f"run with nothing new (the fixed cost of a run)  : {idle:6.1f} s")
 
 
 if __name__ == "__main__":
