@@ -61,12 +61,13 @@ def test_demo_is_deterministic(tmp_path):
         (["run"], {"AGENTMON_CONFIG": "/nonexistent/agentmon.yaml"}, "does not exist"),
     ],
 )
-def test_user_errors_are_one_line_and_exit_2(home, argv, env, message):
+def test_user_errors_are_one_line_and_exit_2(home, tmp_path, argv, env, message):
     import os
 
-    proc = subprocess.run(
+    proc = subprocess.run(  # from another working directory: commands work from anywhere
         [sys.executable, "-m", "agentmon_pipeline.cli", *argv],
         env={**os.environ, **env},
+        cwd=tmp_path,
         check=False,
         capture_output=True,
         text=True,

@@ -16,10 +16,17 @@ from tests.conftest import DEMO_END
 
 
 def materialize_all() -> dg.ExecuteInProcessResult:
-    from agentmon_pipeline.definitions import defs
+    """Every asset of the code location, as `agentmon run` and the UI's job would."""
+    from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
+    from agentmon_pipeline.defs.resources import dbt_resource
+    from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
-    job = defs.resolve_job_def("agentmon_job")
-    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    return dg.materialize(
+        [raw_telemetry, raw_model_prices, agentmon_dbt_models],
+        resources={"dbt": dbt_resource},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
 
 
 def query(sql: str):

@@ -283,3 +283,15 @@ def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
     assert prune_retention(con, 30) == {"spans": 1, "metrics": 1, "events": 0}
     assert con.execute("select span_id from raw.spans").fetchall() == [("new",)]
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 1
+
+
+def test_warehouse_records_its_schema_version_and_migrates_once(tmp_path):
+    from agentmon_pipeline.warehouse import SCHEMA_VERSION, migrate, schema_version
+
+    db = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert schema_version(db) == 0
+    assert migrate(db) == SCHEMA_VERSION == schema_version(db)
+    migrate(db)  # a second start changes nothing
+    assert db.execute("select count(*) from raw.schema_version").fetchone()[0] == SCHEMA_VERSION
+    schemas = {r[0] for r in db.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert {"raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry"} <= schemas
