@@ -295,8 +295,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
     result.loaded = result.spans + result.metrics + result.events
     result.lines = result.loaded + result.quarantined
     result.status = "loaded" if result.quarantined == 0 else ("partial" if result.loaded else "quarantined")
-    for reason in bad_records.column("reason").to_pylist():
-        result.reasons[reason] = result.reasons.get(reason, 0) + 1
+    by_reason = bad_records.group_by("reason").aggregate([("reason", "count")])
+    result.reasons = dict(
+        zip(by_reason["reason"].to_pylist(), by_reason["reason_count"].to_pylist(), strict=True)
+    )
 
     # Within a file the later line wins (ordinal); across files the later file wins (delete first).
     con.execute("begin transaction")
