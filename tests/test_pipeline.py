@@ -211,3 +211,29 @@ def test_sensor_waits_for_files_still_being_written(home, monkeypatch):
     (landing / "growing.jsonl").write_text("{}\n")
     scan = scan_landing(landing, {}, settle_seconds=10)
     assert scan.new == [] and scan.waiting == 1
+
+
+def test_otlp_trace_split_across_files_joins_and_counts_tokens_once(home):
+    """An agent span in one Collector file, its Vercel AI SDK call (ai.generateText wrapping
+    ai.generateText.doGenerate, both with the same tokens) in another: one run, one LLM call."""
+    from tests.ingest.test_otlp import otlp_span, request
+
+    trace, agent, wrapper, call = "ab" * 16, "a1" * 8, "b2" * 8, "c3" * 8
+    usage = {"ai.model.id": "gpt-4o-mini", "ai.usage.promptTokens": 14, "ai.usage.completionTokens": 20}
+    first = request([otlp_span("invoke_agent", trace, agent, {"gen_ai.operation.name": "invoke_agent"}, end=10**18 * 2)],
+                    resource={"service.name": "haiku-bot", "service.version": "3"})  # fmt: skip
+    second = request([
+        otlp_span("ai.generateText", trace, wrapper, {**usage, "ai.operationId": "ai.generateText"}, parent=agent),
+        otlp_span("ai.generateText.doGenerate", trace, call, {**usage, "ai.operationId": "ai.generateText.doGenerate",
+                  "gen_ai.response.model": "gpt-4o-mini-2024-07-18"}, parent=wrapper),
+    ], resource={"service.name": "haiku-bot", "service.version": "3"})  # fmt: skip
+    landing = settings().landing_dir
+    (landing / "collector-1.jsonl").write_text(json.dumps(first) + "\n")
+    (landing / "collector-2.jsonl").write_text(json.dumps(second) + "\n")
+    assert materialize_all().success
+    assert query(
+        "select run_id, agent_id, agent_version, llm_call_count, input_tokens, output_tokens from marts.fct_agent_runs"
+    ) == [(agent, "haiku-bot", "3", 1, 14, 20)]
+    assert query("select span_id, model, cost_source from marts.fct_llm_calls") == [
+        (call, "gpt-4o-mini-2024-07-18", "computed")
+    ]

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import duckdb
 
-from agentmon_pipeline.ingest import native
+from agentmon_pipeline.ingest import native, otlp
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
-READ_FORMATS = "native JSONL (spans, metrics, events)"
+READ_FORMATS = "native JSONL (spans, metrics, events) and OpenTelemetry OTLP JSON traces"
 
 
 @dataclass
@@ -89,11 +89,8 @@ def detect_format(head: bytes) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         return "empty"
-    stripped = text.lstrip()
-    if stripped.startswith("{") and '"resourceSpans"' in text[:4096]:
-        raise WholeFileRejected(
-            f"OpenTelemetry OTLP JSON is not supported yet; agentmon reads {READ_FORMATS}"
-        )
+    if text.lstrip().startswith("{") and '"resourceSpans"' in text[:4096]:
+        return "otlp"
     complete = lines[:-1] if len(head) == HEAD_BYTES else lines
     if not complete and lines[0].lstrip().startswith("{"):
         return "native"  # one line longer than the head: let the parser judge it
@@ -166,6 +163,54 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
 
 
+def parse_otlp(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path, head: bytes) -> None:
+    """Fill `typed` and `bad_lines` from an OTLP JSON file: requests -> native span records."""
+    con.execute(
+        "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
+    )
+    first_line = next(
+        (line.strip() for line in head.decode("utf-8", "replace").splitlines() if line.strip()), ""
+    )
+    if first_line == "{":  # one pretty-printed request: the whole file is one JSON document
+        try:
+            con.execute(
+                f"""
+                create or replace temp table requests as
+                select 1::bigint as line_number, j
+                from read_json({_sql_path(path)}, format = 'unstructured', records = false,
+                               columns = {{'j': 'JSON'}}, compression = '{"gzip" if gz else "none"}',
+                               maximum_object_size = 1073741824)
+                """
+            )
+        except duckdb.Error as exc:
+            raise WholeFileRejected(f"not a valid JSON document ({str(exc).splitlines()[0]})") from None
+    else:  # one request per line: few lines, each with many spans; numbered exactly
+        source = _gunzip_to_temp(path, tmp_dir) if gz else path
+        try:
+            _parse_slow(con, source)
+        finally:
+            if gz:
+                source.unlink(missing_ok=True)
+        con.execute("create or replace temp table requests as select line_number, j from recs")
+    con.execute(f"insert into bad_lines {otlp.otlp_bad_lines_sql('requests')}")
+    good = (
+        "(select * from requests where json_type(j) = 'OBJECT' and json_type(j, '$.resourceSpans') = 'ARRAY')"
+    )
+    con.execute(f"create or replace temp table recs as {otlp.otlp_records_sql(good)}")
+    _typed(con)
+    _exact_text_check(con)
+
+
+def _exact_text_check(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""
+        update typed set reason = x.reason
+        from ({native.exact_text_check_sql("(select line_number, ordinal, j from typed where needs_exact_check and reason is null)")}) x
+        where typed.ordinal = x.ordinal and x.reason is not null
+        """
+    )
+
+
 RTYPE = "coalesce(lower(trim(\"type\")), 'span')"
 
 
@@ -213,13 +258,7 @@ def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Pa
             _typed(con)
         except duckdb.Error as exc:
             raise WholeFileRejected(f"cannot parse the file ({str(exc).splitlines()[0]})") from None
-        con.execute(
-            f"""
-            update typed set reason = x.reason
-            from ({native.exact_text_check_sql("(select line_number, j from typed where needs_exact_check and reason is null)")}) x
-            where typed.line_number = x.line_number and x.reason is not null
-            """
-        )
+        _exact_text_check(con)
     finally:
         if gz:
             source.unlink(missing_ok=True)
@@ -263,8 +302,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
 
     gz = _is_gzip(path)
     try:
-        result.format = detect_format(_head(path, gz))
-        fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)
+        head = _head(path, gz)
+        result.format = detect_format(head)
+        if result.format == "otlp":
+            parse_otlp(con, path, gz, tmp_dir, head)
+            fast = False
+        else:
+            fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)
     except WholeFileRejected as exc:
         return _quarantine_whole_file(con, path, result, str(exc), stat.st_mtime_ns, gz)
 
@@ -318,7 +362,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
                 else "qualify row_number() over (partition by trace_id, span_id order by ordinal desc) = 1"
             )
             con.execute(
-                f"insert into raw.spans select * exclude (ordinal) from ({native.span_rows_sql(valid, load_id)}) {latest}"
+                f"insert into raw.spans select * exclude (ordinal) from ({native.span_rows_sql(valid, load_id, result.format)}) {latest}"
             )
         if result.metrics:
             con.execute(

@@ -249,7 +249,7 @@ def exact_text_check_sql(source: str) -> str:
         f"when json_type(j, {_lit('$.' + _q(f))}) in ('OBJECT', 'ARRAY') then {_lit(f + ' must be a string')}"
         for f in text_fields
     )
-    return f"select line_number, case {conds} end as reason from {source}"
+    return f"select line_number, ordinal, case {conds} end as reason from {source}"
 
 
 def _text_of_json(col: str) -> str:

@@ -163,7 +163,7 @@ def test_gzip_without_gz_suffix_is_detected_from_content(con, tmp_path):
         (b"\x00\x01\x02binary\xff", "binary file"),
         (gzip.compress(b'{"trace_id": "t"}\n' * 1000)[:60], "truncated or corrupt gzip"),
         (b"name,value\ncpu,1\n", "no JSON object"),
-        (b'{"resourceSpans": []}', "OTLP JSON is not supported yet"),
+        (b"[1, 2, 3]\n[4]\n", "no JSON object"),
     ],
 )
 def test_unreadable_file_is_quarantined_whole(con, tmp_path, content, reason_part):

@@ -1,0 +1,233 @@
+"""OTLP JSON traces (SPEC §3.2) turned into native span records, in DuckDB SQL.
+
+What the OpenTelemetry Collector's file exporter writes: one `ExportTraceServiceRequest` per line
+(or one pretty-printed request per file): resourceSpans -> scopeSpans -> spans. Each span becomes
+a native JSONL record (a JSON object with the fields of SPEC §3.1), built by unnesting the
+requests with DuckDB's JSON functions, never walking spans in Python. The native statement
+(`native.typed_records_sql`) then validates and types them exactly as it does native files, so a
+span has one set of rules whatever format it came in.
+
+The attribute mapping, first present wins, is the table of SPEC §3.2. Every original attribute is
+kept in `attributes` (plus `otel.scope.name` / `otel.scope.version`), every resource attribute in
+`resource`.
+"""
+
+from __future__ import annotations
+
+# field -> attribute names, first present wins (SPEC §3.2)
+ATTRIBUTE_MAP: dict[str, tuple[str, ...]] = {
+    "model": ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "ai.model.id"),
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider"),
+    "input_tokens": (
+        "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+        "ai.usage.inputTokens", "ai.usage.promptTokens",
+    ),
+    "output_tokens": (
+        "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion",
+        "ai.usage.outputTokens", "ai.usage.completionTokens",
+    ),
+    "total_tokens": ("gen_ai.usage.total_tokens", "llm.token_count.total", "ai.usage.totalTokens"),
+    "cached_input_tokens": (
+        "gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read",
+        "ai.usage.cachedInputTokens",
+    ),
+    "cache_creation_input_tokens": (
+        "gen_ai.usage.cache_creation.input_tokens", "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (
+        "gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning",
+        "ai.usage.reasoningTokens",
+    ),
+    "agent_id": ("gen_ai.agent.id",),
+    "agent_name": ("gen_ai.agent.name",),
+    "agent_version": ("gen_ai.agent.version",),
+    "tool_name": ("gen_ai.tool.name", "tool.name", "ai.toolCall.name"),
+    "session_id": ("gen_ai.conversation.id", "session.id"),
+    "user_id": ("user.id", "enduser.id"),
+    "error_type": ("error.type",),
+    "input": ("input.value", "gen_ai.input.messages", "ai.prompt.messages", "ai.prompt"),
+    "output": ("output.value", "gen_ai.output.messages", "ai.response.text", "ai.response.object"),
+}  # fmt: skip
+
+GEN_AI_OPERATION_KINDS = {
+    "chat": "llm", "text_completion": "llm", "generate_content": "llm", "execute_tool": "tool",
+    "invoke_agent": "agent", "create_agent": "agent", "invoke_workflow": "agent",
+    "embeddings": "embedding", "retrieval": "retrieval",
+}  # fmt: skip
+OPENINFERENCE_KINDS = {
+    "LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "RETRIEVER": "retrieval",
+    "EMBEDDING": "embedding", "RERANKER": "retrieval",
+}  # fmt: skip
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _attr(obj: str, name: str) -> str:
+    """A flattened attribute as text (NULL when absent)."""
+    return f"({obj} ->> {_lit('$.' + chr(34) + name + chr(34))})"
+
+
+def _first(obj: str, names: tuple[str, ...]) -> str:
+    return (
+        "coalesce(" + ", ".join(_attr(obj, n) for n in names) + ")"
+        if len(names) > 1
+        else _attr(obj, names[0])
+    )
+
+
+def any_value_sql(v: str, depth: int = 0) -> str:
+    """An OTLP AnyValue (JSON) as plain JSON: strings, numbers, booleans, arrays and kvlists
+    (nested up to two levels; deeper values stay in their OTLP form), bytes as base64 text."""
+    x = f"x{depth}"
+    if depth < 2:
+        array = f"to_json(list_transform(coalesce(json_extract({v}, '$.arrayValue.values[*]'), []), lambda {x}: {any_value_sql(x, depth + 1)}))"
+        kvlist = kv_list_sql(f"({v} -> '$.kvlistValue.values')", depth + 1)
+    else:
+        array = kvlist = f"({v})"
+    double = f"try_cast({v} ->> '$.doubleValue' as double)"
+    return f"""(case
+        when {v} is null then null
+        when json_exists({v}, '$.stringValue') then to_json({v} ->> '$.stringValue')
+        when json_exists({v}, '$.intValue') then to_json(try_cast({v} ->> '$.intValue' as hugeint))
+        when json_exists({v}, '$.doubleValue') then
+            case when isfinite({double}) then to_json({double}) else to_json({v} ->> '$.doubleValue') end
+        when json_exists({v}, '$.boolValue') then to_json(try_cast({v} ->> '$.boolValue' as boolean))
+        when json_exists({v}, '$.arrayValue') then {array}
+        when json_exists({v}, '$.kvlistValue') then {kvlist}
+        when json_exists({v}, '$.bytesValue') then to_json({v} ->> '$.bytesValue')
+    end)"""
+
+
+def kv_list_sql(kvs: str, depth: int = 0) -> str:
+    """An OTLP list of KeyValue ([{key, value: AnyValue}]) as one JSON object. When a key repeats
+    (exporters should not, some do), its last value wins, as in a map."""
+    kv, y, i = f"kv{depth}", f"y{depth}", f"i{depth}"
+    items = f"coalesce(json_extract({kvs}, '$[*]'), [])"
+    keys = f"list_transform({items}, lambda {y}: {y} ->> 'key')"
+    last_only = f"list_filter({items}, lambda {kv}, {i}: not list_contains(list_slice({keys}, {i} + 1, len({keys})), {kv} ->> 'key'))"
+
+    unique = f"(case when len(list_distinct({keys})) = len({keys}) then {items} else {last_only} end)"
+    value = any_value_sql("(" + kv + " -> " + _lit("value") + ")", depth)
+    pairs = f"list_transform({unique}, lambda {kv}: struct_pack(k := {kv} ->> 'key', v := {value}))"
+    return f"coalesce(to_json(map_from_entries({pairs})), '{{}}'::json)"
+
+
+def _hex_id(expr: str) -> str:
+    """Trace and span ids: hex (16 or 32 characters) as is, base64 (12 or 24) decoded to hex."""
+    return f"""(case
+        when {expr} is null or {expr} = '' then null
+        when length({expr}) in (16, 32) and regexp_full_match({expr}, '[0-9a-fA-F]+') then lower({expr})
+        when length({expr}) in (12, 24) and regexp_full_match({expr}, '[A-Za-z0-9+/]+={{0,2}}')
+            then lower(hex(from_base64({expr})))
+        else {expr}
+    end)"""
+
+
+def _kind_sql(a: str) -> str:
+    op = _attr(a, "gen_ai.operation.name")
+    oi = f"upper({_attr(a, 'openinference.span.kind')})"
+    ai = _attr(a, "ai.operationId")
+    gen_ai = " ".join(f"when {op} = {_lit(k)} then {_lit(v)}" for k, v in GEN_AI_OPERATION_KINDS.items())
+    openinference = " ".join(f"when {oi} = {_lit(k)} then {_lit(v)}" for k, v in OPENINFERENCE_KINDS.items())
+    # Vercel AI SDK: the provider call is ai.<fn>.doGenerate / doStream / doEmbed; the outer
+    # ai.generateText (and friends) wraps it and reports the same tokens again, so it is a chain.
+    return f"""(case {gen_ai} {openinference}
+        when {ai} like 'ai.%.doGenerate' or {ai} like 'ai.%.doStream' then 'llm'
+        when {ai} like 'ai.%.doEmbed' then 'embedding'
+        when {ai} = 'ai.toolCall' then 'tool'
+        when {ai} like 'ai.%' then 'chain'
+        else 'other'
+    end)"""
+
+
+def _status_sql(span: str) -> str:
+    code = f"upper(coalesce({span} ->> '$.status.code', ''))"
+    return f"""(case
+        when {code} in ('2', 'STATUS_CODE_ERROR') then 'error'
+        when {code} in ('1', 'STATUS_CODE_OK') then 'ok'
+        else 'unset'
+    end)"""
+
+
+def _exception_sql(span: str, key: str) -> str:
+    """An attribute of the span's first `exception` event."""
+    event = f"list_filter(coalesce(json_extract({span}, '$.events[*]'), []), lambda e: e ->> 'name' = 'exception')[1]"
+    value = f"list_filter(coalesce(json_extract({event}, '$.attributes[*]'), []), lambda kv: kv ->> 'key' = {_lit(key)})[1]"
+    return f"({value} -> 'value' ->> 'stringValue')"
+
+
+def otlp_records_sql(source: str) -> str:
+    """SQL over `source(line_number, j)` (j: one ExportTraceServiceRequest) -> one native span
+    record per OTLP span: (line_number, ordinal, j). Lines that hold no request go to `bad` rows
+    with j NULL and a reason, see `otlp_bad_lines_sql`."""
+    a, r, span = "a", "r", "span"
+    fields = {
+        "trace_id": _hex_id(f"({span} ->> 'traceId')"),
+        "span_id": _hex_id(f"({span} ->> 'spanId')"),
+        "parent_span_id": _hex_id(f"nullif({span} ->> 'parentSpanId', '')"),
+        "name": f"({span} ->> 'name')",
+        "kind": _kind_sql(a),
+        "start_time_unix_nano": f"({span} ->> 'startTimeUnixNano')",
+        "end_time_unix_nano": f"({span} ->> 'endTimeUnixNano')",
+        "status": _status_sql(span),
+        "error_type": f"coalesce({_first(a, ATTRIBUTE_MAP['error_type'])}, {_exception_sql(span, 'exception.type')})",
+        "error_message": f"coalesce(nullif({span} ->> '$.status.message', ''), {_exception_sql(span, 'exception.message')})",
+        "agent_id": f"coalesce({_attr(a, 'gen_ai.agent.id')}, {_attr(r, 'service.name')})",
+        "agent_name": f"coalesce({_attr(a, 'gen_ai.agent.name')}, {_attr(r, 'service.name')})",
+        "agent_version": f"coalesce({_attr(a, 'gen_ai.agent.version')}, {_attr(r, 'service.version')})",
+    }
+    for field in (
+        "session_id",
+        "user_id",
+        "model",
+        "provider",
+        "tool_name",
+        "input",
+        "output",
+        *(f for f in ATTRIBUTE_MAP if f.endswith("_tokens")),
+    ):
+        fields[field] = _first(a, ATTRIBUTE_MAP[field])
+    record = ", ".join(f"{_lit(k)}, {v}" for k, v in fields.items())
+    scope = "json_object('otel.scope.name', scope ->> 'name', 'otel.scope.version', scope ->> 'version')"
+    return f"""
+    with requests as (
+        select line_number, j from {source}
+    ), resource_spans as (
+        select line_number,
+            unnest(coalesce(json_extract(j, '$.resourceSpans[*]'), [])) as rs
+        from requests
+    ), scope_spans as (
+        select line_number,
+            rs -> '$.resource.attributes' as resource_attributes,
+            unnest(coalesce(json_extract(rs, '$.scopeSpans[*]'), json_extract(rs, '$.instrumentationLibrarySpans[*]'), [])) as ss
+        from resource_spans
+    ), spans as (
+        select line_number, resource_attributes,
+            coalesce(ss -> 'scope', ss -> 'instrumentationLibrary') as scope,
+            unnest(coalesce(json_extract(ss, '$.spans[*]'), [])) as span
+        from scope_spans
+    ), flat as (
+        select line_number, span, scope,
+            {kv_list_sql("(span -> 'attributes')")} as a,
+            {kv_list_sql("resource_attributes")} as r
+        from spans
+    )
+    select
+        line_number,
+        row_number() over (order by line_number) as ordinal,
+        json_object({record},
+            'attributes', json_merge_patch(a, {scope}),
+            'resource', r) as j
+    from flat
+    """
+
+
+def otlp_bad_lines_sql(source: str) -> str:
+    """Lines that are JSON but not an ExportTraceServiceRequest."""
+    return f"""
+    select line_number, 'not an OTLP ExportTraceServiceRequest (no resourceSpans)' as reason, j::varchar as raw_line
+    from {source}
+    where json_type(j) <> 'OBJECT' or json_type(j, '$.resourceSpans') is distinct from 'ARRAY'
+    """
