@@ -138,6 +138,10 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # the dbt models the marts were last built with (see defs/transform/assets.py)
+        "create table if not exists raw.dbt_build_state (models_sha256 varchar not null, built_at timestamptz not null)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import duckdb
 
-from agentmon_pipeline.ingest import native, otlp
+from agentmon_pipeline.ingest import langfuse, native, otlp
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
-READ_FORMATS = "native JSONL (spans, metrics, events) and OpenTelemetry OTLP JSON traces"
+READ_FORMATS = (
+    "native JSONL (spans, metrics, events), OpenTelemetry OTLP JSON traces and Langfuse trace exports"
+)
 
 
 @dataclass
@@ -91,6 +93,8 @@ def detect_format(head: bytes) -> str:
         return "empty"
     if text.lstrip().startswith("{") and '"resourceSpans"' in text[:4096]:
         return "otlp"
+    if text.lstrip().startswith("{") and '"observations"' in text and '"trace"' in text:
+        return "langfuse"
     complete = lines[:-1] if len(head) == HEAD_BYTES else lines
     if not complete and lines[0].lstrip().startswith("{"):
         return "native"  # one line longer than the head: let the parser judge it
@@ -163,8 +167,23 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
 
 
-def parse_otlp(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path, head: bytes) -> None:
-    """Fill `typed` and `bad_lines` from an OTLP JSON file: requests -> native span records."""
+DOCUMENT_FORMATS = {
+    # format: (documents -> native records, documents that are not of the format)
+    "otlp": (otlp.otlp_records_sql, otlp.otlp_bad_lines_sql, "json_type(j, '$.resourceSpans') = 'ARRAY'"),
+    "langfuse": (
+        langfuse.langfuse_records_sql,
+        langfuse.langfuse_bad_lines_sql,
+        "json_type(j, '$.observations') = 'ARRAY'",
+    ),
+}
+
+
+def parse_documents(
+    con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path, head: bytes, fmt: str
+) -> None:
+    """Fill `typed` and `bad_lines` from a file of JSON documents (OTLP requests, Langfuse
+    exports): one per line, or one pretty-printed document per file -> native records."""
+    to_records, not_documents, is_document = DOCUMENT_FORMATS[fmt]
     con.execute(
         "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
     )
@@ -192,11 +211,9 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Pa
             if gz:
                 source.unlink(missing_ok=True)
         con.execute("create or replace temp table requests as select line_number, j from recs")
-    con.execute(f"insert into bad_lines {otlp.otlp_bad_lines_sql('requests')}")
-    good = (
-        "(select * from requests where json_type(j) = 'OBJECT' and json_type(j, '$.resourceSpans') = 'ARRAY')"
-    )
-    con.execute(f"create or replace temp table recs as {otlp.otlp_records_sql(good)}")
+    con.execute(f"insert into bad_lines {not_documents('requests')}")
+    good = f"(select * from requests where json_type(j) = 'OBJECT' and {is_document})"
+    con.execute(f"create or replace temp table recs as {to_records(good)}")
     _typed(con)
     _exact_text_check(con)
 
@@ -304,8 +321,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
     try:
         head = _head(path, gz)
         result.format = detect_format(head)
-        if result.format == "otlp":
-            parse_otlp(con, path, gz, tmp_dir, head)
+        if result.format in DOCUMENT_FORMATS:
+            parse_documents(con, path, gz, tmp_dir, head, result.format)
             fast = False
         else:
             fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)

@@ -1,7 +1,9 @@
 """Transform: `dbt build` of the dbt project (staging -> intermediate -> marts), tests as checks."""
 
+import hashlib
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -34,7 +36,17 @@ class AgentmonDbtTranslator(DagsterDbtTranslator):
 def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     s = ensure_home(settings())  # dbt finds the warehouse through AGENTMON_WAREHOUSE_PATH
     with warehouse_lock(s):
-        invocation = dbt.cli(["build"], context=context)
+        digest = models_digest(s.dbt_project_dir)
+        with connect(s) as con:
+            built_with = con.execute(
+                "select max_by(models_sha256, built_at) from raw.dbt_build_state"
+            ).fetchall()[0][0]
+        # Incremental models keep what older SQL computed: after an upgrade of the models, rebuild
+        # them from raw once (raw keeps everything within the retention window).
+        args = ["build"] if built_with == digest else ["build", "--full-refresh"]
+        if len(args) == 2:
+            context.log.info("the dbt models changed since the last build: full refresh of the marts")
+        invocation = dbt.cli(args, context=context)
         events = list(invocation.stream())
         # dagster-dbt gives every invocation its own target folder; they would pile up under cron.
         shutil.rmtree(invocation.target_path, ignore_errors=True)
@@ -47,10 +59,22 @@ def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         }
         with connect(s) as con:
             counts = {name: table_row_count(con, key.path) for name, key in keys.items()}
+            con.execute("insert into raw.dbt_build_state values (?, now())", [digest])
     for event in events:
         if isinstance(event, dg.Output) and counts.get(event.output_name) is not None:
             event = event.with_metadata({**event.metadata, "dagster/row_count": counts[event.output_name]})
         yield event
+
+
+def models_digest(project_dir: Path) -> str:
+    """A hash of the SQL that builds the marts (models, macros, seeds, project file)."""
+    digest = hashlib.sha256()
+    for folder in ("models", "macros", "seeds"):
+        for path in sorted((project_dir / folder).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
+    digest.update((project_dir / "dbt_project.yml").read_bytes())
+    return digest.hexdigest()
 
 
 def table_row_count(con, path: list[str]) -> int | None:

@@ -53,6 +53,8 @@ walk as (
         span_id as root_span_id,
         case when kind = 'agent' then span_id end as outer_agent_span_id,
         case when kind = 'agent' then span_id end as nearest_agent_span_id,
+        kind,
+        null::varchar as enclosing_llm_span_id,
         agent_id as ctx_agent_id,
         agent_name as ctx_agent_name,
         agent_version as ctx_agent_version,
@@ -69,6 +71,8 @@ walk as (
         walk.root_span_id,
         coalesce(walk.outer_agent_span_id, case when child.kind = 'agent' then child.span_id end),
         case when child.kind = 'agent' then child.span_id else walk.nearest_agent_span_id end,
+        child.kind,
+        case when walk.kind = 'llm' then walk.span_id else walk.enclosing_llm_span_id end,
         case when {{ own_context }} then child.agent_id else walk.ctx_agent_id end,
         case when {{ own_context }} then child.agent_name else walk.ctx_agent_name end,
         case when {{ own_context }} then child.agent_version else walk.ctx_agent_version end,
@@ -80,6 +84,15 @@ walk as (
         and child.parent_span_id = walk.span_id
         and child.has_parent
     where walk.depth < 256
+),
+
+llm_wrappers as (
+    -- an llm span with an llm span below it wraps the real provider call(s): the same call
+    -- reported twice by two instrumentations (OpenInference around OpenLLMetry, Langfuse's
+    -- GENERATION around the SDK's call). Only the innermost llm spans are LLM calls.
+    select distinct trace_id, enclosing_llm_span_id as span_id
+    from walk
+    where kind = 'llm' and enclosing_llm_span_id is not null
 )
 
 select
@@ -92,6 +105,7 @@ select
     walk.depth,
     spans.name,
     spans.kind,
+    llm_wrappers.span_id is not null as is_llm_wrapper,
     spans.start_time,
     spans.end_time,
     spans.duration_ms,
@@ -120,3 +134,6 @@ inner join spans
     and spans.span_id = walk.span_id
 inner join traces
     on traces.trace_id = walk.trace_id
+left join llm_wrappers
+    on llm_wrappers.trace_id = walk.trace_id
+    and llm_wrappers.span_id = walk.span_id

@@ -36,7 +36,7 @@ members as (
     select
         trace_id,
         run_id,
-        count(*) filter (where kind = 'llm') as llm_call_count,
+        count(*) filter (where kind = 'llm' and not is_llm_wrapper) as llm_call_count,
         count(*) filter (where kind = 'tool') as tool_call_count,
         count(*) filter (where status = 'error' and span_id <> run_id) as error_span_count,
         sum(retry_count) as retry_count,

@@ -5,14 +5,14 @@
         incremental_strategy='delete+insert',
     )
 }}
--- One row per `llm` span. Cost: a provided cost_usd wins; otherwise the latest price in effect at
+-- One row per LLM call: an `llm` span with no llm span below it (see is_llm_wrapper). Cost: a provided cost_usd wins; otherwise the latest price in effect at
 -- the call's start; a model with no price has a null cost and cost_source = 'unknown_model'.
 -- cost = (input - cached - cache writes) * input price + cached * cached price
 --        + cache writes * write price + output * output price   (prices per million tokens)
 with calls as (
     select *
     from {{ ref('int_spans_attributed') }}
-    where kind = 'llm'
+    where kind = 'llm' and not is_llm_wrapper
     {% if is_incremental() %}
         and trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
     {% endif %}
