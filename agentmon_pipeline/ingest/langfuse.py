@@ -1,4 +1,5 @@
-"""Langfuse trace exports (`{"trace": …, "observations": […]}`) turned into native records, in SQL.
+"""Langfuse trace exports turned into native records, in SQL: `{"trace": …, "observations": […]}`,
+or the trace object of Langfuse's public API (`GET /api/public/traces/{id}`) with its observations.
 
 Observations become spans, trace scores become events. Like OTLP files, the records then go
 through the native statement, so they are validated and typed by the same rules.
@@ -62,7 +63,8 @@ def langfuse_records_sql(source: str) -> str:
     otel_kind = _kind_sql("a")
     return f"""
     with exports as (
-        select line_number, j -> 'trace' as trace, j from {source}
+        -- {{trace, observations}}, or the trace object of Langfuse's API with observations inside
+        select line_number, coalesce(j -> 'trace', j) as trace, j from {source}
     ), observations as (
         select line_number, trace, unnest(coalesce(json_extract(j, '$.observations[*]'), [])) as o
         from exports

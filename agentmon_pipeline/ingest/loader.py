@@ -93,7 +93,7 @@ def detect_format(head: bytes) -> str:
         return "empty"
     if text.lstrip().startswith("{") and '"resourceSpans"' in text[:4096]:
         return "otlp"
-    if text.lstrip().startswith("{") and '"observations"' in text and '"trace"' in text:
+    if text.lstrip().startswith("{") and '"observations"' in text:
         return "langfuse"
     complete = lines[:-1] if len(head) == HEAD_BYTES else lines
     if not complete and lines[0].lstrip().startswith("{"):

@@ -238,3 +238,17 @@ def test_real_opentelemetry_sdk_output_is_read(con, tmp_path):
     # the SDK's protobuf JSON writes ids in base64: they come out as the hex the SDK used
     ids = {format(s.context.span_id, "016x") for s in exporter.get_finished_spans()}
     assert {r[0] for r in con.execute("select span_id from raw.spans").fetchall()} == ids
+
+
+def test_langfuse_api_shape_and_wrapped_shape_read_alike(con, tmp_path):
+    path = CORPUS / "langfuse_framework_traces" / "pydantic-ai-tools-2025-12-04.trace.json"
+    export = json.loads(path.read_text())
+    api_shape = {**export["trace"], "observations": export["observations"]}
+    (tmp_path / "api.json").write_text(json.dumps(api_shape))
+    wrapped = ingest_file(con, path, tmp_path)
+    rows = con.execute("select * exclude (load_id, source_format) from raw.spans order by span_id").fetchall()
+    con.execute("delete from raw.spans")
+    api = ingest_file(con, tmp_path / "api.json", tmp_path)
+    assert (wrapped.format, api.format) == ("langfuse", "langfuse")
+    assert wrapped.spans == api.spans == len(export["observations"])
+    assert con.execute("select * exclude (load_id, source_format) from raw.spans order by span_id").fetchall() == rows
