@@ -53,6 +53,47 @@ def write_spans(path: Path, n_spans: int, offset: int = 0) -> None:
     con.close()
 
 
+def write_otlp(path: Path, n_spans: int, per_request: int = 1000) -> None:
+    """n_spans as OTLP JSON, one ExportTraceServiceRequest of `per_request` spans per line, built
+    by DuckDB: the same traces as write_spans, with GenAI attributes."""
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        copy (
+            with spans as (
+                select i, json_object(
+                    'traceId', lpad(to_hex(i // 5), 32, '0'),
+                    'spanId', lpad(to_hex(i), 16, '0'),
+                    'parentSpanId', case when i % 5 = 0 then '' else lpad(to_hex(i - i % 5), 16, '0') end,
+                    'name', case i % 5 when 0 then 'invoke_agent' when 4 then 'execute_tool search' else 'chat' end,
+                    'kind', 1,
+                    'startTimeUnixNano', (1761955200000000000 + (i // 5) * 1000000000)::varchar,
+                    'endTimeUnixNano', (1761955200000000000 + (i // 5) * 1000000000 + (100 + i % 900) * 1000000)::varchar,
+                    'attributes', case i % 5
+                        when 0 then [json_object('key', 'gen_ai.operation.name', 'value', json_object('stringValue', 'invoke_agent')),
+                                     json_object('key', 'gen_ai.agent.name', 'value', json_object('stringValue', 'agent-' || (i // 5 % 7)))]
+                        when 4 then [json_object('key', 'gen_ai.operation.name', 'value', json_object('stringValue', 'execute_tool')),
+                                     json_object('key', 'gen_ai.tool.name', 'value', json_object('stringValue', 'search'))]
+                        else [json_object('key', 'gen_ai.operation.name', 'value', json_object('stringValue', 'chat')),
+                              json_object('key', 'gen_ai.request.model', 'value', json_object('stringValue', 'gpt-4o-mini')),
+                              json_object('key', 'gen_ai.usage.input_tokens', 'value', json_object('intValue', (500 + i % 1500)::varchar)),
+                              json_object('key', 'gen_ai.usage.output_tokens', 'value', json_object('intValue', (50 + i % 400)::varchar))]
+                    end,
+                    'status', json_object('code', case when i % 97 = 0 then 2 else 0 end)
+                ) as span
+                from range({n_spans}) t(i)
+            )
+            select json_object('resourceSpans', [json_object(
+                'resource', json_object('attributes', [json_object('key', 'service.name', 'value', json_object('stringValue', 'bench'))]),
+                'scopeSpans', [json_object('scope', json_object('name', 'bench'), 'spans', list(span order by i))]
+            )])::varchar as line
+            from spans group by i // {per_request} order by i // {per_request}
+        ) to '{path}' (format csv, header false, quote '', escape '', delimiter '\x01')
+        """
+    )
+    con.close()
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -146,6 +187,22 @@ def main() -> None:
             f"ratio                     : {ours_s / ref_s:6.2f} wall {ours_cpu / ref_cpu:6.2f} cpu"
             "   (goal <= 1.5; peak goal <= 2048 MB)"
         )
+
+        otlp_data = root / "otlp.jsonl"
+        write_otlp(otlp_data, SPANS)
+        print(f"input: {SPANS:,} spans as OTLP JSON, {otlp_data.stat().st_size / 1e6:.0f} MB")
+        refs, ours = [], []
+        for _ in range(3):
+            refs.append(_in_child(_reference, otlp_data, root / "ref.duckdb"))
+            ours.append(_in_child(_ours, otlp_data, root / "ours.duckdb"))
+        ref_s, ref_cpu = min(r[0] for r in refs), min(r[1] for r in refs)
+        ours_s, ours_cpu = min(o[0] for o in ours), min(o[1] for o in ours)
+        print(f"duckdb read_json -> table : {ref_s:6.2f} s wall {ref_cpu:6.2f} s cpu")
+        print(
+            f"agentmon ingest_file      : {ours_s:6.2f} s wall {ours_cpu:6.2f} s cpu  peak {max(o[2] for o in ours):5.0f} MB"
+        )
+        print(f"ratio                     : {ours_s / ref_s:6.2f} wall {ours_cpu / ref_cpu:6.2f} cpu")
+        otlp_data.unlink()
 
         home = root / "home"
         (home / "landing").mkdir(parents=True)

@@ -53,20 +53,32 @@ def _any(keys: tuple[str, ...]) -> str:
     return "(" + " or ".join(f"{_usage(k)} is not null" for k in keys) + ")"
 
 
-def langfuse_records_sql(source: str) -> str:
-    """SQL over `source(line_number, j)` (j: one Langfuse trace export) -> native records
-    (line_number, ordinal, j): a span per observation, an event per score."""
+def langfuse_records_sql(source: str) -> list[str]:
+    """Statements over `source(line_number, j)` (j: one Langfuse trace export); the last selects
+    native records (line_number, ordinal, j): a span per observation, an event per score. The
+    observations are parsed into a temp table first (the mapping reads them many times)."""
     kinds = " ".join(f"when o ->> 'type' = {_lit(k)} then {_lit(v)}" for k, v in LANGFUSE_KINDS.items())
     details_inside = f"({_usage('total')} is not null and coalesce({_usage('input')}, 0) + coalesce({_usage('output')}, 0) = {_usage('total')})"
     input_tokens = f"case when {details_inside} then {_usage('input')} else {_usage('input')} + {_sum(INPUT_DETAILS)} end"
     output_tokens = f"case when {details_inside} then {_usage('output')} else {_usage('output')} + {_sum(OUTPUT_DETAILS)} end"
     otel_kind = _kind_sql("a")
-    return f"""
-    with exports as (
+    parsed = f"""
+    create or replace temp table langfuse_observations as
+    with documents as (
         -- {{trace, observations}}, or the trace object of Langfuse's API with observations inside
-        select line_number, coalesce(j -> 'trace', j) as trace, j from {source}
+        select line_number, coalesce(j -> 'trace', j) as trace_doc, j from {source}
+    ), exports as (
+        -- the trace's fields are read once per document, before unnesting: next to an unnest an
+        -- expression is evaluated once per unnested row and would parse the whole document each time
+        select line_number,
+            json_object('id', trace_doc ->> 'id', 'name', trace_doc ->> 'name', 'version', trace_doc ->> 'version',
+                'release', trace_doc ->> 'release', 'sessionId', trace_doc ->> 'sessionId',
+                'userId', trace_doc ->> 'userId') as trace,
+            coalesce(json_extract(j, '$.observations[*]'), []) as observation_list,
+            coalesce(json_extract(trace_doc, '$.scores[*]'), []) as score_list
+        from documents
     ), observations as (
-        select line_number, trace, unnest(coalesce(json_extract(j, '$.observations[*]'), [])) as o
+        select line_number, trace, unnest(observation_list) as o
         from exports
     ), parsed as (
         select line_number, trace, o,
@@ -77,9 +89,24 @@ def langfuse_records_sql(source: str) -> str:
                 '{{}}'::json
             ) as metadata
         from observations
-    ), mapped as (
-        select *, coalesce(metadata -> 'attributes', '{{}}'::json) as a
-        from parsed
+    )
+    select *, coalesce(metadata -> 'attributes', '{{}}'::json) as a
+    from parsed
+    """
+    records = f"""
+    with documents as (
+        -- {{trace, observations}}, or the trace object of Langfuse's API with observations inside
+        select line_number, coalesce(j -> 'trace', j) as trace_doc, j from {source}
+    ), exports as (
+        -- the trace's fields are read once per document, before unnesting: next to an unnest an
+        -- expression is evaluated once per unnested row and would parse the whole document each time
+        select line_number,
+            json_object('id', trace_doc ->> 'id', 'name', trace_doc ->> 'name', 'version', trace_doc ->> 'version',
+                'release', trace_doc ->> 'release', 'sessionId', trace_doc ->> 'sessionId',
+                'userId', trace_doc ->> 'userId') as trace,
+            coalesce(json_extract(j, '$.observations[*]'), []) as observation_list,
+            coalesce(json_extract(trace_doc, '$.scores[*]'), []) as score_list
+        from documents
     ), spans as (
         select line_number,
             json_object(
@@ -118,9 +145,9 @@ def langfuse_records_sql(source: str) -> str:
                     'langfuse.usage_details', u, 'langfuse.total_cost', o -> 'totalCost')),
                 'resource', metadata -> 'resourceAttributes'
             ) as record
-        from mapped
+        from langfuse_observations
     ), scores as (
-        select line_number, unnest(coalesce(json_extract(trace, '$.scores[*]'), [])) as s, trace
+        select line_number, trace, unnest(score_list) as s
         from exports
     ), events as (
         select line_number,
@@ -141,6 +168,7 @@ def langfuse_records_sql(source: str) -> str:
     select line_number, row_number() over (order by line_number) as ordinal, record as j
     from records
     """
+    return [parsed, records]
 
 
 def langfuse_bad_lines_sql(source: str) -> str:

@@ -213,7 +213,10 @@ def parse_documents(
         con.execute("create or replace temp table requests as select line_number, j from recs")
     con.execute(f"insert into bad_lines {not_documents('requests')}")
     good = f"(select * from requests where json_type(j) = 'OBJECT' and {is_document})"
-    con.execute(f"create or replace temp table recs as {to_records(good)}")
+    *prepare, records = to_records(good)
+    for statement in prepare:
+        con.execute(statement)
+    con.execute(f"create or replace temp table recs as {records}")
     _typed(con)
     _exact_text_check(con)
 

@@ -158,10 +158,12 @@ def _exception_sql(span: str, key: str) -> str:
     return f"({value} -> 'value' ->> 'stringValue')"
 
 
-def otlp_records_sql(source: str) -> str:
-    """SQL over `source(line_number, j)` (j: one ExportTraceServiceRequest) -> one native span
-    record per OTLP span: (line_number, ordinal, j). Lines that hold no request go to `bad` rows
-    with j NULL and a reason, see `otlp_bad_lines_sql`."""
+def otlp_records_sql(source: str) -> list[str]:
+    """Statements over `source(line_number, j)` (j: one ExportTraceServiceRequest); the last one
+    selects one native span record per OTLP span: (line_number, ordinal, j).
+
+    The spans with their attributes as JSON objects go to a temp table first: the mapping reads
+    them dozens of times, and DuckDB would otherwise recompute them for every read."""
     a, r, span = "a", "r", "span"
     fields = {
         "trace_id": _hex_id(f"({span} ->> 'traceId')"),
@@ -191,37 +193,48 @@ def otlp_records_sql(source: str) -> str:
         fields[field] = _first(a, ATTRIBUTE_MAP[field])
     record = ", ".join(f"{_lit(k)}, {v}" for k, v in fields.items())
     scope = "json_object('otel.scope.name', scope ->> 'name', 'otel.scope.version', scope ->> 'version')"
-    return f"""
+    flat = f"""
+    create or replace temp table otlp_flat as
     with requests as (
         select line_number, j from {source}
     ), resource_spans as (
         select line_number,
             unnest(coalesce(json_extract(j, '$.resourceSpans[*]'), [])) as rs
         from requests
-    ), scope_spans as (
+    ), resources as (
+        -- everything taken from a big document is taken before unnesting it: an expression next
+        -- to an unnest is evaluated once per unnested row, and would parse the document each time
         select line_number,
             rs -> '$.resource.attributes' as resource_attributes,
-            unnest(coalesce(json_extract(rs, '$.scopeSpans[*]'), json_extract(rs, '$.instrumentationLibrarySpans[*]'), [])) as ss
+            coalesce(json_extract(rs, '$.scopeSpans[*]'), json_extract(rs, '$.instrumentationLibrarySpans[*]'), []) as scope_list
         from resource_spans
-    ), spans as (
+    ), scope_spans as (
+        select line_number, resource_attributes, unnest(scope_list) as ss
+        from resources
+    ), scopes as (
         select line_number, resource_attributes,
             coalesce(ss -> 'scope', ss -> 'instrumentationLibrary') as scope,
-            unnest(coalesce(json_extract(ss, '$.spans[*]'), [])) as span
+            coalesce(json_extract(ss, '$.spans[*]'), []) as span_list
         from scope_spans
-    ), flat as (
-        select line_number, span, scope,
-            {kv_list_sql("(span -> 'attributes')")} as a,
-            {kv_list_sql("resource_attributes")} as r
-        from spans
+    ), spans as (
+        select line_number, resource_attributes, scope, unnest(span_list) as span
+        from scopes
     )
+    select line_number, span, scope,
+        {kv_list_sql("(span -> 'attributes')")} as a,
+        {kv_list_sql("resource_attributes")} as r
+    from spans
+    """
+    records = f"""
     select
         line_number,
         row_number() over (order by line_number) as ordinal,
         json_object({record},
             'attributes', json_merge_patch(a, {scope}),
             'resource', r) as j
-    from flat
+    from otlp_flat
     """
+    return [flat, records]
 
 
 def otlp_bad_lines_sql(source: str) -> str:

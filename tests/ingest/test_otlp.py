@@ -251,4 +251,7 @@ def test_langfuse_api_shape_and_wrapped_shape_read_alike(con, tmp_path):
     api = ingest_file(con, tmp_path / "api.json", tmp_path)
     assert (wrapped.format, api.format) == ("langfuse", "langfuse")
     assert wrapped.spans == api.spans == len(export["observations"])
-    assert con.execute("select * exclude (load_id, source_format) from raw.spans order by span_id").fetchall() == rows
+    assert (
+        con.execute("select * exclude (load_id, source_format) from raw.spans order by span_id").fetchall()
+        == rows
+    )
