@@ -22,7 +22,7 @@ through the native statement, so they are validated and typed by the same rules.
 
 from __future__ import annotations
 
-from agentmon_pipeline.ingest.otlp import _kind_sql, _lit
+from agentmon_pipeline.ingest.otlp import _attr, _kind_sql, _lit
 
 LANGFUSE_KINDS = {
     "GENERATION": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "RETRIEVER": "retrieval",
@@ -61,7 +61,7 @@ def langfuse_records_sql(source: str) -> list[str]:
     details_inside = f"({_usage('total')} is not null and coalesce({_usage('input')}, 0) + coalesce({_usage('output')}, 0) = {_usage('total')})"
     input_tokens = f"case when {details_inside} then {_usage('input')} else {_usage('input')} + {_sum(INPUT_DETAILS)} end"
     output_tokens = f"case when {details_inside} then {_usage('output')} else {_usage('output')} + {_sum(OUTPUT_DETAILS)} end"
-    otel_kind = _kind_sql("a")
+    otel_kind = _kind_sql(lambda name: _attr("a", name))
     parsed = f"""
     create or replace temp table langfuse_observations as
     with documents as (

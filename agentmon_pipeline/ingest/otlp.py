@@ -125,10 +125,11 @@ def _hex_id(expr: str) -> str:
     end)"""
 
 
-def _kind_sql(a: str) -> str:
-    op = _attr(a, "gen_ai.operation.name")
-    oi = f"upper({_attr(a, 'openinference.span.kind')})"
-    ai = _attr(a, "ai.operationId")
+def _kind_sql(get) -> str:
+    """The kind from the attributes; `get(name)` is the SQL of one attribute as text."""
+    op = get("gen_ai.operation.name")
+    oi = f"upper({get('openinference.span.kind')})"
+    ai = get("ai.operationId")
     gen_ai = " ".join(f"when {op} = {_lit(k)} then {_lit(v)}" for k, v in GEN_AI_OPERATION_KINDS.items())
     openinference = " ".join(f"when {oi} = {_lit(k)} then {_lit(v)}" for k, v in OPENINFERENCE_KINDS.items())
     # Vercel AI SDK: the provider call is ai.<fn>.doGenerate / doStream / doEmbed; the outer
@@ -142,8 +143,8 @@ def _kind_sql(a: str) -> str:
     end)"""
 
 
-def _status_sql(span: str) -> str:
-    code = f"upper(coalesce({span} ->> '$.status.code', ''))"
+def _status_sql(code_expr: str) -> str:
+    code = f"upper(coalesce({code_expr}, ''))"
     return f"""(case
         when {code} in ('2', 'STATUS_CODE_ERROR') then 'error'
         when {code} in ('1', 'STATUS_CODE_OK') then 'ok'
@@ -151,9 +152,11 @@ def _status_sql(span: str) -> str:
     end)"""
 
 
-def _exception_sql(span: str, key: str) -> str:
-    """An attribute of the span's first `exception` event."""
-    event = f"list_filter(coalesce(json_extract({span}, '$.events[*]'), []), lambda e: e ->> 'name' = 'exception')[1]"
+def _exception_sql(events: str, key: str) -> str:
+    """An attribute of the first `exception` event of a span's events (a JSON array)."""
+    event = (
+        f"list_filter(coalesce(json_extract({events}, '$[*]'), []), lambda e: e ->> 'name' = 'exception')[1]"
+    )
     value = f"list_filter(coalesce(json_extract({event}, '$.attributes[*]'), []), lambda kv: kv ->> 'key' = {_lit(key)})[1]"
     return f"({value} -> 'value' ->> 'stringValue')"
 
@@ -164,33 +167,39 @@ def otlp_records_sql(source: str) -> list[str]:
 
     The spans with their attributes as JSON objects go to a temp table first: the mapping reads
     them dozens of times, and DuckDB would otherwise recompute them for every read."""
-    a, r, span = "a", "r", "span"
+
+    def at(name: str) -> str:  # one attribute, from the struct the attributes were parsed into once
+        return f'attr_f."{name}"'
+
+    def first(names: tuple[str, ...]) -> str:
+        return "coalesce(" + ", ".join(at(n) for n in names) + ")" if len(names) > 1 else at(names[0])
+
     fields = {
-        "trace_id": _hex_id(f"({span} ->> 'traceId')"),
-        "span_id": _hex_id(f"({span} ->> 'spanId')"),
-        "parent_span_id": _hex_id(f"nullif({span} ->> 'parentSpanId', '')"),
-        "name": f"({span} ->> 'name')",
-        "kind": _kind_sql(a),
-        "start_time_unix_nano": f"({span} ->> 'startTimeUnixNano')",
-        "end_time_unix_nano": f"({span} ->> 'endTimeUnixNano')",
-        "status": _status_sql(span),
-        "error_type": f"coalesce({_first(a, ATTRIBUTE_MAP['error_type'])}, {_exception_sql(span, 'exception.type')})",
-        "error_message": f"coalesce(nullif({span} ->> '$.status.message', ''), {_exception_sql(span, 'exception.message')})",
-        "agent_id": f"coalesce({_attr(a, 'gen_ai.agent.id')}, {_attr(r, 'service.name')})",
-        "agent_name": f"coalesce({_attr(a, 'gen_ai.agent.name')}, {_attr(r, 'service.name')})",
-        "agent_version": f"coalesce({_attr(a, 'gen_ai.agent.version')}, {_attr(r, 'service.version')})",
+        "trace_id": _hex_id("span_f.traceId"),
+        "span_id": _hex_id("span_f.spanId"),
+        "parent_span_id": _hex_id("nullif(span_f.parentSpanId, '')"),
+        "name": "span_f.name",
+        "kind": _kind_sql(at),
+        "start_time_unix_nano": "span_f.startTimeUnixNano",
+        "end_time_unix_nano": "span_f.endTimeUnixNano",
+        "status": _status_sql("span_f.status ->> 'code'"),
+        "error_type": f"coalesce({first(ATTRIBUTE_MAP['error_type'])}, {_exception_sql('span_f.events', 'exception.type')})",
+        "error_message": f"coalesce(nullif(span_f.status ->> 'message', ''), {_exception_sql('span_f.events', 'exception.message')})",
+        "agent_id": f'coalesce({at("gen_ai.agent.id")}, res_f."service.name")',
+        "agent_name": f'coalesce({at("gen_ai.agent.name")}, res_f."service.name")',
+        "agent_version": f'coalesce({at("gen_ai.agent.version")}, res_f."service.version")',
     }
-    for field in (
-        "session_id",
-        "user_id",
-        "model",
-        "provider",
-        "tool_name",
-        "input",
-        "output",
-        *(f for f in ATTRIBUTE_MAP if f.endswith("_tokens")),
-    ):
-        fields[field] = _first(a, ATTRIBUTE_MAP[field])
+    for field in ("session_id", "user_id", "model", "provider", "tool_name", "input", "output", *(
+        f for f in ATTRIBUTE_MAP if f.endswith("_tokens")
+    )):  # fmt: skip
+        fields[field] = first(ATTRIBUTE_MAP[field])
+    wanted = sorted({n for names in ATTRIBUTE_MAP.values() for n in names}
+                    | {"gen_ai.operation.name", "openinference.span.kind", "ai.operationId"})  # fmt: skip
+    attr_struct = _lit("{" + ",".join(f'"{n}":"VARCHAR"' for n in wanted) + "}")
+    span_struct = _lit(
+        '{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name":"VARCHAR",'
+        '"startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR","status":"JSON","events":"JSON"}'
+    )
     record = ", ".join(f"{_lit(k)}, {v}" for k, v in fields.items())
     scope = "json_object('otel.scope.name', scope ->> 'name', 'otel.scope.version', scope ->> 'version')"
     flat = f"""
@@ -219,11 +228,18 @@ def otlp_records_sql(source: str) -> list[str]:
     ), spans as (
         select line_number, resource_attributes, scope, unnest(span_list) as span
         from scopes
+    ), flat as (
+        select line_number, span, scope,
+            {kv_list_sql("(span -> 'attributes')")} as a,
+            {kv_list_sql("resource_attributes")} as r
+        from spans
     )
-    select line_number, span, scope,
-        {kv_list_sql("(span -> 'attributes')")} as a,
-        {kv_list_sql("resource_attributes")} as r
-    from spans
+    -- each JSON parsed once into a struct of the fields the mapping reads
+    select line_number, scope, a, r,
+        json_transform(span, {span_struct}) as span_f,
+        json_transform(a, {attr_struct}) as attr_f,
+        json_transform(r, '{{"service.name":"VARCHAR","service.version":"VARCHAR"}}') as res_f
+    from flat
     """
     records = f"""
     select
