@@ -169,7 +169,11 @@ def test_openinference_and_genai_fixtures_map_right(con, tmp_path, fixture):
     assert got == GENAI_EXPECTED[fixture]
 
 
-VERCEL_FILES = sorted(p.name for p in OPENINFERENCE.glob("openinference-vercel_ai-*.json"))
+VERCEL_FILES = [  # named, so that a missing corpus fails instead of leaving nothing to test
+    f"openinference-vercel_ai-{name}.json"
+    for name in ("embed", "embed-doEmbed", "generateObject", "generateObject-doGenerate", "generateText",
+                 "generateText-doGenerate", "streamText", "streamText-doStream")
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("fixture", VERCEL_FILES)
