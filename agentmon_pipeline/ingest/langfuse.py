@@ -144,7 +144,8 @@ def langfuse_records_sql(source: str) -> list[str]:
                     'langfuse.type', o ->> 'type', 'langfuse.level', o ->> 'level',
                     'langfuse.usage_details', u, 'langfuse.total_cost', o -> 'totalCost')),
                 'resource', metadata -> 'resourceAttributes'
-            ) as record
+            ) as record,
+            o::varchar as original
         from langfuse_observations
     ), scores as (
         select line_number, trace, unnest(score_list) as s
@@ -160,12 +161,14 @@ def langfuse_records_sql(source: str) -> list[str]:
                 'attributes', json_object('value', s -> 'value', 'string_value', s -> 'stringValue',
                     'source', s -> 'source', 'data_type', s -> 'dataType', 'comment', s -> 'comment',
                     'langfuse.score_id', s -> 'id')
-            ) as record
+            ) as record,
+            s::varchar as original
         from scores
     ), records as (
-        select * from spans union all select line_number, record from events
+        select * from spans union all select * from events
     )
-    select line_number, row_number() over (order by line_number) as ordinal, record as j
+    -- `original`: the observation or score as exported, what the quarantine keeps of a bad one
+    select line_number, row_number() over (order by line_number) as ordinal, record as j, original
     from records
     """
     return [parsed, records]

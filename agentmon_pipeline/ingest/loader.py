@@ -17,15 +17,18 @@ import os
 import shutil
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from agentmon_pipeline.ingest import langfuse, native, otlp
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
+DOCUMENT_CHUNK_BYTES = 32 * 1024 * 1024
 READ_FORMATS = (
     "native JSONL (spans, metrics, events), OpenTelemetry OTLP JSON traces and Langfuse trace exports"
 )
@@ -178,14 +181,48 @@ DOCUMENT_FORMATS = {
 }
 
 
-def parse_documents(
-    con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path, head: bytes, fmt: str
-) -> None:
+def _line_chunks(path: Path, gz: bool, chunk_bytes: int) -> Iterator[pa.Table]:
+    """The file as tables of (line_number, line), about `chunk_bytes` of whole lines each. The
+    splitting is done by `bytes.split` per chunk, in C: no Python loop over lines."""
+    opener = gzip.open if gz else open
+    first, rest = 1, b""
+    try:
+        with opener(path, "rb") as handle:
+            while True:
+                block = handle.read(chunk_bytes)
+                data = rest + block
+                cut = data.rfind(b"\n") if block else len(data)
+                if cut < 0:
+                    rest = data
+                    continue
+                rest = data[cut + 1 :]
+                if cut > 0 or block:
+                    lines = data[:cut].decode("utf-8", "replace").split("\n")
+                    yield pa.table({
+                        "line_number": pa.array(range(first, first + len(lines)), pa.int64()),
+                        "line": pa.array(lines, pa.large_string()),
+                    })  # fmt: skip
+                    first += len(lines)
+                if not block:
+                    return
+    except (OSError, EOFError, zlib.error) as exc:
+        raise WholeFileRejected(f"truncated or corrupt gzip ({exc})") from None
+
+
+def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: bytes, fmt: str) -> None:
     """Fill `typed` and `bad_lines` from a file of JSON documents (OTLP requests, Langfuse
-    exports): one per line, or one pretty-printed document per file -> native records."""
-    to_records, not_documents, is_document = DOCUMENT_FORMATS[fmt]
+    exports) -> native records: one document per line, or one pretty-printed document per file.
+
+    A file of one document per line is read and converted in chunks of about
+    DOCUMENT_CHUNK_BYTES: the JSON the conversion builds is several times the size of its input,
+    and a whole big file at once needs memory in proportion to it (12.9 GB for a 459 MB Collector
+    file). Only the converted records are kept across chunks."""
     con.execute(
         "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
+    )
+    # `original`: the span or observation as it was in the file, which the quarantine keeps
+    con.execute(
+        "create or replace temp table recs (line_number bigint, ordinal bigint, j json, original varchar)"
     )
     first_line = next(
         (line.strip() for line in head.decode("utf-8", "replace").splitlines() if line.strip()), ""
@@ -203,22 +240,41 @@ def parse_documents(
             )
         except duckdb.Error as exc:
             raise WholeFileRejected(f"not a valid JSON document ({str(exc).splitlines()[0]})") from None
-    else:  # one request per line: few lines, each with many spans; numbered exactly
-        source = _gunzip_to_temp(path, tmp_dir) if gz else path
-        try:
-            _parse_slow(con, source)
-        finally:
-            if gz:
-                source.unlink(missing_ok=True)
-        con.execute("create or replace temp table requests as select line_number, j from recs")
+        _convert_documents(con, fmt)
+    else:
+        for chunk in _line_chunks(path, gz, DOCUMENT_CHUNK_BYTES):
+            con.register("chunk_lines", chunk)
+            con.execute(
+                f"""
+                insert into bad_lines
+                select line_number, 'not valid JSON', {native.cap_sql("line")}
+                from chunk_lines where trim(line) <> '' and not json_valid(line)
+                """
+            )
+            con.execute(
+                """
+                create or replace temp table requests as
+                select line_number, trim(line)::json as j from chunk_lines
+                where trim(line) <> '' and json_valid(line)
+                """
+            )
+            con.unregister("chunk_lines")
+            _convert_documents(con, fmt)
+    con.execute("drop table if exists requests")
+    _typed(con)
+    _exact_text_check(con)
+
+
+def _convert_documents(con: duckdb.DuckDBPyConnection, fmt: str) -> None:
+    """The documents in temp table `requests` -> bad lines and records appended to `recs`."""
+    to_records, not_documents, is_document = DOCUMENT_FORMATS[fmt]
     con.execute(f"insert into bad_lines {not_documents('requests')}")
+    offset = con.execute("select count(*) from recs").fetchall()[0][0]
     good = f"(select * from requests where json_type(j) = 'OBJECT' and {is_document})"
     *prepare, records = to_records(good)
     for statement in prepare:
         con.execute(statement)
-    con.execute(f"create or replace temp table recs as {records}")
-    _typed(con)
-    _exact_text_check(con)
+    con.execute(f"insert into recs select line_number, ordinal + {offset}, j, original from ({records})")
 
 
 def _exact_text_check(con: duckdb.DuckDBPyConnection) -> None:
@@ -325,7 +381,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
         head = _head(path, gz)
         result.format = detect_format(head)
         if result.format in DOCUMENT_FORMATS:
-            parse_documents(con, path, gz, tmp_dir, head, result.format)
+            parse_documents(con, path, gz, head, result.format)
             fast = False
         else:
             fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)
@@ -339,10 +395,16 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
 
     load_id = result.load_id
     valid = "(select * from typed where reason is null)"
+    # A record converted from another format is quarantined as it was in the file, not converted.
+    bad_record_text, originals = (
+        ("coalesce(recs.original, typed.j::varchar)", "left join recs using (ordinal)")
+        if result.format in DOCUMENT_FORMATS
+        else ("typed.j::varchar", "")
+    )
     bad_records = con.sql(
         f"""
-        select line_number, reason, {native.cap_sql("j::varchar")} as raw_line
-        from typed where reason is not null
+        select typed.line_number, reason, {native.cap_sql(bad_record_text)} as raw_line
+        from typed {originals} where reason is not null
         union all
         select line_number, reason, raw_line from bad_lines
         """

@@ -111,6 +111,21 @@ def cap_sql(expr: str) -> str:
     )
 
 
+def cap_attributes_sql(expr: str) -> str:
+    """An attributes object with each top-level string value capped as `cap_sql` caps text. Only
+    an object whose JSON text is longer than the cap can hold such a value: others pass as they are."""
+    value = "e.value ->> '$'"
+    capped = (
+        f"case when json_type(e.value) = 'VARCHAR' and strlen({value}) > {CAP_BYTES} "
+        f"then to_json({cap_sql(value)}) else e.value end"
+    )
+    rewrite = (
+        f"to_json(map_from_entries(list_transform(map_entries(({expr})::MAP(VARCHAR, JSON)), "
+        f"lambda e: struct_pack(k := e.key, v := {capped}))))"
+    )
+    return f"(case when strlen(({expr})::varchar) <= {CAP_BYTES} then ({expr}) else {rewrite} end)"
+
+
 def typed_records_sql(source: str) -> str:
     """SQL over `source(line_number, j)` (j: one JSON value per record) -> typed rows + reason.
 
@@ -317,16 +332,19 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
         {int_col("retry_count")}::integer as retry_count,
         {_text_of_json(s("input"))} as input,
         {_text_of_json(s("output"))} as output,
-        {attributes} as attributes,
+        {cap_attributes_sql("merged_attributes")} as attributes,
         {s("resource")} as resource,
         {_lit(fmt)} as source_format,
         {load_id}::bigint as load_id,
         line_number,
         ordinal
     from (
-        select *, {unknown_kind} as orig_kind
-        from {valid}
-        where coalesce(lower(trim({s("type")})), 'span') = 'span'
+        select *, {attributes} as merged_attributes
+        from (
+            select *, {unknown_kind} as orig_kind
+            from {valid}
+            where coalesce(lower(trim({s("type")})), 'span') = 'span'
+        )
     )
     """
 

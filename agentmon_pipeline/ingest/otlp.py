@@ -163,7 +163,7 @@ def _exception_sql(events: str, key: str) -> str:
 
 def otlp_records_sql(source: str) -> list[str]:
     """Statements over `source(line_number, j)` (j: one ExportTraceServiceRequest); the last one
-    selects one native span record per OTLP span: (line_number, ordinal, j).
+    selects one native span record per OTLP span: (line_number, ordinal, j, original).
 
     The spans with their attributes as JSON objects go to a temp table first: the mapping reads
     them dozens of times, and DuckDB would otherwise recompute them for every read."""
@@ -235,7 +235,7 @@ def otlp_records_sql(source: str) -> list[str]:
         from spans
     )
     -- each JSON parsed once into a struct of the fields the mapping reads
-    select line_number, scope, a, r,
+    select line_number, span, scope, a, r,
         json_transform(span, {span_struct}) as span_f,
         json_transform(a, {attr_struct}) as attr_f,
         json_transform(r, '{{"service.name":"VARCHAR","service.version":"VARCHAR"}}') as res_f
@@ -247,7 +247,8 @@ def otlp_records_sql(source: str) -> list[str]:
         row_number() over (order by line_number) as ordinal,
         json_object({record},
             'attributes', json_merge_patch(a, {scope}),
-            'resource', r) as j
+            'resource', r) as j,
+        span::varchar as original  -- what the quarantine keeps of a span that is not valid
     from otlp_flat
     """
     return [flat, records]

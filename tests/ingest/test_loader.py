@@ -205,6 +205,12 @@ def test_long_text_is_capped_with_a_marker(con, tmp_path):
     assert len(text.encode()) <= 64 * 1024 and text.endswith("[truncated by agentmon]")
     assert json.loads(output) == {"answer": "short"}
 
+    attrs = {"prompt": big, "n": 1, "nested": {"k": "v"}}
+    ingest_file(con, write(tmp_path / "g.jsonl", [span(span_id="b", attributes=attrs)]), tmp_path)
+    a = json.loads(con.execute("select attributes from raw.spans where span_id = 'b'").fetchone()[0])
+    assert len(a["prompt"].encode()) <= 64 * 1024 and a["prompt"].endswith("[truncated by agentmon]")
+    assert (a["n"], a["nested"]) == (1, {"k": "v"})
+
 
 def test_crash_halfway_leaves_the_warehouse_as_before(tmp_path, monkeypatch):
     db = duckdb.connect(str(tmp_path / "w.duckdb"))

@@ -150,6 +150,44 @@ def test_bad_lines_and_bad_spans_are_quarantined_the_rest_loads(con, tmp_path):
         5: "end is before start",
     }
 
+    # a bad span is kept as it was in the file (OTLP, with its attribute list), not as converted
+    kept = con.execute("select raw_line from raw.quarantine where line_number = 4").fetchone()[0]
+    assert json.loads(kept) == no_name["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+
+
+def test_long_string_attributes_are_capped_with_a_marker(con, tmp_path):
+    big = "é" * 70_000
+    req = request([otlp_span("a", "ab" * 16, "01" * 8, {"input.value": big, "note": big, "n": 3})])
+    assert load(con, tmp_path, [req]).loaded == 1
+    s = spans(con)["01" * 8]
+    a = json.loads(s["attributes"])
+    for text in (a["note"], a["input.value"], s["input"]):
+        assert len(text.encode()) <= 64 * 1024 and text.endswith("[truncated by agentmon]")
+    assert a["n"] == 3
+
+
+def test_big_files_are_converted_in_chunks_with_the_same_result(con, tmp_path, monkeypatch):
+    from agentmon_pipeline.ingest import loader
+
+    reqs = [
+        request([otlp_span(f"s{i}-{k}", "ab" * 16, f"{i:08x}{k:08x}", {"gen_ai.operation.name": "chat",
+                 "gen_ai.usage.input_tokens": i + k}) for k in range(3)])
+        for i in range(40)
+    ]  # fmt: skip
+    reqs.append(
+        request([otlp_span("again", "ab" * 16, f"{0:08x}{0:08x}", {"gen_ai.usage.input_tokens": 999})])
+    )
+    whole = load(con, tmp_path, reqs, "whole.jsonl")
+    expected = con.execute("select * exclude (load_id) from raw.spans order by span_id").fetchall()
+    con.execute("delete from raw.spans; delete from raw.ingested_files")
+    monkeypatch.setattr(loader, "DOCUMENT_CHUNK_BYTES", 2000)  # a few requests per chunk
+    (tmp_path / "whole.jsonl").rename(tmp_path / "chunked.jsonl")
+    chunked = ingest_file(con, tmp_path / "chunked.jsonl", tmp_path)
+    assert (chunked.lines, chunked.loaded) == (whole.lines, whole.loaded) == (121, 121)
+    assert con.execute("select * exclude (load_id) from raw.spans order by span_id").fetchall() == expected
+    # the span repeated in the last request replaced its first version, across chunks
+    assert spans(con)["0" * 16]["input_tokens"] == 999 and len(expected) == 120
+
 
 GENAI_EXPECTED = {
     "openinference_client_span_input_output_only": ("llm", "gpt-4-0613", "openai", 97, 52, None),
