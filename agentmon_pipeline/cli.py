@@ -62,6 +62,83 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _versions(value: str) -> list[str]:
+    versions = [v.strip() for v in value.split(",") if v.strip()]
+    if not versions:
+        raise argparse.ArgumentTypeError("expected versions separated by commas, e.g. 1.0,1.1")
+    return versions
+
+
+def cmd_eval_list(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.evaluation.suite import list_suites, load_suite, suites_dir
+
+    paths = list_suites()
+    if not paths:
+        print(f"no suites in {suites_dir()}")
+        return 0
+    rows = [("suite", "kind", "versions (baseline first)", "cases", "evaluators", "file")]
+    for path in paths:
+        suite = load_suite(path)
+        rows.append((suite.name, "replay" if suite.is_replay else "agent", ", ".join(suite.versions),
+                     str(len(suite.cases)), ", ".join(e.name for e in suite.evaluators), str(path)))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _print_comparisons(comparisons, fmt: str) -> None:
+    from agentmon_pipeline.evaluation.compare import comparisons_table, to_csv, to_json
+
+    if fmt == "json":
+        print(to_json(comparisons))
+    elif fmt == "csv":
+        print(to_csv(comparisons), end="")
+    else:
+        print(comparisons_table(comparisons))
+
+
+def cmd_eval_run(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.evaluation.compare import to_csv, to_json
+    from agentmon_pipeline.evaluation.service import run_and_record
+
+    report = run_and_record(args.suite, args.versions)
+    run = report.run
+    if args.format == "table":
+        failed = sum(1 for c in run.calls if c.call.failed)
+        print(f"suite {report.suite.name}: run {run.run_id}, {len(run.calls)} calls "
+              f"({failed} failed), versions {', '.join(run.versions)}; baseline {run.versions[0]}")  # fmt: skip
+        if len(run.versions) > 1:
+            print()
+            _print_comparisons(report.comparisons, "table")
+            regressed = report.regressed
+            print(f"\n{len(regressed)} metric(s) regressed" + (": " + ", ".join(
+                f"{c.candidate} {c.metric}" for c in regressed) if regressed else ""))  # fmt: skip
+    elif args.format == "json":
+        print(to_json(report.leaderboard))
+    else:
+        print(to_csv(report.leaderboard), end="")
+    return 0
+
+
+def cmd_eval_compare(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.evaluation.service import compare_stored, run_and_record
+
+    if args.run:
+        run_and_record(args.suite, [args.baseline, args.candidate])
+    suite, run_id, comparisons = compare_stored(args.suite, args.baseline, args.candidate)
+    if args.format == "table":
+        print(f"suite {suite.name}, run {run_id}: {args.candidate} against {args.baseline}\n")
+    _print_comparisons(comparisons, args.format)
+    regressed = [c for c in comparisons if c.verdict == "regressed"]
+    if args.format == "table":
+        print(
+            f"\n{len(regressed)} metric(s) regressed"
+            + (": " + ", ".join(c.metric for c in regressed) if regressed else "")
+        )
+    return 1 if regressed else 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad arguments are one line on stderr (with a pointer to --help), exit code 2."""
 
@@ -89,6 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     status = sub.add_parser("status", help="what is in the warehouse: files, spans, quarantine, runs")
     status.set_defaults(func=cmd_status)
+
+    evals = sub.add_parser("eval", help="benchmark agent versions: list, run and compare suites")
+    eval_sub = evals.add_subparsers(dest="eval_command", metavar="command", required=True)
+    eval_sub.add_parser("list", help="the suites under evals/suites/").set_defaults(func=cmd_eval_list)
+    suite_help = "a suite name under evals/suites/, or the path of a suite file"
+    formats = ("table", "json", "csv")
+    run_eval = eval_sub.add_parser("run", help="run a suite, store its results and verdicts")
+    run_eval.add_argument("suite", help=suite_help)
+    run_eval.add_argument(
+        "--versions", type=_versions, default=None, help="comma-separated (default: the suite's)"
+    )
+    run_eval.add_argument("--format", choices=formats, default="table", help="json/csv print the leaderboard")
+    run_eval.set_defaults(func=cmd_eval_run)
+    compare = eval_sub.add_parser(
+        "compare", help="candidate against baseline on the latest stored run; exit 1 if a metric regressed"
+    )
+    compare.add_argument("suite", help=suite_help)
+    compare.add_argument("--baseline", required=True)
+    compare.add_argument("--candidate", required=True)
+    compare.add_argument("--format", choices=formats, default="table")
+    compare.add_argument("--run", action="store_true", help="run the two versions first")
+    compare.set_defaults(func=cmd_eval_compare)
     return parser
 
 

@@ -142,6 +142,67 @@ MIGRATIONS: list[list[str]] = [
         # the dbt models the marts were last built with (see defs/transform/assets.py)
         "create table if not exists raw.dbt_build_state (models_sha256 varchar not null, built_at timestamptz not null)",
     ],
+    [
+        # benchmarks (evaluation/): one row per suite run, one per call and evaluator
+        """
+        create table if not exists evals.runs (
+            run_id varchar primary key,
+            suite varchar not null,
+            suite_path varchar,
+            mode varchar not null,          -- agent | replay
+            versions varchar[] not null,
+            baseline varchar not null,
+            repeats integer not null,
+            cases integer not null,
+            calls integer not null,
+            failed_calls integer not null,
+            started_at timestamptz not null,
+            finished_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists evals.results (
+            run_id varchar not null,
+            suite varchar not null,
+            case_id varchar not null,
+            version varchar not null,
+            repeat integer not null,
+            evaluator varchar not null,
+            score double,
+            passed boolean,
+            latency_ms double,
+            error varchar,
+            input_tokens bigint,
+            output_tokens bigint,
+            cost_usd double
+        )
+        """,
+        # the latest verdicts of each suite: one row per suite x candidate x metric
+        """
+        create table if not exists analytics.eval_regressions (
+            suite varchar not null,
+            run_id varchar not null,
+            baseline varchar not null,
+            candidate varchar not null,
+            metric varchar not null,
+            evaluator varchar not null,
+            statistic varchar not null,
+            test varchar not null,
+            higher_is_better boolean not null,
+            relative boolean not null,
+            baseline_value double,
+            candidate_value double,
+            n integer not null,
+            effect double,
+            ci_low double,
+            ci_high double,
+            p_value double,
+            p_adjusted double,
+            verdict varchar not null,
+            computed_at timestamptz not null
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,174 @@
+"""Candidate against baseline, metric by metric, paired by case (tests in `stats`).
+
+Which metrics an evaluator gives:
+- scores that are all 0 or 1 (exact_match, error, ...): `<evaluator>.rate`, absolute effect;
+- other quality scores (token_f1, rouge_l, ...): `<evaluator>.mean`, absolute effect, and
+  `<evaluator>.pass_rate` when the evaluator has a threshold;
+- `latency_ms`: `latency_ms.p95`, effect = p95 ratio - 1;
+- other measures (tokens, cost_usd, custom lower-is-better measures): `<evaluator>.mean`, effect =
+  ratio of means - 1.
+Absolute effects are judged against `min_effect`, relative ones against `min_relative_change`.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import polars as pl
+
+from agentmon_pipeline.evaluation import stats
+from agentmon_pipeline.evaluation.suite import EvaluatorSpec, RegressionPolicy
+
+
+@dataclass
+class MetricComparison:
+    suite: str
+    baseline: str
+    candidate: str
+    metric: str
+    evaluator: str
+    statistic: str
+    test: str
+    higher_is_better: bool
+    baseline_value: float
+    candidate_value: float
+    n: int
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float = math.nan
+    verdict: str = "inconclusive"
+    relative: bool = False
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def _seed(*parts: str) -> int:
+    return zlib.crc32("|".join(parts).encode())
+
+
+def _matrix(frame: pl.DataFrame, column: str, cases: list[str]) -> np.ndarray:
+    """cases x repeats of `column` (NaN where missing), rows in the order of `cases`."""
+    wide = (
+        frame.select("case_id", "repeat", pl.col(column).cast(pl.Float64))
+        .pivot(on="repeat", index="case_id", values=column, aggregate_function="mean")
+        .join(pl.DataFrame({"case_id": cases}, schema={"case_id": pl.String}), on="case_id", how="right")
+    )
+    values = wide.drop("case_id").to_numpy().astype(float)
+    return values if values.size else np.empty((len(cases), 1))
+
+
+def _paired(
+    frame: pl.DataFrame, column: str, baseline: str, candidate: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The cases both versions have a value for, and their matrices."""
+    valid = frame.filter(pl.col(column).is_not_null())
+    base_cases = set(valid.filter(pl.col("version") == baseline)["case_id"].to_list())
+    cand_cases = set(valid.filter(pl.col("version") == candidate)["case_id"].to_list())
+    cases = sorted(base_cases & cand_cases)
+    if not cases:
+        return cases, np.empty((0, 1)), np.empty((0, 1))
+    base = _matrix(valid.filter(pl.col("version") == baseline), column, cases)
+    cand = _matrix(valid.filter(pl.col("version") == candidate), column, cases)
+    return cases, base, cand
+
+
+def _rate_or_mean(
+    name: str, statistic: str, base: np.ndarray, cand: np.ndarray, binary: bool, ctx: dict
+) -> MetricComparison:
+    """Absolute difference of per-case means; McNemar when single binary runs, else Wilcoxon."""
+    base_case, cand_case = np.nanmean(base, axis=1), np.nanmean(cand, axis=1)
+    diffs = cand_case - base_case
+    single = binary and base.shape[1] == 1 and cand.shape[1] == 1
+    if single:
+        p, test = stats.mcnemar_exact(base_case > 0.5, cand_case > 0.5), "mcnemar_exact"
+    else:
+        p, test = stats.wilcoxon_p(diffs), "wilcoxon_signed_rank"
+    low, high = stats.bootstrap_mean_ci(diffs, seed=_seed(ctx["suite"], ctx["candidate"], name, statistic))
+    return MetricComparison(
+        metric=f"{name}.{statistic}", evaluator=name, statistic=statistic, test=test,
+        baseline_value=float(base_case.mean()) if len(diffs) else math.nan,
+        candidate_value=float(cand_case.mean()) if len(diffs) else math.nan,
+        n=len(diffs), effect=float(diffs.mean()) if len(diffs) else math.nan, ci_low=low, ci_high=high,
+        p_value=p, **ctx,
+    )  # fmt: skip
+
+
+def _relative(name: str, base: np.ndarray, cand: np.ndarray, ctx: dict, latency: bool) -> MetricComparison:
+    """Latency: p95 ratio, Mann–Whitney U. Other measures: ratio of means, Wilcoxon."""
+    seed = _seed(ctx["suite"], ctx["candidate"], name)
+    if latency:
+        statistic, test = "p95", "mann_whitney_u"
+        b_flat, c_flat = base[~np.isnan(base)], cand[~np.isnan(cand)]
+        b_value = float(np.percentile(b_flat, 95)) if b_flat.size else math.nan
+        c_value = float(np.percentile(c_flat, 95)) if c_flat.size else math.nan
+        p = stats.mann_whitney_p(b_flat, c_flat)
+        low, high = stats.p95_ratio_ci(base, cand, seed=seed)
+    else:
+        statistic, test = "mean", "wilcoxon_signed_rank"
+        b_value = float(np.nanmean(base)) if base.size else math.nan
+        c_value = float(np.nanmean(cand)) if cand.size else math.nan
+        p = stats.wilcoxon_p(np.nanmean(cand, axis=1) - np.nanmean(base, axis=1))
+        low, high = stats.mean_ratio_ci(base, cand, seed=seed)
+    effect = c_value / b_value - 1 if b_value and not math.isnan(b_value) else math.nan
+    return MetricComparison(
+        metric=f"{name}.{statistic}", evaluator=name, statistic=statistic, test=test,
+        baseline_value=b_value, candidate_value=c_value, n=base.shape[0], effect=effect,
+        ci_low=low - 1, ci_high=high - 1, p_value=p, relative=True, **ctx,
+    )  # fmt: skip
+
+
+class RegressionDetector:
+    """Compares a candidate version with the baseline on every evaluator of a suite."""
+
+    def __init__(self, policy: RegressionPolicy | None = None):
+        self.policy = policy or RegressionPolicy()
+
+    def compare(
+        self, results: pl.DataFrame, evaluators: list[EvaluatorSpec], baseline: str, candidate: str,
+        suite: str = "",
+    ) -> list[MetricComparison]:  # fmt: skip
+        out: list[MetricComparison] = []
+        for spec in evaluators:
+            frame = results.filter(
+                (pl.col("evaluator") == spec.name) & pl.col("version").is_in([baseline, candidate])
+            )
+            ctx = {"suite": suite, "baseline": baseline, "candidate": candidate,
+                   "higher_is_better": spec.evaluator.higher_is_better}  # fmt: skip
+            cases, base, cand = _paired(frame, "score", baseline, candidate)
+            if not cases:
+                continue
+            # binary or not is decided on all versions' scores, so every candidate gets the same metrics
+            binary = spec.evaluator.binary
+            if binary is None:
+                scores = results.filter(pl.col("evaluator") == spec.name)["score"].drop_nulls()
+                binary = bool(scores.is_in([0.0, 1.0]).all())
+            if binary:
+                out.append(_rate_or_mean(spec.name, "rate", base, cand, True, ctx))
+                continue
+            if spec.evaluator.quality:
+                out.append(_rate_or_mean(spec.name, "mean", base, cand, False, ctx))
+            else:
+                out.append(_relative(spec.name, base, cand, ctx, spec.evaluator.name == "latency_ms"))
+            if spec.threshold is not None:
+                pass_frame = frame.with_columns(pl.col("passed").cast(pl.Float64))
+                cases, pb, pc = _paired(pass_frame, "passed", baseline, candidate)
+                if cases:
+                    ctx_pass = {**ctx, "higher_is_better": True}
+                    out.append(_rate_or_mean(spec.name, "pass_rate", pb, pc, True, ctx_pass))
+        self._judge(out)
+        return out
+
+    def _judge(self, comparisons: list[MetricComparison]) -> None:
+        adjusted = stats.holm([c.p_value for c in comparisons])
+        for c, p_adj in zip(comparisons, adjusted, strict=True):
+            c.p_adjusted = p_adj
+            threshold = self.policy.min_relative_change if c.relative else self.policy.min_effect
+            c.verdict = stats.verdict(
+                c.effect, c.ci_low, c.ci_high, p_adj, self.policy.alpha, threshold, c.higher_is_better
+            )

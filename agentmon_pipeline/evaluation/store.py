@@ -1,0 +1,125 @@
+"""Benchmark runs in the warehouse: `evals.runs`, `evals.results`, `analytics.eval_regressions`,
+and the benchmark calls as telemetry spans in `raw.spans`.
+
+The spans are written straight to raw (SPEC §5), never through the landing folder, so they cannot
+trigger the landing sensor: a JSONL file under `$AGENTMON_HOME/benchmarks/` is loaded by the same
+loader as a dropped file, so it follows the same rules and has a row in the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from agentmon_pipeline.config import Settings
+from agentmon_pipeline.evaluation.regression import MetricComparison
+from agentmon_pipeline.evaluation.runner import RESULT_SCHEMA, SuiteRun
+
+
+def save_run(con: duckdb.DuckDBPyConnection, run: SuiteRun) -> None:
+    suite = run.suite
+    calls = len(run.calls)
+    failed = sum(1 for c in run.calls if c.call.failed)
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "insert into evals.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run.run_id, suite.name, str(suite.path) if suite.path else None, run.mode, run.versions,
+             suite.baseline, suite.repeats, len(suite.cases), calls, failed, run.started_at, run.finished_at],
+        )  # fmt: skip
+        results = run.results.to_arrow()  # noqa: F841 - read by DuckDB below
+        con.execute(f"insert into evals.results select {', '.join(RESULT_SCHEMA)} from results")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def save_comparisons(
+    con: duckdb.DuckDBPyConnection, suite: str, run_id: str, comparisons: list[MetricComparison]
+) -> None:
+    """Replace the suite's verdicts with these (the table holds the latest per suite)."""
+    now = datetime.now(UTC)
+    rows = [
+        (c.suite, run_id, c.baseline, c.candidate, c.metric, c.evaluator, c.statistic, c.test,
+         c.higher_is_better, c.relative, *(c.as_dict()[k] for k in (
+             "baseline_value", "candidate_value", "n", "effect", "ci_low", "ci_high", "p_value", "p_adjusted")),
+         c.verdict, now)
+        for c in comparisons
+    ]  # fmt: skip
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from analytics.eval_regressions where suite = ?", [suite])
+        if rows:
+            con.executemany(f"insert into analytics.eval_regressions values ({', '.join(['?'] * 20)})", rows)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def latest_run_id(con: duckdb.DuckDBPyConnection, suite: str, versions: list[str]) -> str | None:
+    """The newest run of the suite that has results for every one of `versions`."""
+    row = con.execute(
+        """
+        select r.run_id
+        from evals.runs r
+        where r.suite = ? and (
+            select count(distinct version) from evals.results x
+            where x.run_id = r.run_id and list_contains(?, x.version)
+        ) = len(?)
+        order by r.finished_at desc
+        limit 1
+        """,
+        [suite, versions, versions],
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def load_results(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
+    query = f"select {', '.join(RESULT_SCHEMA)} from evals.results where run_id = ?"
+    return pl.DataFrame(con.execute(query, [run_id]).fetchall(), schema=RESULT_SCHEMA, orient="row")
+
+
+def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, run: SuiteRun) -> int:
+    """Each benchmark call as one agent span (plus an llm span when the agent reported tokens),
+    under the suite's agent id and the version called. Returns the spans loaded."""
+    from agentmon_pipeline.ingest.loader import ingest_file
+
+    if run.mode != "agent" or not run.calls:
+        return 0
+    folder = settings.home / "benchmarks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run.suite.name}-{run.run_id}.jsonl"
+    agent_id = run.suite.telemetry_agent_id
+    lines = []
+    for i, record in enumerate(run.calls):
+        call = record.call
+        start = record.started_at or run.started_at
+        end = start + timedelta(milliseconds=call.latency_ms or 0)
+        trace_id = f"{run.run_id}{i:016x}"
+        attributes = {"agentmon.source": "benchmark", "agentmon.suite": run.suite.name,
+                      "agentmon.eval_run_id": run.run_id, "agentmon.case_id": call.case_id,
+                      "agentmon.repeat": record.repeat}  # fmt: skip
+        span = {
+            "trace_id": trace_id, "span_id": f"{i:016x}", "name": f"benchmark {run.suite.name}",
+            "kind": "agent", "start_time": start.isoformat(), "end_time": end.isoformat(),
+            "status": "error" if call.failed else "ok", "error_type": call.error_type,
+            "error_message": call.error_message, "agent_id": agent_id, "agent_version": record.version,
+            "input": call.input, "output": call.output, "attributes": attributes,
+        }  # fmt: skip
+        lines.append(json.dumps(span, default=str))
+        if call.input_tokens is not None or call.output_tokens is not None:
+            llm = {
+                "trace_id": trace_id, "span_id": f"{i:015x}l", "parent_span_id": f"{i:016x}",
+                "name": "llm", "kind": "llm", "start_time": start.isoformat(), "end_time": end.isoformat(),
+                "model": record.model, "input_tokens": call.input_tokens,
+                "output_tokens": call.output_tokens, "cost_usd": call.cost_usd, "attributes": attributes,
+            }  # fmt: skip
+            lines.append(json.dumps(llm, default=str))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest_file(con, path, settings.home / "tmp")
+    return result.spans

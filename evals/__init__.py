@@ -1,0 +1,1 @@
+"""Benchmark content: suites, datasets and the reference agents (importable as `evals.agents.…`)."""
