@@ -8,7 +8,6 @@ a thread: the late call finishes in the background and its answer is ignored).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -94,8 +93,6 @@ def _to_call(case: Case, answer: Any, latency: float, exc: BaseException | None)
 def run_agent_calls(
     suite: Suite, versions: list[str], progress: Callable[[int, int], None] | None = None
 ) -> list[CallRecord]:
-    if suite.path is not None and str(suite.path.parent) not in sys.path:
-        sys.path.append(str(suite.path.parent))  # a suite's own agent module may sit beside it
     agent = load_callable(suite.agent) if isinstance(suite.agent, str) else suite.agent
     if not callable(agent):
         raise UserError(f"{suite.path}: agent: {suite.agent!r} is not callable")

@@ -60,6 +60,8 @@ def compare_stored(
     """Compare two versions on the newest stored run of the suite that has both."""
     s = settings or current_settings()
     suite = load_suite(suite_ref)
+    if baseline == candidate:
+        raise UserError(f"--baseline and --candidate are both {baseline!r}: compare two different versions")
     for version in (baseline, candidate):
         if version not in suite.versions:
             raise UserError(

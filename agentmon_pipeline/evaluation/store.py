@@ -116,6 +116,7 @@ def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, ru
             llm = {
                 "trace_id": trace_id, "span_id": f"{i:015x}l", "parent_span_id": f"{i:016x}",
                 "name": "llm", "kind": "llm", "start_time": start.isoformat(), "end_time": end.isoformat(),
+                "agent_id": agent_id, "agent_version": record.version,
                 "model": record.model, "input_tokens": call.input_tokens,
                 "output_tokens": call.output_tokens, "cost_usd": call.cost_usd, "attributes": attributes,
             }  # fmt: skip

@@ -7,6 +7,7 @@ and the reason, raised when the suite is loaded, before any agent is called.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,8 @@ def load_suite(ref: str | Path) -> Suite:
     if unknown:
         raise _fail(path, unknown[0], f"unknown key; known keys: {', '.join(sorted(SUITE_KEYS))}")
     base = path.parent
+    if str(base) not in sys.path:
+        sys.path.append(str(base))  # a suite's own agent and evaluator modules may sit beside it
 
     def rel(key: str) -> Path | None:
         if raw.get(key) is None:

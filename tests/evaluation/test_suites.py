@@ -1,0 +1,187 @@
+"""Suites as users write them: loading errors, the runner, the reference suites' verdicts, the
+CLI from outside the repository, and the Python API giving the same numbers as YAML."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agentmon_pipeline.cli import main
+from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.evaluation import BenchmarkSuite, QualityEvaluator, TestCase
+from agentmon_pipeline.evaluation.compare import AgentComparator
+from agentmon_pipeline.evaluation.runner import run_suite
+from agentmon_pipeline.evaluation.suite import load_suite
+
+AGENT = """
+import time
+
+def answer(question, *, version, case):
+    if "boom" in question:
+        raise ValueError("exploded")
+    if "slow" in question:
+        time.sleep(2)
+    if version == "2" and case.id.endswith(("0", "1", "2")):
+        return "wrong"
+    return {"output": question.upper(), "usage": {"input_tokens": 10, "output_tokens": 5}, "model": "gpt-4o"}
+"""
+
+
+def user_suite(folder: Path, cases: int = 60, extra: str = "") -> Path:
+    """A suite outside the repository, with its agent module beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "my_agent.py").write_text(AGENT)
+    rows = [{"id": f"c{i:02d}", "input": f"question {i}", "expected": f"QUESTION {i}"} for i in range(cases)]
+    (folder / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = folder / "mine.yaml"
+    suite.write_text(textwrap.dedent("""\
+        name: mine
+        dataset: cases.jsonl
+        agent: my_agent:answer
+        versions: ["1", "2", "3"]      # 3 answers as 1 does
+        concurrency: 3
+        evaluators:
+          - {name: exact_match}
+          - {name: latency_ms}
+        """) + extra)  # fmt: skip
+    return suite
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("colour: red\n", r"mine.yaml: colour: unknown key; known keys: agent, agent_id"),
+        ("regression: {alpha: 2}\n", r"regression.alpha: expected a number between 0 and 1"),
+        ("regression: {alpah: 0.1}\n", r"regression.alpah: unknown key"),
+        ("repeats: 0\n", r"repeats: expected a number >= 1"),
+    ],
+)
+def test_suite_mistakes_name_the_file_and_key(tmp_path, edit, message):
+    with pytest.raises(UserError, match=message):
+        load_suite(user_suite(tmp_path, extra=edit))
+
+
+def test_dataset_mistakes_name_the_line(tmp_path):
+    path = user_suite(tmp_path)
+    (tmp_path / "cases.jsonl").write_text('{"id": "a", "input": 1}\n{"id": "a", "input": 2}\n')
+    with pytest.raises(UserError, match=r"cases.jsonl line 2: case id 'a' is used twice"):
+        load_suite(path)
+    (tmp_path / "cases.jsonl").write_text('{"id": "a", "input": 1}\nnot json\n')
+    with pytest.raises(UserError, match=r"cases.jsonl line 2: not valid JSON"):
+        load_suite(path)
+    (tmp_path / "cases.jsonl").write_text('{"id": "a", "input": 1}\n')
+    path.write_text(path.read_text().replace("{name: exact_match}", "{name: exact_mtch}"))
+    with pytest.raises(UserError, match=r"evaluators\[0\]: unknown evaluator 'exact_mtch'"):
+        load_suite(path)
+
+
+def test_runner_records_errors_timeouts_latency_and_usage(tmp_path):
+    path = user_suite(tmp_path, cases=4, extra="timeout_s: 0.5\n")
+    (tmp_path / "cases.jsonl").write_text(
+        '{"id": "ok", "input": "fine", "expected": "FINE"}\n{"id": "err", "input": "boom"}\n'
+        '{"id": "late", "input": "slow one"}\n'
+    )
+    run = run_suite(load_suite(path), ["1"])
+    calls = {c.call.case_id: c.call for c in run.calls}
+    assert calls["ok"].output == "FINE" and (calls["ok"].input_tokens, calls["ok"].output_tokens) == (10, 5)
+    assert (calls["err"].error_type, calls["err"].error_message) == ("ValueError", "exploded")
+    assert calls["late"].error_type == "TimeoutError" and calls["late"].latency_ms == 500
+    exact = run.results.filter(evaluator="exact_match").sort("case_id")
+    assert exact["score"].to_list() == [0.0, 0.0, 1.0]  # err, late, ok: failed calls score 0
+    assert exact["error"].to_list() == ["ValueError", "TimeoutError", None]
+
+
+def test_reference_suites_show_the_regressions_their_agents_contain():
+    verdicts = {}
+    for name in ("support-qa", "math-word-problems", "summaries-replay"):
+        suite = load_suite(name)
+        run = run_suite(suite)
+        for c in AgentComparator(suite.regression).compare(
+            run.results, suite.evaluators, suite.versions, name
+        ):
+            verdicts[(name, c.candidate, c.metric)] = c.verdict
+    # quality regressions where the agents were made worse, and nowhere else
+    assert verdicts[("support-qa", "1.1", "normalized_match.rate")] == "regressed"
+    assert verdicts[("support-qa", "1.2", "normalized_match.rate")] == "unchanged"
+    assert verdicts[("math-word-problems", "2.1", "numeric_close.rate")] == "regressed"
+    assert verdicts[("math-word-problems", "2.2", "numeric_close.rate")] == "unchanged"
+    assert verdicts[("summaries-replay", "v2", "rouge_l.mean")] == "regressed"
+    # the slow versions are flagged on latency (3x), and 2.2 on its extra tokens
+    assert verdicts[("support-qa", "1.2", "latency_ms.p95")] == "regressed"
+    assert verdicts[("math-word-problems", "2.2", "latency_ms.p95")] == "regressed"
+    assert verdicts[("math-word-problems", "2.2", "tokens.mean")] == "regressed"
+    assert verdicts[("support-qa", "1.1", "error.rate")] == "unchanged"
+
+
+def test_user_suite_outside_the_repository_runs_and_compares_from_the_cli(home, tmp_path, capsys):
+    path = user_suite(tmp_path / "elsewhere", cases=60)
+    assert main(["eval", "run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "exact_match.rate" in out and "regressed" in out
+    # 2 answers "wrong" on the 18 of 60 cases whose id ends in 0, 1 or 2
+    assert (
+        main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "2", "--format", "json"]) == 1
+    )
+    rows = {r["metric"]: r for r in json.loads(capsys.readouterr().out)}
+    exact = rows["exact_match.rate"]
+    assert exact["verdict"] == "regressed" and exact["n"] == 60
+    assert exact["effect"] == pytest.approx(-18 / 60) and exact["ci_low"] < -0.3 < exact["ci_high"]
+    assert {"metric", "verdict", "effect", "ci_low", "ci_high", "p_value", "p_adjusted", "n"} <= set(exact)
+    assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "3", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("mine,1,3,exact_match.rate,")
+    assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "1"]) == 2
+    # what was stored: runs, results, verdicts, and the calls as benchmark spans under the agent
+    db = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert db.execute("select count(*), sum(calls) from evals.runs").fetchone() == (1, 180)
+    assert db.execute("select count(*) from evals.results").fetchone()[0] == 360
+    assert db.execute(
+        "select verdict from analytics.eval_regressions where metric = 'exact_match.rate'"
+    ).fetchone() == ("regressed",)
+    spans = db.execute(
+        """select agent_id, agent_version, count(*) filter (where kind = 'agent'),
+                  sum(input_tokens) filter (where kind = 'llm')
+           from raw.spans where attributes ->> '$."agentmon.source"' = 'benchmark' group by all order by 2"""
+    ).fetchall()
+    assert spans == [("mine", "1", 60, 600), ("mine", "2", 60, 420), ("mine", "3", 60, 600)]
+    db.close()
+
+
+def test_compare_without_stored_results_says_what_to_do(home, tmp_path, capsys):
+    path = user_suite(tmp_path)
+    assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "2"]) == 2
+    assert "run `agentmon eval run" in capsys.readouterr().err
+    proc = subprocess.run([sys.executable, "-m", "agentmon_pipeline.cli", "eval", "run", "no-such-suite"],
+                          check=False, capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no suite named" in proc.stderr
+
+
+def test_python_api_gives_the_numbers_of_the_yaml_suite(tmp_path):
+    path = user_suite(tmp_path, cases=30)
+    yaml_suite = load_suite(path)
+    yaml_run = run_suite(yaml_suite)
+    from my_agent import answer  # the suite's folder is on sys.path once it is loaded
+
+    suite = BenchmarkSuite(agent=answer, versions=["1", "2", "3"])
+    suite.add_evaluator("quality", QualityEvaluator(metrics=("exact_match",)))
+    for case in yaml_suite.cases:
+        suite.add_test_case(TestCase(test_id=case.id, input_data=case.input, expected_output=case.expected))
+    results = suite.run()
+    yaml_exact = AgentComparator().compare(yaml_run.results, yaml_suite.evaluators[:1], ["1", "2"])[0]
+    [api_exact] = [
+        c for c in results.comparisons if c.metric == "quality.exact_match.rate" and c.candidate == "2"
+    ]
+    assert (api_exact.effect, api_exact.p_value, api_exact.verdict) == (
+        yaml_exact.effect,
+        yaml_exact.p_value,
+        yaml_exact.verdict,
+    )
+    summary = {(s["version"], s["evaluator"]): s for s in results.summaries}
+    assert summary[("2", "quality.exact_match")]["pass_rate"] == pytest.approx(21 / 30)
+    out = results.export(tmp_path / "leaderboard.csv", "leaderboard")
+    assert out.read_text().splitlines()[0].startswith("version,role,quality.exact_match.rate")
