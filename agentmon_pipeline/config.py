@@ -163,4 +163,22 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
         raise UserError(
             f"{path}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(KNOWN_CONFIG_KEYS))}"
         )
+    _check_suites_section(path, data.get("suites"))
     return data
+
+
+def _check_suites_section(path: Path, section: Any) -> None:
+    """`suites: {schedule: "<cron>"}`: when the nightly benchmark schedule runs (UTC)."""
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise UserError(f"{path}: suites: expected a mapping such as {{schedule: '0 2 * * *'}}")
+    bad = sorted(set(section) - {"schedule"})
+    if bad:
+        raise UserError(f"{path}: suites.{bad[0]}: unknown key; expected schedule")
+    cron = section.get("schedule")
+    if cron is not None:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not isinstance(cron, str) or not is_valid_cron_string(cron):
+            raise UserError(f"{path}: suites.schedule: {cron!r} is not a cron expression (e.g. '0 2 * * *')")

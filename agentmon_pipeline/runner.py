@@ -63,6 +63,8 @@ class RunSummary:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # WARN checks: recorded and shown, not failures
+    suites_run: int = 0
 
     def render(self, s: Settings) -> str:
         lines = [
@@ -82,6 +84,11 @@ class RunSummary:
             lines.append(f"    failed: {name}")
         for name in self.failed_steps[:10]:
             lines.append(f"    failed step: {name}")
+        if self.suites_run:
+            lines.append(f"  benchmark suites    {self.suites_run} run")
+        if self.findings:
+            lines.append(f"  findings            {len(self.findings)} (recorded and alerted, not failures)")
+            lines.extend(f"    {finding}" for finding in self.findings[:20])
         lines.append(f"  warehouse           {s.warehouse_path}")
         lines.append("  open the UI with    make ui   (http://127.0.0.1:3000)")
         return "\n".join(lines)
@@ -91,7 +98,7 @@ def run_pipeline() -> RunSummary:
     """Materialize every asset once through Dagster, in this process, on the persistent instance."""
     s = ensure_home(settings())
     prepare_dbt_manifest()
-    from dagster import DagsterInstance
+    from dagster import AssetCheckSeverity, DagsterInstance
 
     from agentmon_pipeline.definitions import defs
 
@@ -115,26 +122,42 @@ def run_pipeline() -> RunSummary:
             evaluation = event.event_specific_data
             if evaluation.passed:
                 summary.checks_passed += 1
+            elif evaluation.severity == AssetCheckSeverity.WARN:
+                pass  # a finding, listed below from the table that records it
             else:
                 summary.checks_failed.append(
                     f"{'/'.join(evaluation.asset_key.path)}: {evaluation.check_name}"
                 )
         elif event.event_type_value == "STEP_FAILURE":
             summary.failed_steps.append(event.step_key or "?")
+        elif event.event_type_value == "STEP_SUCCESS" and (event.step_key or "").startswith("evals__"):
+            summary.suites_run += 1
+    benchmarks = str(s.home / "benchmarks") + "/"
     with connect(s, read_only=True) as con:
         row = con.execute(
             """
             select count(*) filter (where status <> 'duplicate'), count(*) filter (where status = 'duplicate'),
                    coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined' and reason is not null)
-            from raw.ingested_files where load_id > ?
+            from raw.ingested_files where load_id > ? and not starts_with(file_path, ?)
             """,
-            [before],
+            [before, benchmarks],
         ).fetchone()
         summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined = map(int, row)
-        summary.spans = _count(con, "raw.spans", before)
-        summary.metrics = _count(con, "raw.metrics", before)
-        summary.events = _count(con, "raw.events", before)
+        summary.spans = _count(con, "raw.spans", before, benchmarks)
+        summary.metrics = _count(con, "raw.metrics", before, benchmarks)
+        summary.events = _count(con, "raw.events", before, benchmarks)
         summary.agent_runs = int(_scalar(con, "select count(*) from marts.fct_agent_runs") or 0)
+        regressed = con.execute(
+            """
+            select suite, candidate, baseline, metric, effect, relative from analytics.eval_regressions
+            where verdict = 'regressed' order by suite, candidate, metric
+            """
+        ).fetchall()
+    summary.findings += [
+        f"benchmark {suite}: {cand} regressed on {metric} against {base} "
+        f"({f'{effect:+.1%}' if relative else f'{effect:+.3f}'})"
+        for suite, cand, base, metric, effect, relative in regressed
+    ]
     return summary
 
 
@@ -145,8 +168,15 @@ def _scalar(con, sql: str):
         return None
 
 
-def _count(con, table: str, after_load: int) -> int:
-    return int(con.execute(f"select count(*) from {table} where load_id > ?", [after_load]).fetchone()[0])
+def _count(con, table: str, after_load: int, benchmarks: str) -> int:
+    """Rows loaded from the landing folder by this run (not the benchmark calls' spans)."""
+    return int(
+        con.execute(
+            f"""select count(*) from {table} where load_id in (
+                select load_id from raw.ingested_files where load_id > ? and not starts_with(file_path, ?))""",
+            [after_load, benchmarks],
+        ).fetchone()[0]
+    )
 
 
 def status_report() -> str:

@@ -54,6 +54,22 @@ def run_and_record(
     return SuiteReport(suite, run, comparisons, ResultAggregator().summaries(run.results), spans)
 
 
+def judge_latest(suite: Suite, settings: Settings | None = None) -> tuple[str, list[MetricComparison]]:
+    """Compare every candidate with the baseline on the newest stored run that has all the
+    suite's versions, and replace the suite's verdicts with these."""
+    s = settings or current_settings()
+    with connect(s) as con:
+        run_id = store.latest_run_id(con, suite.name, suite.versions)
+        if run_id is None:
+            raise UserError(f"no stored run of suite {suite.name} with all its versions {suite.versions}")
+        results = store.load_results(con, run_id)
+        comparisons = AgentComparator(suite.regression).compare(
+            results, suite.evaluators, suite.versions, suite.name
+        )
+        store.save_comparisons(con, suite.name, run_id, comparisons)
+    return run_id, comparisons
+
+
 def compare_stored(
     suite_ref: str, baseline: str, candidate: str, settings: Settings | None = None
 ) -> tuple[Suite, str, list[MetricComparison]]:

@@ -101,11 +101,13 @@ def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, ru
         start = record.started_at or run.started_at
         end = start + timedelta(milliseconds=call.latency_ms or 0)
         trace_id = f"{run.run_id}{i:016x}"
+        # span ids are unique across runs too: a run's id is its agent span's id in the marts
+        agent_span, llm_span = f"{run.run_id[:8]}{i:08x}", f"{run.run_id[8:16]}{i:08x}"
         attributes = {"agentmon.source": "benchmark", "agentmon.suite": run.suite.name,
                       "agentmon.eval_run_id": run.run_id, "agentmon.case_id": call.case_id,
                       "agentmon.repeat": record.repeat}  # fmt: skip
         span = {
-            "trace_id": trace_id, "span_id": f"{i:016x}", "name": f"benchmark {run.suite.name}",
+            "trace_id": trace_id, "span_id": agent_span, "name": f"benchmark {run.suite.name}",
             "kind": "agent", "start_time": start.isoformat(), "end_time": end.isoformat(),
             "status": "error" if call.failed else "ok", "error_type": call.error_type,
             "error_message": call.error_message, "agent_id": agent_id, "agent_version": record.version,
@@ -114,7 +116,7 @@ def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, ru
         lines.append(json.dumps(span, default=str))
         if call.input_tokens is not None or call.output_tokens is not None:
             llm = {
-                "trace_id": trace_id, "span_id": f"{i:015x}l", "parent_span_id": f"{i:016x}",
+                "trace_id": trace_id, "span_id": llm_span, "parent_span_id": agent_span,
                 "name": "llm", "kind": "llm", "start_time": start.isoformat(), "end_time": end.isoformat(),
                 "agent_id": agent_id, "agent_version": record.version,
                 "model": record.model, "input_tokens": call.input_tokens,

@@ -23,5 +23,6 @@ select
     sum(cost_usd) as cost_usd,
     bool_or(cost_is_partial) as cost_is_partial
 from {{ ref('fct_agent_runs') }}
+where not is_benchmark  -- production traffic only; benchmark runs are in fct_eval_results
 group by all
 {% endmacro %}

@@ -127,6 +127,7 @@ select
     spans.provided_cost_usd,
     spans.tool_name,
     spans.retry_count,
+    coalesce(spans.telemetry_source = 'benchmark', false) as is_benchmark,
     traces.trace_load_id
 from walk
 inner join spans

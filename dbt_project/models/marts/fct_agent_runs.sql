@@ -76,6 +76,7 @@ select
     coalesce(llm.reasoning_tokens, 0) as reasoning_tokens,
     coalesce(llm.cost_usd, 0) as cost_usd,
     coalesce(llm.cost_is_partial, false) as cost_is_partial,
+    roots.is_benchmark,
     members.trace_load_id
 from roots
 inner join members

@@ -74,5 +74,6 @@ select
     end as cost_source,
     status,
     error_type,
+    is_benchmark,
     trace_load_id
 from tokens

@@ -1,0 +1,15 @@
+select
+    run_id,
+    suite,
+    suite_path,
+    mode,
+    versions,
+    baseline,
+    repeats,
+    cases,
+    calls,
+    failed_calls,
+    started_at,
+    finished_at,
+    epoch_ms(finished_at) - epoch_ms(started_at) as duration_ms
+from {{ source('evals', 'runs') }}

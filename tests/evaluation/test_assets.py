@@ -1,0 +1,94 @@
+"""The benchmark assets through Dagster: results, verdicts with their WARN check, the eval marts,
+and the nightly schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import pytest
+
+from agentmon_pipeline.config import settings
+from agentmon_pipeline.errors import UserError
+
+
+def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(home):
+    from agentmon_pipeline.defs.evals.assets import build_suite_assets, eval_tables
+    from agentmon_pipeline.defs.resources import dbt_resource
+    from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
+    from agentmon_pipeline.evaluation.suite import find_suite
+
+    suite_assets = build_suite_assets("support-qa", str(find_suite("support-qa")))
+    eval_marts = [["staging", "stg_evals__runs"], ["staging", "stg_evals__results"],
+                  ["marts", "fct_eval_results"], ["marts", "agg_eval_scores"]]  # fmt: skip
+    result = dg.materialize(
+        [*suite_assets, eval_tables, agentmon_dbt_models],
+        selection=dg.AssetSelection.assets(*suite_assets, eval_tables)
+        | dg.AssetSelection.assets(*eval_marts),
+        resources={"dbt": dbt_resource},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success  # a regression is a finding (WARN), not a failed run
+    [check] = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+               and e.event_specific_data.check_name == "no_regressions"]  # fmt: skip
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    materialized = {
+        tuple(e.asset_key.path) for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
+    assert {
+        ("evals", "support_qa_results"),
+        ("analytics", "support_qa_regressions"),
+        ("marts", "agg_eval_scores"),
+    } <= materialized
+
+    con = duckdb.connect(str(settings().warehouse_path), read_only=True)
+    verdicts = dict(con.execute(
+        "select candidate || ' ' || metric, verdict from analytics.eval_regressions where suite = 'support-qa'"
+    ).fetchall())  # fmt: skip
+    assert (
+        verdicts["1.1 normalized_match.rate"] == "regressed" and verdicts["1.2 latency_ms.p95"] == "regressed"
+    )
+    scores = {
+        (v, e): (n, rate, low, high)
+        for v, e, n, rate, low, high in con.execute(
+            "select version, evaluator, cases, pass_rate, pass_rate_ci_low, pass_rate_ci_high from marts.agg_eval_scores"
+        ).fetchall()
+    }
+    n, rate, low, high = scores[("1.1", "normalized_match")]
+    assert n == 150 and rate == pytest.approx(118 / 150) and low < rate < high
+    # the benchmark calls are agent runs of support-bot, marked as such, outside production aggregates
+    assert con.execute(
+        "select count(*) from marts.fct_eval_results where evaluator = 'error'"
+    ).fetchone() == (450,)
+    con.close()
+
+
+def test_schedule_and_jobs(home, tmp_path, monkeypatch):
+    from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.defs.evals.schedules import eval_cron
+
+    schedule = defs.resolve_schedule_def("evals_nightly")
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+    assert schedule.job_name == "evals_job"
+    assert (
+        defs.resolve_sensor_def("landing_sensor").job_name == "ingest_job"
+    )  # a dropped file runs no benchmark
+    evals_keys = {
+        k.to_user_string() for k in defs.resolve_job_def("evals_job").asset_layer.selected_asset_keys
+    }
+    assert {
+        "evals/support_qa_results",
+        "analytics/support_qa_regressions",
+        "marts/agg_eval_scores",
+    } <= evals_keys
+    assert "raw/spans" not in evals_keys
+
+    config = tmp_path / "agentmon.yaml"
+    config.write_text("suites:\n  schedule: '30 3 * * 1-5'\n")
+    monkeypatch.setenv("AGENTMON_CONFIG", str(config))
+    assert eval_cron() == "30 3 * * 1-5"
+    config.write_text("suites:\n  schedule: 'every night'\n")
+    with pytest.raises(
+        UserError, match=r"agentmon.yaml: suites.schedule: 'every night' is not a cron expression"
+    ):
+        eval_cron()
