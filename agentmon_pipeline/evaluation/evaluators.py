@@ -321,9 +321,10 @@ def resolve(name: str, path: str | None = None) -> Evaluator:
     if name in BUILTIN and path is None:
         return BUILTIN[name]
     if name == "llm_judge" and path is None:
-        from agentmon_pipeline.evaluation.llm_judge import llm_judge
+        from agentmon_pipeline.evaluation.llm_judge import judge_settings, llm_judge
 
-        return Evaluator("llm_judge", llm_judge, default_threshold=0.5)
+        judge_settings()  # off unless configured: say so when the suite is loaded
+        return Evaluator("llm_judge", llm_judge, default_threshold=0.5, binary=False)
     target = path or name
     if ":" not in target and "." not in target:
         known = ", ".join(sorted([*BUILTIN, "llm_judge"]))
