@@ -172,3 +172,6 @@ class RegressionDetector:
             c.verdict = stats.verdict(
                 c.effect, c.ci_low, c.ci_high, p_adj, self.policy.alpha, threshold, c.higher_is_better
             )
+            too_small = c.candidate_value - c.baseline_value < self.policy.min_latency_ms
+            if c.statistic == "p95" and c.verdict == "regressed" and too_small:
+                c.verdict = "unchanged"  # real, but too small to matter: machine noise

@@ -23,7 +23,7 @@ SUITE_KEYS = {
     "name", "description", "dataset", "agent", "agent_id", "outputs", "versions", "repeats",
     "timeout_s", "concurrency", "evaluators", "regression",
 }  # fmt: skip
-REGRESSION_KEYS = {"alpha", "min_effect", "min_relative_change"}
+REGRESSION_KEYS = {"alpha", "min_effect", "min_relative_change", "min_latency_ms"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class RegressionPolicy:
     alpha: float = 0.05
     min_effect: float = 0.02  # absolute, for rates and scores in [0, 1]
     min_relative_change: float = 0.10  # relative, for latency, tokens and cost
+    # and a latency regression must add at least this much to the p95: below a millisecond,
+    # a difference is the machine's noise (thread scheduling, caches), not the agent's
+    min_latency_ms: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def load_suite(ref: str | Path) -> Suite:
 
     regression = raw.get("regression") or {}
     if not isinstance(regression, dict):
-        raise _fail(path, "regression", "expected a mapping (alpha, min_effect, min_relative_change)")
+        raise _fail(path, "regression", f"expected a mapping ({', '.join(sorted(REGRESSION_KEYS))})")
     bad = sorted(set(regression) - REGRESSION_KEYS)
     if bad:
         raise _fail(
@@ -184,6 +187,7 @@ def load_suite(ref: str | Path) -> Suite:
         alpha=alpha,
         min_effect=_number(path, regression, "min_effect", 0.02, 0.0),
         min_relative_change=_number(path, regression, "min_relative_change", 0.10, 0.0),
+        min_latency_ms=_number(path, regression, "min_latency_ms", 1.0, 0.0),
     )
 
     name = raw.get("name", path.stem)

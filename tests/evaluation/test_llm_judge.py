@@ -46,7 +46,9 @@ def fake_judge(monkeypatch):
 def test_off_unless_configured(monkeypatch):
     monkeypatch.delenv("AGENTMON_JUDGE_BASE_URL", raising=False)
     monkeypatch.delenv("AGENTMON_JUDGE_MODEL", raising=False)
-    with pytest.raises(UserError, match="llm_judge is off: set AGENTMON_JUDGE_BASE_URL and AGENTMON_JUDGE_MODEL"):
+    with pytest.raises(
+        UserError, match="llm_judge is off: set AGENTMON_JUDGE_BASE_URL and AGENTMON_JUDGE_MODEL"
+    ):
         resolve("llm_judge")
 
 

@@ -48,6 +48,21 @@ def test_verdicts(effect, ci, p, higher, expected):
     assert stats.verdict(effect, ci[0], ci[1], p, 0.05, 0.02, higher) == expected
 
 
+def test_a_sub_millisecond_latency_difference_is_not_a_regression():
+    rng = np.random.default_rng(9)
+    n = 200
+    base = rng.lognormal(-5, 0.1, n)  # about 7 microseconds: an agent that does nothing
+    frame = pl.DataFrame({
+        "case_id": np.tile(np.arange(n).astype(str), 2), "version": ["b"] * n + ["c"] * n, "repeat": 0,
+        "evaluator": "latency_ms", "score": np.r_[base, base * 1.5], "passed": None,
+    }, schema_overrides={"passed": pl.Boolean})  # fmt: skip
+    spec = [EvaluatorSpec("latency_ms", BUILTIN["latency_ms"], None)]
+    [c] = RegressionDetector().compare(frame, spec, "b", "c")
+    assert c.effect == pytest.approx(0.5) and c.p_adjusted < 0.001 and c.verdict == "unchanged"
+    [c] = RegressionDetector().compare(frame.with_columns(pl.col("score") * 1000), spec, "b", "c")
+    assert c.verdict == "regressed"  # the same shape at 7 ms is a regression
+
+
 def simulated(rng, n_cases: int, drop: float, repeats: int = 1) -> pl.DataFrame:
     difficulty = rng.beta(4, 1, n_cases)
     frames = []
