@@ -1,0 +1,217 @@
+"""`AnalyticsEngine`: the seed document's analytics over the marts.
+
+    db = DatabaseManager()                 # the warehouse of MONITORING_DB_URL
+    analytics = AnalyticsEngine(db)
+    analytics.get_time_series("error_rate", start, end, granularity="1h", agent_id="support-bot")
+    analytics.detect_anomalies("p95_duration_ms", method="seasonal", agent_id="support-bot")
+    analytics.forecast("cost_usd", horizon_days=14)
+    analytics.compare_versions("support-bot")
+
+Everything reads production traffic only (benchmark runs are left out) and returns polars
+DataFrames or plain dicts. The Dagster assets in `defs/analytics/` compute the same things for
+every agent and store them in `analytics.*`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from itertools import combinations
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from agentmon_pipeline.analytics import anomalies as an
+from agentmon_pipeline.analytics.budgets import Budget, BudgetBurn, burn
+from agentmon_pipeline.analytics.forecast import forecast_series
+from agentmon_pipeline.analytics.timeseries import RATE_EVENTS, canonical, get_time_series
+from agentmon_pipeline.analytics.versions import VersionComparison, compare_versions
+from agentmon_pipeline.errors import UserError
+
+RUN_LEVEL = {"duration_ms", "cost_usd", "total_tokens", "input_tokens", "output_tokens", "llm_call_count",
+             "tool_call_count", "retry_count"}  # fmt: skip
+
+
+class AnalyticsEngine:
+    def __init__(self, db):
+        self.db = db
+
+    # --- the range of the data ------------------------------------------------------------
+    def data_end(self) -> datetime | None:
+        value = self.db.scalar("select max(started_at) from marts.fct_agent_runs where not is_benchmark")
+        return value
+
+    def agents(self) -> list[str]:
+        frame = self.db.query(
+            "select distinct agent_id from marts.fct_agent_runs where not is_benchmark and agent_id is not null order by 1"
+        )
+        return frame["agent_id"].to_list()
+
+    def _window(self, start_time, end_time, days: int) -> tuple[datetime, datetime]:
+        end = end_time or self.data_end()
+        if end is None:
+            raise UserError("no production runs in the warehouse yet: drop telemetry and run `agentmon run`")
+        end = end if isinstance(end, datetime) else datetime.combine(end, datetime.min.time(), UTC)
+        end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return (start_time or end - timedelta(days=days)), end
+
+    # --- series -----------------------------------------------------------------------------
+    def get_time_series(
+        self, metric_name, start_time, end_time, granularity="1h", agent_id=None, version=None
+    ):
+        return get_time_series(self.db, metric_name, start_time, end_time, granularity, agent_id, version)
+
+    def detect_anomalies(
+        self, metric_name: str, window_size: int = 10, threshold: float | None = None, method: str = "zscore",
+        agent_id: str | None = None, granularity: str = "1h", start_time=None, end_time=None, days: int = 30,
+        all_points: bool = False,
+    ) -> pl.DataFrame:  # fmt: skip
+        """Anomalous buckets (or every bucket with its score, `all_points=True`) of one series:
+        bucket_start, value, expected, score, direction, n, method, note."""
+        if method not in an.DEFAULT_THRESHOLDS:
+            raise UserError(f"method {method!r}: expected one of {', '.join(an.DEFAULT_THRESHOLDS)}")
+        threshold = an.DEFAULT_THRESHOLDS[method] if threshold is None else threshold
+        start, end = self._window(start_time, end_time, days)
+        series = self.get_time_series(metric_name, start, end, granularity, agent_id)
+        metric = canonical(metric_name)
+        values = series["value"].to_numpy().astype(float)
+        rate = metric in RATE_EVENTS
+        scores = an.score_series(
+            values, method, window_size, an.PERIODS[granularity],
+            k=series["k"].to_numpy() if rate else None, n=series["n"].to_numpy() if rate else None,
+        )  # fmt: skip
+        frame = series.with_columns(
+            pl.Series("expected", scores.expected), pl.Series("score", scores.score),
+            pl.lit(method).alias("method"), pl.lit(scores.note).alias("note"),
+            pl.lit(agent_id).cast(pl.String).alias("agent_id"),
+        ).with_columns(pl.when(pl.col("score") > 0).then(pl.lit("up")).otherwise(pl.lit("down")).alias("direction"))  # fmt: skip
+        if not all_points:
+            frame = frame.filter(pl.col("score").abs() >= threshold)
+        return frame.select("bucket_start", "agent_id", "metric", "value", "expected", "score", "direction", "n",
+                            "method", "note")  # fmt: skip
+
+    def correlations(self, metrics: list[str], method: str = "pearson", agent_id=None, granularity="1h",
+                     start_time=None, end_time=None, days: int = 30) -> pl.DataFrame:  # fmt: skip
+        """Pairwise correlation of the metrics' series over the buckets where both have values."""
+        if method not in ("pearson", "spearman"):
+            raise UserError(f"method {method!r}: expected pearson or spearman")
+        start, end = self._window(start_time, end_time, days)
+        series = {m: self.get_time_series(m, start, end, granularity, agent_id)["value"].to_numpy().astype(float)
+                  for m in metrics}  # fmt: skip
+        rows = []
+        for a, b in combinations(metrics, 2):
+            x, y = series[a], series[b]
+            ok = np.isfinite(x) & np.isfinite(y)
+            r = p = math.nan
+            if ok.sum() >= 3 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0:
+                test = sps.pearsonr if method == "pearson" else sps.spearmanr
+                result = test(x[ok], y[ok])
+                r, p = float(result.statistic), float(result.pvalue)
+            rows.append({"metric_a": canonical(a), "metric_b": canonical(b), "method": method, "r": r,
+                         "p_value": p, "n": int(ok.sum()), "agent_id": agent_id, "granularity": granularity})  # fmt: skip
+        return pl.DataFrame(rows, schema_overrides={"agent_id": pl.String})
+
+    def distribution(self, metric: str, agent_id: str | None = None, bins: int = 20, days: int = 30) -> dict:
+        """Percentiles, histogram, skewness and a normality test (D'Agostino–Pearson for n >= 20,
+        else Shapiro–Wilk). Per run for run-level measures (duration_ms, cost_usd, tokens), per
+        hourly bucket for the others."""
+        name = "duration_ms" if canonical(metric) in ("avg_duration_ms",) else metric
+        if name in RUN_LEVEL:
+            where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
+            params = {"agent": agent_id} if agent_id else {}
+            values = self.db.query(
+                f"select {name}::double as v from marts.fct_agent_runs where {where}", params
+            )["v"]
+            values = values.drop_nulls().to_numpy()
+        else:
+            start, end = self._window(None, None, days)
+            values = self.get_time_series(metric, start, end, "1h", agent_id)["value"].drop_nulls().to_numpy()
+        if values.size == 0:
+            raise UserError(f"no values of {metric!r}" + (f" for agent {agent_id}" if agent_id else ""))
+        counts, edges = np.histogram(values, bins=bins)
+        if values.size >= 20:
+            test, result = "dagostino_pearson", sps.normaltest(values)
+        elif values.size >= 3:
+            test, result = "shapiro_wilk", sps.shapiro(values)
+        else:
+            test, result = "none", None
+        pct = dict(
+            zip(
+                ("p5", "p25", "p50", "p75", "p95", "p99"),
+                np.percentile(values, [5, 25, 50, 75, 95, 99]).tolist(),
+                strict=True,
+            )
+        )
+        return {
+            "metric": metric, "agent_id": agent_id, "n": int(values.size), "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if values.size > 1 else math.nan, "min": float(values.min()),
+            "max": float(values.max()), **pct, "skewness": float(sps.skew(values)) if values.size > 2 else math.nan,
+            "histogram": {"counts": counts.tolist(), "edges": edges.tolist()}, "normality_test": test,
+            "normality_p_value": float(result.pvalue) if result is not None else math.nan,
+        }  # fmt: skip
+
+    def get_execution_statistics(self, agent_id: str) -> dict:
+        frame = self.db.query(
+            """
+            select count(*) as runs, avg(is_success::int) as success_rate,
+                   avg((retry_count > 0)::int) as retry_rate, avg(duration_ms) as avg_duration_ms,
+                   quantile_cont(duration_ms, 0.5) as p50_duration_ms, quantile_cont(duration_ms, 0.95) as p95_duration_ms,
+                   quantile_cont(duration_ms, 0.99) as p99_duration_ms, sum(total_tokens) as total_tokens,
+                   sum(cost_usd) as cost_usd, sum(llm_call_count) as llm_calls, sum(tool_call_count) as tool_calls,
+                   min(started_at) as first_run, max(started_at) as last_run,
+                   count(distinct agent_version) as versions
+            from marts.fct_agent_runs where not is_benchmark and agent_id = $agent
+            """,
+            {"agent": agent_id},
+        )  # fmt: skip
+        stats = frame.to_dicts()[0]
+        if not stats["runs"]:
+            raise UserError(f"no production runs of agent {agent_id!r}")
+        return {"agent_id": agent_id, **stats}
+
+    # --- forecasts, budgets, versions -------------------------------------------------------
+    def daily_series(self, metric: str, agent_id: str | None = None, end_time=None) -> pl.DataFrame:
+        """Complete UTC days of the metric, from the first day with data to the last complete one."""
+        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
+        params = {"agent": agent_id} if agent_id else {}
+        first = self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}", params)
+        last = end_time or self.data_end()
+        if first is None or last is None:
+            raise UserError(
+                "no production runs to forecast from" + (f" for agent {agent_id}" if agent_id else "")
+            )
+        end_day = (last + timedelta(hours=1)).date()  # the last complete day ends before this one
+        start = datetime.combine(first.date(), datetime.min.time(), UTC)
+        end = datetime.combine(end_day, datetime.min.time(), UTC)
+        return self.get_time_series(metric, start, end, "1d", agent_id)
+
+    def forecast(self, metric_name: str, horizon_days: int = 14, agent_id: str | None = None) -> pl.DataFrame:
+        series = self.daily_series(metric_name, agent_id)
+        values = series["value"].to_numpy().astype(float)
+        result = forecast_series(values, horizon_days)
+        last_day = series["bucket_start"].max().date()
+        return pl.DataFrame({
+            "agent_id": [agent_id] * horizon_days, "metric": canonical(metric_name),
+            "target_date": [last_day + timedelta(days=i + 1) for i in range(horizon_days)],
+            "yhat": result.yhat, "yhat_lower_80": result.lower_80, "yhat_upper_80": result.upper_80,
+            "yhat_lower_95": result.lower_95, "yhat_upper_95": result.upper_95, "model": result.model,
+            "model_reason": result.reason, "history_days": values.size, "backtest_mase": result.backtest_mase,
+            "backtest_mase_seasonal_naive": result.backtest_mase_snaive,
+        }, schema_overrides={"agent_id": pl.String}).with_columns(pl.col("yhat_lower_80", "yhat_upper_80",
+            "yhat_lower_95", "yhat_upper_95", "backtest_mase", "backtest_mase_seasonal_naive").fill_nan(None))  # fmt: skip
+
+    def budget_status(self, budget: Budget, as_of: date | None = None) -> BudgetBurn:
+        series = self.daily_series("cost_usd", budget.agent_id)
+        daily = {row["bucket_start"].date(): float(row["value"]) for row in series.iter_rows(named=True)}
+        as_of = as_of or max(daily)
+        return burn(budget, daily, as_of)
+
+    def compare_versions(self, agent_id: str | None = None) -> list[VersionComparison]:
+        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
+        runs = self.db.query(
+            f"select agent_id, agent_version, started_at, is_success, duration_ms, cost_usd "
+            f"from marts.fct_agent_runs where {where}",
+            {"agent": agent_id} if agent_id else {},
+        )
+        return compare_versions(runs)

@@ -1,0 +1,165 @@
+"""Did the last deployment make things worse? Each agent version against the one it replaced,
+from production runs.
+
+Matched windows: a version's switch time is its first production run. The candidate's runs in the
+`window` after the switch are compared with the previous version's runs in the `window` before
+it, with `window` = min(7 days, the time the candidate has been running), so both sides cover the
+same length of time (and, with a whole number of days, the same hours of the day).
+
+- success rate: Fisher's exact test on the 2x2 table (successes, failures) x (baseline,
+  candidate); effect = difference of rates, 95% CI by bootstrap (runs resampled in each group);
+- latency: Mann–Whitney U; effect = p95 ratio - 1, bootstrap 95% CI;
+- cost per run: Mann–Whitney U; effect = ratio of means - 1, bootstrap 95% CI.
+Holm over the three metrics, and the verdicts of the evaluation issue (regressed, improved,
+unchanged, inconclusive), with min effects of 0.02 (success rate) and 10% (latency, cost).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+import numpy as np
+from scipy import stats as sps
+
+from agentmon_pipeline.evaluation.stats import holm, mann_whitney_p, verdict
+
+N_BOOT = 2000
+MIN_RUNS = 10  # fewer runs on either side: not compared (recorded as inconclusive)
+
+
+@dataclass
+class VersionComparison:
+    agent_id: str
+    baseline_version: str
+    candidate_version: str
+    switched_at: object
+    window_hours: float
+    metric: str
+    n_baseline: int
+    n_candidate: int
+    baseline_value: float
+    candidate_value: float
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    verdict: str
+    test: str
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def _boot(rng, a: np.ndarray, b: np.ndarray, stat) -> np.ndarray:
+    ia = rng.integers(0, a.size, (N_BOOT, a.size))
+    ib = rng.integers(0, b.size, (N_BOOT, b.size))
+    return stat(a[ia]), stat(b[ib])
+
+
+def _ci(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def compare_runs(
+    base_success: np.ndarray, cand_success: np.ndarray, base_ms: np.ndarray, cand_ms: np.ndarray,
+    base_cost: np.ndarray, cand_cost: np.ndarray, seed: int = 0, alpha: float = 0.05,
+    min_effect: float = 0.02, min_relative_change: float = 0.10,
+) -> list[dict]:  # fmt: skip
+    """Three metric comparisons (dicts without the agent/version fields)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    # success rate
+    table = [
+        [int(base_success.sum()), int((~base_success).sum())],
+        [int(cand_success.sum()), int((~cand_success).sum())],
+    ]
+    p = float(sps.fisher_exact(table).pvalue) if base_success.size and cand_success.size else 1.0
+    b_rate, c_rate = float(base_success.mean()), float(cand_success.mean())
+    bb, cb = _boot(rng, base_success.astype(float), cand_success.astype(float), lambda x: x.mean(axis=1))
+    out.append({"metric": "success_rate", "test": "fisher_exact", "higher": True, "relative": False,
+                "baseline_value": b_rate, "candidate_value": c_rate, "effect": c_rate - b_rate,
+                "ci": _ci(cb - bb), "p_value": p})  # fmt: skip
+    # latency p95
+    b95, c95 = float(np.percentile(base_ms, 95)), float(np.percentile(cand_ms, 95))
+    bb, cb = _boot(rng, base_ms, cand_ms, lambda x: np.percentile(x, 95, axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = cb / bb - 1
+    out.append({"metric": "p95_duration_ms", "test": "mann_whitney_u", "higher": False, "relative": True,
+                "baseline_value": b95, "candidate_value": c95, "effect": c95 / b95 - 1 if b95 else math.nan,
+                "ci": _ci(ratios), "p_value": mann_whitney_p(base_ms, cand_ms)})  # fmt: skip
+    # cost per run
+    b_cost, c_cost = float(base_cost.mean()), float(cand_cost.mean())
+    bb, cb = _boot(rng, base_cost, cand_cost, lambda x: x.mean(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = cb / bb - 1
+    out.append({"metric": "cost_per_run_usd", "test": "mann_whitney_u", "higher": False, "relative": True,
+                "baseline_value": b_cost, "candidate_value": c_cost,
+                "effect": c_cost / b_cost - 1 if b_cost else math.nan, "ci": _ci(ratios),
+                "p_value": mann_whitney_p(base_cost, cand_cost)})  # fmt: skip
+    for row, p_adj in zip(out, holm([r["p_value"] for r in out]), strict=True):
+        row["p_adjusted"] = p_adj
+        threshold = min_relative_change if row["relative"] else min_effect
+        row["verdict"] = verdict(
+            row["effect"], row["ci"][0], row["ci"][1], p_adj, alpha, threshold, row["higher"]
+        )
+    return out
+
+
+def compare_versions(runs) -> list[VersionComparison]:
+    """`runs`: a polars DataFrame of production runs (agent_id, agent_version, started_at,
+    is_success, duration_ms, cost_usd). Every version against the one before it."""
+    import polars as pl
+
+    out: list[VersionComparison] = []
+    firsts = (
+        runs.filter(pl.col("agent_version").is_not_null())
+        .group_by("agent_id", "agent_version")
+        .agg(pl.col("started_at").min().alias("first_seen"))
+        .sort("agent_id", "first_seen")
+    )
+    for (agent_id,), versions in firsts.group_by("agent_id", maintain_order=True):
+        rows = versions.to_dicts()
+        for previous, current in itertools.pairwise(rows):
+            switch = current["first_seen"]
+            agent_runs = runs.filter(pl.col("agent_id") == agent_id)
+            last = agent_runs.filter(pl.col("agent_version") == current["agent_version"])["started_at"].max()
+            window = min(timedelta(days=7), last - switch)
+            if window <= timedelta(0):
+                continue
+            base = agent_runs.filter(
+                (pl.col("agent_version") == previous["agent_version"])
+                & (pl.col("started_at") >= switch - window)
+                & (pl.col("started_at") < switch)
+            )
+            cand = agent_runs.filter((pl.col("agent_version") == current["agent_version"])
+                                     & (pl.col("started_at") >= switch) & (pl.col("started_at") <= switch + window))  # fmt: skip
+            common = {"agent_id": agent_id, "baseline_version": previous["agent_version"],
+                      "candidate_version": current["agent_version"], "switched_at": switch,
+                      "window_hours": window.total_seconds() / 3600, "n_baseline": base.height,
+                      "n_candidate": cand.height}  # fmt: skip
+            if base.height < MIN_RUNS or cand.height < MIN_RUNS:
+                for metric in ("success_rate", "p95_duration_ms", "cost_per_run_usd"):
+                    out.append(VersionComparison(**common, metric=metric, baseline_value=math.nan,
+                        candidate_value=math.nan, effect=math.nan, ci_low=math.nan, ci_high=math.nan,
+                        p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive", test="too few runs"))  # fmt: skip
+                continue
+            results = compare_runs(
+                base["is_success"].to_numpy().astype(bool), cand["is_success"].to_numpy().astype(bool),
+                base["duration_ms"].to_numpy().astype(float), cand["duration_ms"].to_numpy().astype(float),
+                base["cost_usd"].fill_null(0).to_numpy().astype(float), cand["cost_usd"].fill_null(0).to_numpy().astype(float),
+                seed=zlib.crc32(f"{agent_id}|{current['agent_version']}".encode()),
+            )  # fmt: skip
+            for r in results:
+                out.append(VersionComparison(**common, metric=r["metric"], baseline_value=r["baseline_value"],
+                    candidate_value=r["candidate_value"], effect=r["effect"], ci_low=r["ci"][0], ci_high=r["ci"][1],
+                    p_value=r["p_value"], p_adjusted=r["p_adjusted"], verdict=r["verdict"], test=r["test"]))  # fmt: skip
+    return out
