@@ -164,6 +164,9 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
             f"{path}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(KNOWN_CONFIG_KEYS))}"
         )
     _check_suites_section(path, data.get("suites"))
+    from agentmon_pipeline.analytics.budgets import parse_budgets
+
+    parse_budgets(data.get("budgets"), path)  # a mistake fails here, with the file and key
     return data
 
 

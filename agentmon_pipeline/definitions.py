@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from agentmon_pipeline.defs.analytics.assets import analytics_assets
 from agentmon_pipeline.defs.evals.assets import eval_tables, suite_assets
 from agentmon_pipeline.defs.evals.schedules import build_eval_schedule
 from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
@@ -28,7 +29,14 @@ evals_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[raw_telemetry, raw_model_prices, agentmon_dbt_models, *suite_assets, eval_tables],
+    assets=[
+        raw_telemetry,
+        raw_model_prices,
+        agentmon_dbt_models,
+        *suite_assets,
+        eval_tables,
+        *analytics_assets,
+    ],
     jobs=[agentmon_job, ingest_job, evals_job],
     sensors=[build_landing_sensor(ingest_job)],
     schedules=[build_eval_schedule(evals_job)],

@@ -153,6 +153,40 @@ def run_pipeline() -> RunSummary:
             where verdict = 'regressed' order by suite, candidate, metric
             """
         ).fetchall()
+        versions = con.execute(
+            """
+            select agent_id, candidate_version, baseline_version, metric, effect from analytics.version_comparisons
+            where verdict = 'regressed' order by agent_id, switched_at, metric
+            """
+        ).fetchall()
+        budgets = con.execute(
+            """
+            select coalesce(agent_id, 'total'), status, spend_to_date, budget_usd, projected_month_end, runs_out_on
+            from analytics.budget_burn where status <> 'ok' order by 1
+            """
+        ).fetchall()
+        recent = con.execute(
+            """
+            select coalesce(agent_id, 'all agents'), metric, bucket_start, value, expected, direction
+            from analytics.anomalies
+            where bucket_start >= (select max(bucket_start) from analytics.anomalies) - interval 24 hour
+            order by abs(score) desc limit 5
+            """
+        ).fetchall()
+    summary.findings += [
+        f"production {agent}: version {cand} regressed on {metric} against {base} "
+        f"({f'{effect:+.1%}' if metric != 'success_rate' else f'{effect:+.3f}'})"
+        for agent, cand, base, metric, effect in versions
+    ]
+    summary.findings += [
+        f"budget {scope}: {status}, {spent:.2f} of {budget:.2f} USD spent, month-end projected {projected:.2f}"
+        + (f", runs out on {runs_out}" if runs_out else "")
+        for scope, status, spent, budget, projected, runs_out in budgets
+    ]
+    summary.findings += [
+        f"anomaly {scope}: {metric} {direction} at {when:%Y-%m-%d %H:00} ({value:.4g} against {expected:.4g} expected)"
+        for scope, metric, when, value, expected, direction in recent
+    ]
     summary.findings += [
         f"benchmark {suite}: {cand} regressed on {metric} against {base} "
         f"({f'{effect:+.1%}' if relative else f'{effect:+.3f}'})"

@@ -203,6 +203,95 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # production analytics (analytics/): each table is recomputed whole by its asset
+        """
+        create table if not exists analytics.anomalies (
+            bucket_start timestamptz not null,
+            agent_id varchar,               -- null: all agents together
+            metric varchar not null,
+            value double,
+            expected double,
+            score double not null,
+            direction varchar not null,     -- up | down
+            n bigint,                       -- runs (or points) in the bucket
+            method varchar not null,
+            note varchar,
+            detected_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists analytics.forecasts (
+            agent_id varchar,               -- null: all agents together
+            metric varchar not null,
+            target_date date not null,
+            yhat double,
+            yhat_lower_80 double,
+            yhat_upper_80 double,
+            yhat_lower_95 double,
+            yhat_upper_95 double,
+            model varchar not null,
+            model_reason varchar,
+            history_days integer,
+            backtest_mase double,
+            backtest_mase_seasonal_naive double,
+            generated_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists analytics.budget_burn (
+            agent_id varchar,               -- null: the total budget
+            month date not null,
+            budget_usd double not null,
+            spend_to_date double not null,
+            projected_month_end double,
+            projected_lower_80 double,
+            projected_upper_80 double,
+            projected_lower_95 double,
+            projected_upper_95 double,
+            runs_out_on date,
+            status varchar not null,        -- ok | at_risk | over
+            as_of date not null,
+            forecast_model varchar,
+            computed_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists analytics.version_comparisons (
+            agent_id varchar not null,
+            baseline_version varchar not null,
+            candidate_version varchar not null,
+            switched_at timestamptz,
+            window_hours double,
+            metric varchar not null,
+            n_baseline integer not null,
+            n_candidate integer not null,
+            baseline_value double,
+            candidate_value double,
+            effect double,
+            ci_low double,
+            ci_high double,
+            p_value double,
+            p_adjusted double,
+            verdict varchar not null,
+            test varchar,
+            computed_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists analytics.correlations (
+            agent_id varchar,
+            granularity varchar not null,
+            metric_a varchar not null,
+            metric_b varchar not null,
+            method varchar not null,
+            r double,
+            p_value double,
+            n integer not null,
+            computed_at timestamptz not null
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

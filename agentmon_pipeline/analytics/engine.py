@@ -42,6 +42,11 @@ class AnalyticsEngine:
         value = self.db.scalar("select max(started_at) from marts.fct_agent_runs where not is_benchmark")
         return value
 
+    def first_run(self, agent_id: str | None = None) -> datetime | None:
+        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
+        return self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}",
+                              {"agent": agent_id} if agent_id else None)  # fmt: skip
+
     def agents(self) -> list[str]:
         frame = self.db.query(
             "select distinct agent_id from marts.fct_agent_runs where not is_benchmark and agent_id is not null order by 1"
@@ -73,6 +78,10 @@ class AnalyticsEngine:
             raise UserError(f"method {method!r}: expected one of {', '.join(an.DEFAULT_THRESHOLDS)}")
         threshold = an.DEFAULT_THRESHOLDS[method] if threshold is None else threshold
         start, end = self._window(start_time, end_time, days)
+        if start_time is None:  # not before the agent's first run: hours before it are not "zero runs"
+            first = self.first_run(agent_id)
+            if first is not None:
+                start = max(start, first.replace(minute=0, second=0, microsecond=0))
         series = self.get_time_series(metric_name, start, end, granularity, agent_id)
         metric = canonical(metric_name)
         values = series["value"].to_numpy().astype(float)

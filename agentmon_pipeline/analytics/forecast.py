@@ -13,6 +13,8 @@ The trend is damped: a two-week forecast does not extrapolate a short rise forev
 series with a strong trend the intervals cover less than their nominal share.
 Values that cannot be negative (cost, tokens, runs) have their forecasts and bounds clipped at 0.
 
+Before fitting, one-off spikes are replaced (clean_outliers), and the model records it.
+
 Every forecast carries a rolling-origin backtest (Hyndman & Athanasopoulos, FPP3 §5.10): at each
 of the last three origins a week apart, the model is refitted on the history before it and
 forecasts the next `min(horizon, 7)` days. The errors are reported as MASE (Hyndman & Koehler
@@ -130,9 +132,12 @@ def backtest(values: np.ndarray, horizon: int, folds: int = 3) -> tuple[float, f
     """(model MASE, seasonal-naive MASE, folds used) over rolling origins a week apart."""
     h = min(horizon, SEASON)
     model_errors, naive_errors, used = [], [], 0
+    # the model judged is the one the full history gets: folds with less history would judge a
+    # simpler one (no weekly season below MIN_SEASONAL days), so they are left out
+    full_model = _model_for(values.size)[0]
     for k in range(folds, 0, -1):
         origin = values.size - h - (k - 1) * SEASON
-        if origin < MIN_LEVEL:
+        if origin < MIN_LEVEL or _model_for(origin)[0] != full_model:
             continue
         train, test = values[:origin], values[origin : origin + h]
         forecast = _point(train, test.size)
@@ -149,9 +154,34 @@ def backtest(values: np.ndarray, horizon: int, folds: int = 3) -> tuple[float, f
     )
 
 
+def clean_outliers(values: np.ndarray, k: float = 5.0) -> tuple[np.ndarray, int]:
+    """One-off spikes replaced by the centred 7-day median plus the weekday's typical deviation from
+    it (in the spirit of Hyndman's tsclean): a day more than k robust standard deviations off. A ten-fold cost spike on one day would otherwise
+    drag the level and trend of every later forecast. Returns (cleaned values, days replaced)."""
+    if values.size < SEASON:
+        return values, 0
+    half = SEASON // 2
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, SEASON)
+    median = np.median(windows, axis=1)
+    resid = values - median
+    # the weekly cycle is not an outlier: take out each weekday's typical residual first
+    weekday = np.arange(values.size) % SEASON
+    profile = np.array([np.median(resid[weekday == d]) for d in range(SEASON)])
+    adjusted = resid - profile[weekday]
+    spread = 1.4826 * float(np.median(np.abs(adjusted - np.median(adjusted))))
+    if spread == 0:
+        return values, 0
+    outliers = np.abs(adjusted) > k * spread
+    return np.where(outliers, median + profile[weekday], values), int(outliers.sum())
+
+
 def forecast_series(values: np.ndarray, horizon: int = 14, non_negative: bool = True) -> Forecast:
-    values = np.nan_to_num(np.asarray(values, dtype=float))
+    values, cleaned = clean_outliers(np.nan_to_num(np.asarray(values, dtype=float)))
     result = _point_and_intervals(values, horizon)
+    if cleaned:
+        note = f"{cleaned} outlier day(s) replaced by the 7-day median before fitting"
+        result.reason = f"{result.reason}; {note}" if result.reason else note
     result.backtest_mase, result.backtest_mase_snaive, result.backtest_folds = backtest(values, horizon)
     if non_negative:
         for name in ("yhat", "lower_80", "upper_80", "lower_95", "upper_95"):
