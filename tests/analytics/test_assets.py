@@ -25,7 +25,7 @@ def test_demo_findings_are_found_and_stored(home, tmp_path, monkeypatch):
     config = tmp_path / "agentmon.yaml"
     config.write_text("budgets:\n  monthly_usd: 30\n  agents:\n    support-bot: 1000\n")
     monkeypatch.setenv("AGENTMON_CONFIG", str(config))
-    generate_demo(settings().landing_dir, days=16, agents=6, seed=3, end=DEMO_END)
+    generate_demo(settings().landing_dir, days=23, agents=6, seed=3, end=DEMO_END)
     result = dg.materialize(
         [raw_telemetry, raw_model_prices, agentmon_dbt_models, *analytics_assets],
         resources={"dbt": dbt_resource}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
@@ -75,6 +75,6 @@ def test_demo_findings_are_found_and_stored(home, tmp_path, monkeypatch):
     engine = AnalyticsEngine(DatabaseManager())
     start = DEMO_END - timedelta(days=40)
     series = engine.get_time_series("runs", start, DEMO_END, "1d", agent_id="support-bot")
-    assert series.height == 40 and series.filter(pl.col("n") == 0)["value"].to_list() == [0.0] * 24
+    assert series.height == 40 and series.filter(pl.col("n") == 0)["value"].to_list() == [0.0] * 17
     stats = engine.get_execution_statistics("support-bot")
     assert stats["runs"] == series["value"].sum() and stats["versions"] >= 2
