@@ -139,6 +139,69 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
     return 1 if regressed else 0
 
 
+def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.alerting.service import tick
+
+    result = tick()
+    print(result.line())
+    for alert in result.firing:
+        print(
+            f"  {alert['alert_id']}  {alert['severity']:<8} {alert['state']:<12} {alert['rule']}: {alert['message']}"
+        )
+    return 0
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    import json
+
+    from agentmon_pipeline.warehouse import connect
+
+    where, params = ("where state = ?", [args.state]) if args.state else ("", [])
+    with connect(settings(), read_only=True) as con:
+        cursor = con.execute(
+            "select alert_id, state, severity, rule, agent_id, metric, value, fire_count, first_seen_at, "
+            f"last_seen_at, escalation_level, acknowledged_by, message from alerts.alerts {where} "
+            "order by last_seen_at desc limit ?",
+            [*params, args.limit],
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    if args.format == "json":
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("no alerts" + (f" in state {args.state}" if args.state else ""))
+        return 0
+    for r in rows:
+        print(f"{r['alert_id']}  {r['state']:<12} {r['severity']:<8} x{r['fire_count']:<4} {r['last_seen_at']:%Y-%m-%d %H:%M}  "
+              f"{r['rule']}: {r['message']}")  # fmt: skip
+    return 0
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from agentmon_pipeline.alerting.engine import acknowledge
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(settings()) as con:
+        acknowledge(con, args.alert_id, args.by, args.note, datetime.now(UTC))
+    print(f"alert {args.alert_id} acknowledged by {args.by}: it will not escalate")
+    return 0
+
+
+def cmd_alerts_resolve(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from agentmon_pipeline.alerting.engine import resolve
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(settings()) as con:
+        resolve(con, args.alert_id, args.by, datetime.now(UTC))
+    print(f"alert {args.alert_id} resolved")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad arguments are one line on stderr (with a pointer to --help), exit code 2."""
 
@@ -188,6 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=formats, default="table")
     compare.add_argument("--run", action="store_true", help="run the two versions first")
     compare.set_defaults(func=cmd_eval_compare)
+
+    alerts = sub.add_parser("alerts", help="alert rules: evaluate them, list, acknowledge and resolve alerts")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="command", required=True)
+    alerts_sub.add_parser("evaluate", help="evaluate the rules now and send what is due").set_defaults(
+        func=cmd_alerts_evaluate
+    )
+    listing = alerts_sub.add_parser("list", help="the latest alerts")
+    listing.add_argument("--state", choices=("firing", "acknowledged", "resolved"))
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.add_argument("--limit", type=_positive, default=50)
+    listing.set_defaults(func=cmd_alerts_list)
+    ack = alerts_sub.add_parser("ack", help="acknowledge an alert: it stops escalating")
+    ack.add_argument("alert_id")
+    ack.add_argument("--by", required=True, help="who takes it")
+    ack.add_argument("--note")
+    ack.set_defaults(func=cmd_alerts_ack)
+    res = alerts_sub.add_parser("resolve", help="resolve an alert by hand")
+    res.add_argument("alert_id")
+    res.add_argument("--by")
+    res.set_defaults(func=cmd_alerts_resolve)
     return parser
 
 

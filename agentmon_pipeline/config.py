@@ -167,6 +167,9 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
     from agentmon_pipeline.analytics.budgets import parse_budgets
 
     parse_budgets(data.get("budgets"), path)  # a mistake fails here, with the file and key
+    from agentmon_pipeline.alerting.rules import parse_alerts
+
+    parse_alerts(data.get("alerts"), path)
     return data
 
 

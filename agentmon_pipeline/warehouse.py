@@ -292,6 +292,58 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # alerting (alerting/): alerts with their state, the delivery outbox, the audit log
+        """
+        create table if not exists alerts.alerts (
+            alert_id varchar primary key,
+            fingerprint varchar not null,   -- rule | agent | metric
+            rule varchar not null,
+            kind varchar not null,
+            severity varchar not null,
+            state varchar not null,         -- firing | acknowledged | resolved
+            agent_id varchar,
+            metric varchar,
+            value double,
+            threshold double,
+            condition varchar,
+            message varchar,
+            first_seen_at timestamptz not null,
+            last_seen_at timestamptz not null,
+            fire_count integer not null,
+            escalation_level integer not null,
+            notified boolean not null,
+            acknowledged_by varchar,
+            acknowledged_at timestamptz,
+            ack_note varchar,
+            resolved_at timestamptz
+        )
+        """,
+        """
+        create table if not exists alerts.deliveries (
+            delivery_id varchar primary key,
+            alert_id varchar not null,
+            channel varchar not null,
+            event varchar not null,         -- firing | resolved | escalated
+            payload json not null,          -- what is sent, without secrets
+            state varchar not null,         -- pending | sent
+            attempts integer not null,
+            last_error varchar,
+            next_attempt_at timestamptz not null,
+            created_at timestamptz not null,
+            sent_at timestamptz
+        )
+        """,
+        """
+        create table if not exists alerts.audit_log (
+            logged_at timestamptz not null,
+            alert_id varchar,
+            action varchar not null,
+            actor varchar,
+            detail varchar
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,322 @@
+"""Evaluate the rules, keep one alert per fingerprint, escalate, and queue notifications.
+
+- An observation is a (rule, agent, metric) whose condition holds now; its fingerprint is
+  `rule|agent|metric`.
+- While a fingerprint keeps being observed it stays one alert: `fire_count` and `last_seen_at`
+  grow, nothing new is sent. When it is no longer observed the alert resolves and a resolution is
+  sent (if the firing was). A new firing of a fingerprint notified less than the rule's
+  `cooldown` ago is recorded but not notified again.
+- Escalation: an alert still `firing` (not acknowledged) `after` its first sighting moves to the
+  step's severity and notifies the step's channels, once per step.
+- Only severities at or above `ALERT_THRESHOLD_SEVERITY` (default `warning`) are notified;
+  everything is recorded. Notifications are rows of the outbox (`outbox.py`), sent afterwards.
+
+`now` is a parameter everywhere, so tests move the clock instead of waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+from agentmon_pipeline.alerting.rules import SEVERITIES, AlertConfig, Rule, severity_at_least
+from agentmon_pipeline.analytics.timeseries import RUN_METRICS
+from agentmon_pipeline.errors import UserError
+
+UI_URL = "AGENTMON_UI_URL"
+ASSET_OF_KIND = {"metric": "marts/fct_agent_runs", "anomaly": "analytics/anomalies",
+                 "regression": "analytics/version_comparisons", "budget": "analytics/budget_burn"}  # fmt: skip
+
+
+@dataclass
+class Observation:
+    rule: Rule
+    agent_id: str | None
+    metric: str | None
+    value: float | None
+    threshold: float | None
+    message: str
+    asset: str
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.rule.name}|{self.agent_id or '*'}|{self.metric or '*'}"
+
+
+def notify_floor() -> str:
+    floor = os.environ.get("ALERT_THRESHOLD_SEVERITY", "warning").strip().lower()
+    if floor not in SEVERITIES:
+        raise UserError(f"ALERT_THRESHOLD_SEVERITY={floor!r}: expected one of {', '.join(SEVERITIES)}")
+    return floor
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _table_exists(con, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                            [schema, table]).fetchone()[0])  # fmt: skip
+
+
+def observe(con: duckdb.DuckDBPyConnection, config: AlertConfig, now: datetime) -> list[Observation]:
+    """Every (rule, agent, metric) whose condition holds at `now`."""
+    out: list[Observation] = []
+    for rule in config.rules:
+        if rule.kind == "metric":
+            out += _metric(con, rule, now)
+        elif rule.kind == "anomaly":
+            out += _anomalies(con, rule, now)
+        elif rule.kind == "regression":
+            out += _regressions(con, rule)
+        elif rule.kind == "budget":
+            out += _budgets(con, rule)
+    return out
+
+
+def _metric(con, rule: Rule, now: datetime) -> list[Observation]:
+    if not _table_exists(con, "marts", "fct_agent_runs"):
+        return []
+    expr = RUN_METRICS[rule.metric][0]
+    rows = _rows(con, f"""
+        select agent_id, {expr}::double as value, count(*) as n
+        from marts.fct_agent_runs
+        where not is_benchmark and started_at >= $start and started_at < $end and agent_id is not null
+        group by agent_id
+    """, {"start": now - rule.window, "end": now})  # fmt: skip
+    out = []
+    for row in rows:
+        if not rule.matches(row["agent_id"]) or row["n"] < rule.min_runs or row["value"] is None:
+            continue
+        if rule.condition.holds(row["value"]):
+            message = (f"{rule.metric} of {row['agent_id']} is {row['value']:.4g} over the last {_human(rule.window)} "
+                       f"({row['n']} runs), {rule.condition}")  # fmt: skip
+            out.append(Observation(rule, row["agent_id"], rule.metric, row["value"], rule.condition.threshold,
+                                   message, ASSET_OF_KIND["metric"]))  # fmt: skip
+    return out
+
+
+def _anomalies(con, rule: Rule, now: datetime) -> list[Observation]:
+    if not _table_exists(con, "analytics", "anomalies"):
+        return []
+    rows = _rows(con, """
+        select agent_id, metric, arg_max(value, abs(score)) as value, arg_max(expected, abs(score)) as expected,
+               max(abs(score)) as score, arg_max(bucket_start, abs(score)) as bucket_start
+        from analytics.anomalies
+        where bucket_start >= $since
+        group by all
+    """, {"since": now - rule.window - timedelta(hours=1)})  # fmt: skip
+    out = []
+    for row in rows:
+        if (rule.metric and row["metric"] != rule.metric) or not rule.matches(row["agent_id"] or "*"):
+            continue
+        scope = row["agent_id"] or "all agents"
+        message = (f"{row['metric']} of {scope} was abnormal at {row['bucket_start']:%Y-%m-%d %H:00} UTC: "
+                   f"{row['value']:.4g} against {row['expected']:.4g} expected (score {row['score']:.1f})")  # fmt: skip
+        out.append(Observation(rule, row["agent_id"], row["metric"], row["value"], row["expected"], message,
+                               ASSET_OF_KIND["anomaly"]))  # fmt: skip
+    return out
+
+
+def _regressions(con, rule: Rule) -> list[Observation]:
+    out = []
+    if _table_exists(con, "analytics", "version_comparisons"):
+        for row in _rows(con, "select * from analytics.version_comparisons where verdict = 'regressed'"):
+            if not rule.matches(row["agent_id"]) or (rule.metric and row["metric"] != rule.metric):
+                continue
+            message = (f"{row['agent_id']} {row['candidate_version']} regressed on {row['metric']} against "
+                       f"{row['baseline_version']}: effect {row['effect']:+.3g} (95% CI {row['ci_low']:+.3g} to "
+                       f"{row['ci_high']:+.3g}), p = {row['p_adjusted']:.3g}")  # fmt: skip
+            out.append(Observation(rule, row["agent_id"], f"{row['metric']}@{row['candidate_version']}", row["effect"],
+                                   None, message, ASSET_OF_KIND["regression"]))  # fmt: skip
+    if _table_exists(con, "analytics", "eval_regressions"):
+        for row in _rows(con, "select * from analytics.eval_regressions where verdict = 'regressed'"):
+            if not rule.matches(row["suite"]):
+                continue
+            message = (f"benchmark {row['suite']}: {row['candidate']} regressed on {row['metric']} against "
+                       f"{row['baseline']}: effect {row['effect']:+.3g} (95% CI {row['ci_low']:+.3g} to "
+                       f"{row['ci_high']:+.3g}), p = {row['p_adjusted']:.3g}")  # fmt: skip
+            out.append(Observation(rule, row["suite"], f"{row['metric']}@{row['candidate']}", row["effect"], None,
+                                   message, f"analytics/{row['suite'].replace('-', '_')}_regressions"))  # fmt: skip
+    return out
+
+
+def _budgets(con, rule: Rule) -> list[Observation]:
+    if not _table_exists(con, "analytics", "budget_burn"):
+        return []
+    out = []
+    for row in _rows(con, "select * from analytics.budget_burn where status <> 'ok'"):
+        scope = row["agent_id"] or "total"
+        if row["agent_id"] and not rule.matches(row["agent_id"]):
+            continue
+        message = (f"budget {scope}: {row['status']}, {row['spend_to_date']:.2f} of {row['budget_usd']:.2f} USD spent, "
+                   f"month-end projected {row['projected_month_end']:.2f}"
+                   + (f", runs out on {row['runs_out_on']}" if row["runs_out_on"] else ""))  # fmt: skip
+        out.append(Observation(rule, row["agent_id"], "budget", row["projected_month_end"], row["budget_usd"],
+                               message, ASSET_OF_KIND["budget"]))  # fmt: skip
+    return out
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _audit(con, now, alert_id, action, actor=None, detail=None) -> None:
+    con.execute("insert into alerts.audit_log values (?, ?, ?, ?, ?)", [now, alert_id, action, actor, detail])
+
+
+def _payload(alert: dict, event: str, asset: str | None) -> dict:
+    base = os.environ.get(UI_URL, "http://127.0.0.1:3000").rstrip("/")
+    return {
+        "event": event, "alert_id": alert["alert_id"], "rule": alert["rule"], "severity": alert["severity"],
+        "state": alert["state"], "agent_id": alert["agent_id"], "metric": alert["metric"], "value": alert["value"],
+        "threshold": alert["threshold"], "condition": alert["condition"], "message": alert["message"],
+        "first_seen_at": str(alert["first_seen_at"]), "fire_count": alert["fire_count"],
+        "link": f"{base}/assets/{asset}" if asset else base,
+    }  # fmt: skip
+
+
+def _enqueue(con, alert: dict, event: str, channels, now: datetime, asset: str | None) -> int:
+    payload = json.dumps(_payload(alert, event, asset), default=str)
+    for channel in channels:
+        con.execute(
+            "insert into alerts.deliveries values (?, ?, ?, ?, ?, 'pending', 0, null, ?, ?, null)",
+            [uuid.uuid4().hex[:16], alert["alert_id"], channel, event, payload, now, now],
+        )
+    return len(channels)
+
+
+@dataclass
+class EvaluationResult:
+    fired: int = 0
+    still_firing: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    queued: int = 0
+
+
+def apply(
+    con: duckdb.DuckDBPyConnection, config: AlertConfig, observations: list[Observation], now: datetime
+) -> EvaluationResult:
+    """Update alerts.alerts from what holds now; queue the notifications. One transaction."""
+    result = EvaluationResult()
+    floor = notify_floor()
+    rules = {r.name: r for r in config.rules}
+    con.execute("begin transaction")
+    try:
+        open_alerts = {
+            a["fingerprint"]: a for a in _rows(con, "select * from alerts.alerts where state <> 'resolved'")
+        }
+        seen = set()
+        for obs in observations:
+            fp = obs.fingerprint
+            seen.add(fp)
+            if fp in open_alerts:
+                con.execute(
+                    "update alerts.alerts set last_seen_at = ?, fire_count = fire_count + 1, value = ?, message = ? where alert_id = ?",
+                    [now, obs.value, obs.message, open_alerts[fp]["alert_id"]],
+                )
+                result.still_firing += 1
+                continue
+            last = con.execute(
+                "select max(last_seen_at) from alerts.alerts where fingerprint = ? and notified", [fp]
+            ).fetchone()[0]
+            notify = severity_at_least(obs.rule.severity, floor) and (
+                last is None or now - last >= obs.rule.cooldown
+            )
+            alert = {"alert_id": uuid.uuid4().hex[:12], "fingerprint": fp, "rule": obs.rule.name, "kind": obs.rule.kind,
+                     "severity": obs.rule.severity, "state": "firing", "agent_id": obs.agent_id, "metric": obs.metric,
+                     "value": obs.value, "threshold": obs.threshold,
+                     "condition": str(obs.rule.condition) if obs.rule.condition else None, "message": obs.message,
+                     "first_seen_at": now, "last_seen_at": now, "fire_count": 1, "escalation_level": 0,
+                     "notified": notify}  # fmt: skip
+            con.execute(
+                f"insert into alerts.alerts ({', '.join(alert)}) values ({', '.join(['?'] * len(alert))})",
+                list(alert.values()),
+            )
+            _audit(con, now, alert["alert_id"], "fired", None, obs.message)
+            result.fired += 1
+            if notify:
+                result.queued += _enqueue(con, alert, "firing", obs.rule.channels, now, obs.asset)
+        for fp, alert in open_alerts.items():
+            if fp in seen:
+                continue
+            con.execute(
+                "update alerts.alerts set state = 'resolved', resolved_at = ? where alert_id = ?",
+                [now, alert["alert_id"]],
+            )
+            _audit(con, now, alert["alert_id"], "resolved", None, "the condition no longer holds")
+            result.resolved += 1
+            rule = rules.get(alert["rule"])
+            if alert["notified"] and rule is not None:
+                resolved = {**alert, "state": "resolved"}
+                result.queued += _enqueue(
+                    con, resolved, "resolved", rule.channels, now, ASSET_OF_KIND.get(alert["kind"])
+                )
+        result.escalated, queued = _escalate(con, config, now, floor)
+        result.queued += queued
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result
+
+
+def _escalate(con, config: AlertConfig, now: datetime, floor: str) -> tuple[int, int]:
+    escalated = queued = 0
+    # only alerts that were notified escalate: an info alert below the notification floor stays quiet
+    for alert in _rows(con, "select * from alerts.alerts where state = 'firing' and notified"):
+        for level, step in enumerate(config.escalation, start=1):
+            if alert["escalation_level"] >= level or now - alert["first_seen_at"] < step.after:
+                continue
+            con.execute("update alerts.alerts set escalation_level = ?, severity = ? where alert_id = ?",
+                        [level, step.severity, alert["alert_id"]])  # fmt: skip
+            alert = {**alert, "escalation_level": level, "severity": step.severity}
+            _audit(
+                con,
+                now,
+                alert["alert_id"],
+                "escalated",
+                None,
+                f"level {level}: {step.severity} after {_human(step.after)}",
+            )
+            escalated += 1
+            if severity_at_least(step.severity, floor):
+                queued += _enqueue(
+                    con, alert, "escalated", step.channels, now, ASSET_OF_KIND.get(alert["kind"])
+                )
+    return escalated, queued
+
+
+def acknowledge(con, alert_id: str, by: str, note: str | None, now: datetime) -> None:
+    row = con.execute("select state from alerts.alerts where alert_id = ?", [alert_id]).fetchone()
+    if row is None:
+        raise UserError(f"no alert {alert_id!r}; `agentmon alerts list` shows them")
+    if row[0] == "resolved":
+        raise UserError(f"alert {alert_id} is already resolved")
+    con.execute("update alerts.alerts set state = 'acknowledged', acknowledged_by = ?, acknowledged_at = ?, ack_note = ? "
+                "where alert_id = ?", [by, now, note, alert_id])  # fmt: skip
+    _audit(con, now, alert_id, "acknowledged", by, note)
+
+
+def resolve(con, alert_id: str, by: str | None, now: datetime) -> None:
+    row = con.execute("select state from alerts.alerts where alert_id = ?", [alert_id]).fetchone()
+    if row is None:
+        raise UserError(f"no alert {alert_id!r}; `agentmon alerts list` shows them")
+    if row[0] == "resolved":
+        raise UserError(f"alert {alert_id} is already resolved")
+    con.execute(
+        "update alerts.alerts set state = 'resolved', resolved_at = ? where alert_id = ?", [now, alert_id]
+    )
+    _audit(con, now, alert_id, "resolved", by, "by hand")
