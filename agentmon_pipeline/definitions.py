@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from agentmon_pipeline.defs.alerting.assets import alerts, alerts_job, alerts_schedule, build_alerts_sensor
 from agentmon_pipeline.defs.analytics.assets import analytics_assets
 from agentmon_pipeline.defs.evals.assets import eval_tables, suite_assets
 from agentmon_pipeline.defs.evals.schedules import build_eval_schedule
@@ -11,20 +12,21 @@ from agentmon_pipeline.defs.resources import dbt_resource
 from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
 EVALS = dg.AssetSelection.groups("evals")
+ALERTING = dg.AssetSelection.groups("alerting")
 
 agentmon_job = dg.define_asset_job(
     "agentmon_job",
     selection=dg.AssetSelection.all(),
-    description="Everything: ingest the landing folder, run the benchmark suites, rebuild the marts.",
+    description="Everything: ingest, benchmarks, marts, analytics, and the alert rules last.",
 )
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.all() - EVALS,
-    description="Ingest the landing folder and rebuild the marts (what a dropped file triggers).",
+    selection=dg.AssetSelection.all() - EVALS - ALERTING,
+    description="Ingest the landing folder, rebuild the marts and the analytics (what a dropped file triggers).",
 )
 evals_job = dg.define_asset_job(
     "evals_job",
-    selection=EVALS.downstream(),
+    selection=EVALS.downstream() - ALERTING,
     description="Run every benchmark suite, judge it, and rebuild the eval marts.",
 )
 
@@ -36,9 +38,10 @@ defs = dg.Definitions(
         *suite_assets,
         eval_tables,
         *analytics_assets,
+        alerts,
     ],
-    jobs=[agentmon_job, ingest_job, evals_job],
-    sensors=[build_landing_sensor(ingest_job)],
-    schedules=[build_eval_schedule(evals_job)],
+    jobs=[agentmon_job, ingest_job, evals_job, alerts_job],
+    sensors=[build_landing_sensor(ingest_job), build_alerts_sensor([ingest_job, evals_job])],
+    schedules=[build_eval_schedule(evals_job), alerts_schedule],
     resources={"dbt": dbt_resource},
 )

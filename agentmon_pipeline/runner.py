@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -64,6 +65,8 @@ class RunSummary:
     checks_failed: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # WARN checks: recorded and shown, not failures
+    alerts_open: int = 0
+    notifications: int = 0
     suites_run: int = 0
 
     def render(self, s: Settings) -> str:
@@ -86,6 +89,9 @@ class RunSummary:
             lines.append(f"    failed step: {name}")
         if self.suites_run:
             lines.append(f"  benchmark suites    {self.suites_run} run")
+        lines.append(
+            f"  alerts firing       {self.alerts_open} ({self.notifications} notification(s) sent this run)"
+        )
         if self.findings:
             lines.append(f"  findings            {len(self.findings)} (recorded and alerted, not failures)")
             lines.extend(f"    {finding}" for finding in self.findings[:20])
@@ -105,6 +111,7 @@ def run_pipeline() -> RunSummary:
     with connect(s) as con:
         before = con.execute("select coalesce(max(load_id), 0) from raw.ingested_files").fetchone()[0]
     job = defs.resolve_job_def("agentmon_job")
+    started = datetime.now(UTC)
     with DagsterInstance.get() as instance:
         level = "DEBUG" if s.log_level == "DEBUG" else "WARNING"  # the summary below says the rest
         result = job.execute_in_process(
@@ -147,6 +154,10 @@ def run_pipeline() -> RunSummary:
         summary.metrics = _count(con, "raw.metrics", before, benchmarks)
         summary.events = _count(con, "raw.events", before, benchmarks)
         summary.agent_runs = int(_scalar(con, "select count(*) from marts.fct_agent_runs") or 0)
+        summary.alerts_open = int(con.execute(
+            "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
+        summary.notifications = int(con.execute(
+            "select count(*) from alerts.deliveries where sent_at >= ?", [started]).fetchone()[0])  # fmt: skip
         regressed = con.execute(
             """
             select suite, candidate, baseline, metric, effect, relative from analytics.eval_regressions

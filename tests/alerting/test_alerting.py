@@ -183,3 +183,30 @@ def test_acknowledged_alerts_do_not_escalate_and_the_cli(
 def test_invalid_rules_fail_at_load_with_file_key_and_reason(alerts_section, message):
     with pytest.raises(UserError, match=message):
         parse_alerts(alerts_section, "agentmon.yaml")
+
+
+def test_the_alerts_asset_sensor_and_schedule(home, tmp_path, monkeypatch, receiver, smtp_server):
+    import dagster as dg
+
+    from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.defs.alerting.assets import alerts
+
+    sensor = defs.resolve_sensor_def("alerts_sensor")
+    assert {j.name for j in sensor._monitored_jobs} == {
+        "ingest_job",
+        "evals_job",
+    } and sensor.job_name == "alerts_job"
+    assert defs.resolve_schedule_def("alerts_escalation").job_name == "alerts_job"
+    assert "alerts/alerts" not in {
+        k.to_user_string() for k in defs.resolve_job_def("ingest_job").asset_layer.selected_asset_keys
+    }
+
+    write_config(tmp_path, monkeypatch, receiver, smtp_server)
+    add_runs("bot-a", 30, errors=15, at=datetime.now(UTC) - timedelta(minutes=5))
+    result = dg.materialize([alerts], instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    [check] = [
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert [p["json"]["rule"] for p in receiver.posts if p["path"] == "/hook"] == ["high-error-rate"]
