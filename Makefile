@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+# the example configuration (budgets, alert rules), unless you have an agentmon.yaml or AGENTMON_CONFIG
+EXAMPLE_CONFIG := $(if $(wildcard agentmon.yaml),,$(CURDIR)/examples/agentmon.yaml)
+WITH_CONFIG := AGENTMON_CONFIG=$${AGENTMON_CONFIG:-$(EXAMPLE_CONFIG)}
 
 .PHONY: install demo run test ui docs bench lint clean
 
@@ -18,10 +21,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/agentmon demo
-	$(BIN)/agentmon run
+	$(WITH_CONFIG) $(BIN)/agentmon run
 
 run: $(STAMP)
-	$(BIN)/agentmon run
+	$(WITH_CONFIG) $(BIN)/agentmon run
 
 test: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline tests
@@ -29,7 +32,7 @@ test: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()"
-	DAGSTER_HOME=$${AGENTMON_HOME:-$(CURDIR)/.agentmon}/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(WITH_CONFIG) DAGSTER_HOME=$${AGENTMON_HOME:-$(CURDIR)/.agentmon}/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 docs: $(STAMP)
 	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()" && \

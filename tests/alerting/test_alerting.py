@@ -210,3 +210,12 @@ def test_the_alerts_asset_sensor_and_schedule(home, tmp_path, monkeypatch, recei
     ]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert [p["json"]["rule"] for p in receiver.posts if p["path"] == "/hook"] == ["high-error-rate"]
+
+
+def test_the_example_configuration_loads(monkeypatch):
+    from agentmon_pipeline.alerting.service import alert_config
+    from agentmon_pipeline.config import project_dir
+
+    monkeypatch.setenv("AGENTMON_CONFIG", str(project_dir() / "examples" / "agentmon.yaml"))
+    config = alert_config()
+    assert {r.kind for r in config.rules} == {"metric", "anomaly", "regression", "budget"}
