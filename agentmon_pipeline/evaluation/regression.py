@@ -79,7 +79,13 @@ def _paired(
 
 
 def _rate_or_mean(
-    name: str, statistic: str, base: np.ndarray, cand: np.ndarray, binary: bool, ctx: dict
+    name: str,
+    statistic: str,
+    base: np.ndarray,
+    cand: np.ndarray,
+    binary: bool,
+    ctx: dict,
+    n_boot: int = stats.N_BOOT,
 ) -> MetricComparison:
     """Absolute difference of per-case means; McNemar when single binary runs, else Wilcoxon."""
     base_case, cand_case = np.nanmean(base, axis=1), np.nanmean(cand, axis=1)
@@ -89,7 +95,9 @@ def _rate_or_mean(
         p, test = stats.mcnemar_exact(base_case > 0.5, cand_case > 0.5), "mcnemar_exact"
     else:
         p, test = stats.wilcoxon_p(diffs), "wilcoxon_signed_rank"
-    low, high = stats.bootstrap_mean_ci(diffs, seed=_seed(ctx["suite"], ctx["candidate"], name, statistic))
+    low, high = stats.bootstrap_mean_ci(
+        diffs, seed=_seed(ctx["suite"], ctx["candidate"], name, statistic), n_boot=n_boot
+    )
     return MetricComparison(
         metric=f"{name}.{statistic}", evaluator=name, statistic=statistic, test=test,
         baseline_value=float(base_case.mean()) if len(diffs) else math.nan,
@@ -99,7 +107,9 @@ def _rate_or_mean(
     )  # fmt: skip
 
 
-def _relative(name: str, base: np.ndarray, cand: np.ndarray, ctx: dict, latency: bool) -> MetricComparison:
+def _relative(
+    name: str, base: np.ndarray, cand: np.ndarray, ctx: dict, latency: bool, n_boot: int = stats.N_BOOT
+) -> MetricComparison:
     """Latency: p95 ratio, Mann–Whitney U. Other measures: ratio of means, Wilcoxon."""
     seed = _seed(ctx["suite"], ctx["candidate"], name)
     if latency:
@@ -108,13 +118,13 @@ def _relative(name: str, base: np.ndarray, cand: np.ndarray, ctx: dict, latency:
         b_value = float(np.percentile(b_flat, 95)) if b_flat.size else math.nan
         c_value = float(np.percentile(c_flat, 95)) if c_flat.size else math.nan
         p = stats.mann_whitney_p(b_flat, c_flat)
-        low, high = stats.p95_ratio_ci(base, cand, seed=seed)
+        low, high = stats.p95_ratio_ci(base, cand, seed=seed, n_boot=n_boot)
     else:
         statistic, test = "mean", "wilcoxon_signed_rank"
         b_value = float(np.nanmean(base)) if base.size else math.nan
         c_value = float(np.nanmean(cand)) if cand.size else math.nan
         p = stats.wilcoxon_p(np.nanmean(cand, axis=1) - np.nanmean(base, axis=1))
-        low, high = stats.mean_ratio_ci(base, cand, seed=seed)
+        low, high = stats.mean_ratio_ci(base, cand, seed=seed, n_boot=n_boot)
     effect = c_value / b_value - 1 if b_value and not math.isnan(b_value) else math.nan
     return MetricComparison(
         metric=f"{name}.{statistic}", evaluator=name, statistic=statistic, test=test,
@@ -126,8 +136,9 @@ def _relative(name: str, base: np.ndarray, cand: np.ndarray, ctx: dict, latency:
 class RegressionDetector:
     """Compares a candidate version with the baseline on every evaluator of a suite."""
 
-    def __init__(self, policy: RegressionPolicy | None = None):
+    def __init__(self, policy: RegressionPolicy | None = None, n_boot: int = stats.N_BOOT):
         self.policy = policy or RegressionPolicy()
+        self.n_boot = n_boot  # bootstrap resamples per CI
 
     def compare(
         self, results: pl.DataFrame, evaluators: list[EvaluatorSpec], baseline: str, candidate: str,
@@ -149,18 +160,20 @@ class RegressionDetector:
                 scores = results.filter(pl.col("evaluator") == spec.name)["score"].drop_nulls()
                 binary = bool(scores.is_in([0.0, 1.0]).all())
             if binary:
-                out.append(_rate_or_mean(spec.name, "rate", base, cand, True, ctx))
+                out.append(_rate_or_mean(spec.name, "rate", base, cand, True, ctx, self.n_boot))
                 continue
             if spec.evaluator.quality:
-                out.append(_rate_or_mean(spec.name, "mean", base, cand, False, ctx))
+                out.append(_rate_or_mean(spec.name, "mean", base, cand, False, ctx, self.n_boot))
             else:
-                out.append(_relative(spec.name, base, cand, ctx, spec.evaluator.name == "latency_ms"))
+                out.append(
+                    _relative(spec.name, base, cand, ctx, spec.evaluator.name == "latency_ms", self.n_boot)
+                )
             if spec.threshold is not None:
                 pass_frame = frame.with_columns(pl.col("passed").cast(pl.Float64))
                 cases, pb, pc = _paired(pass_frame, "passed", baseline, candidate)
                 if cases:
                     ctx_pass = {**ctx, "higher_is_better": True}
-                    out.append(_rate_or_mean(spec.name, "pass_rate", pb, pc, True, ctx_pass))
+                    out.append(_rate_or_mean(spec.name, "pass_rate", pb, pc, True, ctx_pass, self.n_boot))
         self._judge(out)
         return out
 

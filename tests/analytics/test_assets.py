@@ -23,9 +23,11 @@ def test_demo_findings_are_found_and_stored(home, tmp_path, monkeypatch):
     from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
     config = tmp_path / "agentmon.yaml"
-    config.write_text("budgets:\n  monthly_usd: 30\n  agents:\n    support-bot: 1000\n")
+    config.write_text("budgets:\n  monthly_usd: 5\n  agents:\n    support-bot: 1000\n")
     monkeypatch.setenv("AGENTMON_CONFIG", str(config))
-    generate_demo(settings().landing_dir, days=23, agents=6, seed=3, end=DEMO_END)
+    generate_demo(
+        settings().landing_dir, days=23, agents=2, seed=3, end=DEMO_END
+    )  # support-bot, research-agent
     result = dg.materialize(
         [raw_telemetry, raw_model_prices, agentmon_dbt_models, *analytics_assets],
         resources={"dbt": dbt_resource}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,

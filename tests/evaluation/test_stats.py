@@ -78,7 +78,8 @@ def simulated(rng, n_cases: int, drop: float, repeats: int = 1) -> pl.DataFrame:
 
 def flag_rate(n_sims: int, n_cases: int, drop: float, seed: int, repeats: int = 1) -> float:
     rng = np.random.default_rng(seed)
-    detector = RegressionDetector(RegressionPolicy(alpha=0.05, min_effect=0.02))
+    # the verdict `regressed` rests on the p-value and the effect, not on the CI: 200 resamples do
+    detector = RegressionDetector(RegressionPolicy(alpha=0.05, min_effect=0.02), n_boot=200)
     flagged = 0
     for _ in range(n_sims):
         [c] = detector.compare(simulated(rng, n_cases, drop, repeats), EXACT, "base", "cand")
