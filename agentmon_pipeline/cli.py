@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from agentmon_pipeline.config import ensure_home, load_config_file, settings
 from agentmon_pipeline.errors import UserError
@@ -202,6 +203,23 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.exports import export_table
+
+    path, rows = export_table(args.table, args.format, args.out, args.since)
+    print(f"wrote {rows} rows of {args.table} to {path}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad arguments are one line on stderr (with a pointer to --help), exit code 2."""
 
@@ -251,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=formats, default="table")
     compare.add_argument("--run", action="store_true", help="run the two versions first")
     compare.set_defaults(func=cmd_eval_compare)
+
+    export = sub.add_parser(
+        "export", help="a mart, benchmark, analytics or alerts table as CSV, JSON or Parquet"
+    )
+    export.add_argument("table", help="e.g. fct_agent_runs, agg_agent_daily, evals.results, alerts.alerts")
+    export.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    export.add_argument("--since", type=_date, help="only rows from this day on (YYYY-MM-DD, UTC)")
+    export.add_argument("--out", type=Path, help="the file to write (default: ./TABLE.FORMAT)")
+    export.set_defaults(func=cmd_export)
 
     alerts = sub.add_parser("alerts", help="alert rules: evaluate them, list, acknowledge and resolve alerts")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="command", required=True)
