@@ -6,6 +6,7 @@ from agentmon_pipeline.defs.alerting.assets import alerts, alerts_job, alerts_sc
 from agentmon_pipeline.defs.analytics.assets import analytics_assets
 from agentmon_pipeline.defs.evals.assets import eval_tables, suite_assets
 from agentmon_pipeline.defs.evals.schedules import build_eval_schedule
+from agentmon_pipeline.defs.exports.assets import prometheus_textfile
 from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
 from agentmon_pipeline.defs.ingest.sensors import build_landing_sensor
 from agentmon_pipeline.defs.resources import dbt_resource
@@ -39,6 +40,7 @@ defs = dg.Definitions(
         eval_tables,
         *analytics_assets,
         alerts,
+        prometheus_textfile,
     ],
     jobs=[agentmon_job, ingest_job, evals_job, alerts_job],
     sensors=[build_landing_sensor(ingest_job), build_alerts_sensor([ingest_job, evals_job])],
