@@ -170,6 +170,9 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
     from agentmon_pipeline.alerting.rules import parse_alerts
 
     parse_alerts(data.get("alerts"), path)
+    from agentmon_pipeline.ingest.redaction import parse_redaction
+
+    parse_redaction(data.get("redaction"), path)
     return data
 
 

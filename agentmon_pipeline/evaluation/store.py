@@ -124,5 +124,7 @@ def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, ru
             }  # fmt: skip
             lines.append(json.dumps(llm, default=str))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = ingest_file(con, path, settings.home / "tmp")
+    from agentmon_pipeline.ingest.batch import redaction_policy
+
+    result = ingest_file(con, path, settings.home / "tmp", redaction_policy(settings))
     return result.spans

@@ -11,10 +11,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from agentmon_pipeline.config import Settings
+from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.ingest.landing import pending_files
 from agentmon_pipeline.ingest.loader import FileResult, ingest_file, prune_retention
 from agentmon_pipeline.ingest.prices import resolve_model
+from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
 from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ class BatchResult:
         return "\n".join(rows)
 
 
+def redaction_policy(s: Settings) -> RedactionPolicy:
+    """The redaction of agentmon.yaml (the built-in kinds when it says nothing)."""
+    return parse_redaction(load_config_file(s).get("redaction"), s.config_file or "agentmon.yaml")
+
+
 def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] | None = None) -> BatchResult:
     """Ingest every settled file of the landing folder that the ledger has not seen."""
     batch = BatchResult()
@@ -68,8 +74,9 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] 
         wanted = {str(Path(p).resolve()) for p in only}
         pending = [p for p in pending if str(p.path) in wanted]
     tmp_dir = s.home / "tmp"
+    policy = redaction_policy(s)
     for item in pending:
-        result = ingest_file(con, item.path, tmp_dir)
+        result = ingest_file(con, item.path, tmp_dir, policy)
         batch.files.append(result)
         if s.archive_processed and result.status != "quarantined":
             target = s.processed_dir / item.path.relative_to(s.landing_dir)

@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from agentmon_pipeline.ingest import langfuse, native, otlp
+from agentmon_pipeline.ingest.redaction import DEFAULT, RedactionPolicy, redact_text_sql
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
@@ -361,7 +362,9 @@ def already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> int | None:
     return row[0]
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> FileResult:
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT
+) -> FileResult:
     """Ingest one file into the raw tables in one transaction. Never raises for bad content."""
     path = path.resolve()
     stat = path.stat()
@@ -386,7 +389,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
         else:
             fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)
     except WholeFileRejected as exc:
-        return _quarantine_whole_file(con, path, result, str(exc), stat.st_mtime_ns, gz)
+        return _quarantine_whole_file(con, path, result, str(exc), stat.st_mtime_ns, gz, policy)
 
     if result.format == "empty":
         result.status = "empty"
@@ -403,10 +406,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
     )
     bad_records = con.sql(
         f"""
-        select typed.line_number, reason, {native.cap_sql(bad_record_text)} as raw_line
+        select typed.line_number, reason, {native.cap_sql(redact_text_sql(bad_record_text, policy))} as raw_line
         from typed {originals} where reason is not null
         union all
-        select line_number, reason, raw_line from bad_lines
+        select line_number, reason, {redact_text_sql("raw_line", policy)} from bad_lines
         """
     ).to_arrow_table()
     counts = con.execute(
@@ -444,11 +447,11 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
                 else "qualify row_number() over (partition by trace_id, span_id order by ordinal desc) = 1"
             )
             con.execute(
-                f"insert into raw.spans select * exclude (ordinal) from ({native.span_rows_sql(valid, load_id, result.format)}) {latest}"
+                f"insert into raw.spans select * exclude (ordinal) from ({native.span_rows_sql(valid, load_id, result.format, policy)}) {latest}"
             )
         if result.metrics:
             con.execute(
-                f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id)}"
+                f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}"
             )
             con.execute(
                 """
@@ -464,7 +467,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
                 """
             )
         if result.events:
-            con.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id)}")
+            con.execute(
+                f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}"
+            )
             con.execute("delete from raw.events e using new_events n where e.event_id = n.event_id")
             con.execute(
                 """
@@ -490,7 +495,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path) -> Fi
 
 
 def _quarantine_whole_file(
-    con: duckdb.DuckDBPyConnection, path: Path, result: FileResult, reason: str, mtime_ns: int, gz: bool
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    result: FileResult,
+    reason: str,
+    mtime_ns: int,
+    gz: bool,
+    policy: RedactionPolicy = DEFAULT,
 ) -> FileResult:
     """The file counts as one record, quarantined with its reason and (if text) its first 64 KiB."""
     result.status, result.reason = "quarantined", reason
@@ -501,6 +512,10 @@ def _quarantine_whole_file(
         preview = head.decode("utf-8") if b"\x00" not in head else None
     except (OSError, UnicodeDecodeError):
         preview = None
+    if preview is not None:
+        preview = con.execute(
+            f"select {redact_text_sql('x', policy)} from (select ?::varchar as x)", [preview]
+        ).fetchall()[0][0]
     con.execute("begin transaction")
     try:
         con.execute(

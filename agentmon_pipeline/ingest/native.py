@@ -16,6 +16,15 @@ mapping statement is shared.
 
 from __future__ import annotations
 
+from agentmon_pipeline.ingest.redaction import (
+    DEFAULT,
+    RedactionPolicy,
+    hash_user_attributes_sql,
+    hash_user_sql,
+    redact_json_sql,
+    redact_text_sql,
+)
+
 SPAN_KINDS = ("agent", "llm", "tool", "retrieval", "embedding", "chain", "other")
 SPAN_STATUSES = ("ok", "error", "unset")
 METRIC_KINDS = ("counter", "gauge", "histogram", "summary")
@@ -267,16 +276,17 @@ def exact_text_check_sql(source: str) -> str:
     return f"select line_number, ordinal, case {conds} end as reason from {source}"
 
 
-def _text_of_json(col: str) -> str:
-    """A JSON value as text: strings unquoted, anything else as its JSON text; capped."""
-    return cap_sql(f"(case when json_type({col}) = 'VARCHAR' then {col} ->> '$' else {col}::varchar end)")
+def _text_of_json(col: str, policy: RedactionPolicy = DEFAULT) -> str:
+    """A JSON value as text: strings unquoted, anything else as its JSON text; redacted, capped."""
+    text = f"(case when json_type({col}) = 'VARCHAR' then {col} ->> '$' else {col}::varchar end)"
+    return cap_sql(redact_text_sql(text, policy))
 
 
 def _str(col: str) -> str:
     return f"nullif(trim({col}), '')"
 
 
-def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
+def span_rows_sql(valid: str, load_id: int, fmt: str = "native", policy: RedactionPolicy = DEFAULT) -> str:
     """Spans from the valid typed rows, in the column order of raw.spans."""
     s = _q
     kind_raw = f"lower(trim({s('kind')}))"
@@ -298,12 +308,15 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
     def str_capped(f: str) -> str:
         return cap_sql(_str(s(f)))
 
+    def redacted(f: str) -> str:
+        return cap_sql(redact_text_sql(_str(s(f)), policy))
+
     return f"""
     select
         trim({s("trace_id")}) as trace_id,
         trim({s("span_id")}) as span_id,
         {_str(s("parent_span_id"))} as parent_span_id,
-        {str_capped("name")} as name,
+        {redacted("name")} as name,
         {kind} as kind,
         start_ts as start_time,
         end_ts as end_time,
@@ -313,12 +326,12 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
         ) / 1000.0 as duration_ms,
         coalesce(lower(trim({s("status")})), 'unset') as status,
         {str_capped("error_type")} as error_type,
-        {str_capped("error_message")} as error_message,
+        {redacted("error_message")} as error_message,
         {_str(s("agent_id"))} as agent_id,
         {_str(s("agent_name"))} as agent_name,
         {_str(s("agent_version"))} as agent_version,
         {_str(s("session_id"))} as session_id,
-        {_str(s("user_id"))} as user_id,
+        {hash_user_sql(_str(s("user_id")), policy)} as user_id,
         {_str(s("model"))} as model,
         {_str(s("provider"))} as provider,
         {int_col("input_tokens")} as input_tokens,
@@ -330,10 +343,10 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
         {s("cost_usd__n")} as cost_usd,
         {str_capped("tool_name")} as tool_name,
         {int_col("retry_count")}::integer as retry_count,
-        {_text_of_json(s("input"))} as input,
-        {_text_of_json(s("output"))} as output,
-        {cap_attributes_sql("merged_attributes")} as attributes,
-        {s("resource")} as resource,
+        {_text_of_json(s("input"), policy)} as input,
+        {_text_of_json(s("output"), policy)} as output,
+        {cap_attributes_sql(hash_user_attributes_sql(redact_json_sql("merged_attributes", policy), policy))} as attributes,
+        {redact_json_sql(s("resource"), policy)} as resource,
         {_lit(fmt)} as source_format,
         {load_id}::bigint as load_id,
         line_number,
@@ -349,7 +362,7 @@ def span_rows_sql(valid: str, load_id: int, fmt: str = "native") -> str:
     """
 
 
-def metric_rows_sql(valid: str, load_id: int) -> str:
+def metric_rows_sql(valid: str, load_id: int, policy: RedactionPolicy = DEFAULT) -> str:
     s = _q
     return f"""
     select
@@ -358,7 +371,7 @@ def metric_rows_sql(valid: str, load_id: int) -> str:
         {s("time__ts")} as time,
         coalesce(lower(trim({s("metric_kind")})), 'gauge') as metric_kind,
         {_str(s("unit"))} as unit,
-        {s("labels")} as labels,
+        {redact_json_sql(s("labels"), policy)} as labels,
         coalesce({s("labels")} ->> '$.agent_id', {_str(s("agent_id"))}) as agent_id,
         coalesce({s("labels")} ->> '$.agent_version', {_str(s("agent_version"))}) as agent_version,
         {load_id}::bigint as load_id,
@@ -369,7 +382,7 @@ def metric_rows_sql(valid: str, load_id: int) -> str:
     """
 
 
-def event_rows_sql(valid: str, load_id: int) -> str:
+def event_rows_sql(valid: str, load_id: int, policy: RedactionPolicy = DEFAULT) -> str:
     s = _q
     return f"""
     select
@@ -381,7 +394,7 @@ def event_rows_sql(valid: str, load_id: int) -> str:
         {_str(s("span_id"))} as span_id,
         {_str(s("agent_id"))} as agent_id,
         {_str(s("agent_version"))} as agent_version,
-        {s("attributes")} as attributes,
+        {redact_json_sql(s("attributes"), policy)} as attributes,
         {load_id}::bigint as load_id,
         line_number,
         ordinal
