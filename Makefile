@@ -28,7 +28,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 ui: $(STAMP)
 	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()"
@@ -49,4 +49,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check agentmon_pipeline tests
 
 clean:
-	rm -rf .agentmon dbt_project/target dbt_project/logs
+	rm -rf .agentmon dbt_project/target dbt_project/target-* dbt_project/logs

@@ -66,6 +66,11 @@ class Settings:
     def dbt_project_dir(self) -> Path:
         return project_dir() / "dbt_project"
 
+    @property
+    def dbt_target(self) -> str:
+        """dbt's target folder inside the project; parallel test workers each use their own."""
+        return os.environ.get("AGENTMON_DBT_TARGET", "target")
+
 
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)

@@ -34,7 +34,7 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
     `dagster dev` does this itself; headless runs and tests must, before importing definitions.
     """
     s = ensure_home()
-    target = s.dbt_project_dir / "target"
+    target = s.dbt_project_dir / s.dbt_target
     manifest = target / "manifest.json"
     # dbt's partial parse (reused by every run) is only valid for the warehouse it was made for
     stamp = target / ".agentmon-warehouse"
@@ -42,7 +42,9 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
     if force or stale or not stamp.exists() or stamp.read_text() != str(s.warehouse_path):
         from dagster_dbt import DbtProject
 
-        project = DbtProject(project_dir=s.dbt_project_dir, profiles_dir=s.dbt_project_dir)
+        project = DbtProject(
+            project_dir=s.dbt_project_dir, profiles_dir=s.dbt_project_dir, target_path=s.dbt_target
+        )
         project.preparer.prepare(project)
         stamp.write_text(str(s.warehouse_path))
     return manifest

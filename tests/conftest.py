@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,11 @@ import pytest
 from agentmon_pipeline.warehouse import migrate
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+# `make test` runs the tests in parallel (pytest-xdist): each worker builds dbt in its own target
+# folder, set before anything imports the Dagster definitions.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["AGENTMON_DBT_TARGET"] = f"target-{os.environ['PYTEST_XDIST_WORKER']}"
 DEMO_END = datetime(2026, 11, 20, 0, tzinfo=UTC)
 
 

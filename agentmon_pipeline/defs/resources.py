@@ -15,6 +15,7 @@ ensure_home(settings())  # DAGSTER_HOME, dbt's warehouse path and telemetry swit
 dbt_project = DbtProject(
     project_dir=settings().dbt_project_dir,
     profiles_dir=settings().dbt_project_dir,
+    target_path=settings().dbt_target,
 )
 # Under `dagster dev` the manifest is rebuilt from the SQL; `agentmon run` and the tests prepare it
 # themselves before importing the definitions (agentmon_pipeline.runner.prepare_dbt_manifest).
