@@ -212,6 +212,21 @@ def _date(value: str):
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.retention import prune
+    from agentmon_pipeline.warehouse import connect
+
+    s = settings()
+    days = args.days if args.days is not None else s.retention_days
+    if days <= 0:
+        print("retention is off (MONITORING_RETENTION_DAYS=0): nothing pruned")
+        return 0
+    with connect(s) as con:
+        removed = prune(con, days)
+    print(f"pruned detail older than {days} days: " + ", ".join(f"{t} {n}" for t, n in removed.items()))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from agentmon_pipeline.exports import export_table
 
@@ -269,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=formats, default="table")
     compare.add_argument("--run", action="store_true", help="run the two versions first")
     compare.set_defaults(func=cmd_eval_compare)
+
+    prune = sub.add_parser("prune", help="delete raw and per-call detail older than the retention window")
+    prune.add_argument("--days", type=int, help="the window (default: MONITORING_RETENTION_DAYS)")
+    prune.set_defaults(func=cmd_prune)
 
     export = sub.add_parser(
         "export", help="a mart, benchmark, analytics or alerts table as CSV, JSON or Parquet"

@@ -9,20 +9,22 @@ from agentmon_pipeline.defs.evals.schedules import build_eval_schedule
 from agentmon_pipeline.defs.exports.assets import prometheus_textfile
 from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
 from agentmon_pipeline.defs.ingest.sensors import build_landing_sensor
+from agentmon_pipeline.defs.maintenance.assets import retention, retention_job, retention_schedule
 from agentmon_pipeline.defs.resources import dbt_resource
 from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
 EVALS = dg.AssetSelection.groups("evals")
 ALERTING = dg.AssetSelection.groups("alerting")
+MAINTENANCE = dg.AssetSelection.groups("maintenance")
 
 agentmon_job = dg.define_asset_job(
     "agentmon_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - MAINTENANCE,
     description="Everything: ingest, benchmarks, marts, analytics, and the alert rules last.",
 )
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.all() - EVALS - ALERTING,
+    selection=dg.AssetSelection.all() - EVALS - ALERTING - MAINTENANCE,
     description="Ingest the landing folder, rebuild the marts and the analytics (what a dropped file triggers).",
 )
 evals_job = dg.define_asset_job(
@@ -41,9 +43,10 @@ defs = dg.Definitions(
         *analytics_assets,
         alerts,
         prometheus_textfile,
+        retention,
     ],
-    jobs=[agentmon_job, ingest_job, evals_job, alerts_job],
+    jobs=[agentmon_job, ingest_job, evals_job, alerts_job, retention_job],
     sensors=[build_landing_sensor(ingest_job), build_alerts_sensor([ingest_job, evals_job])],
-    schedules=[build_eval_schedule(evals_job), alerts_schedule],
+    schedules=[build_eval_schedule(evals_job), alerts_schedule, retention_schedule],
     resources={"dbt": dbt_resource},
 )

@@ -318,3 +318,33 @@ def test_langfuse_exports_of_every_framework_give_the_reported_calls(home):
         assert got == expected, path.name
     # scores became events
     assert query("select count(*) from marts.fct_events") == [(24,)]
+
+
+def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(demo_home, capsys):
+    from agentmon_pipeline.cli import main
+    from agentmon_pipeline.retention import prune
+    from agentmon_pipeline.warehouse import connect
+
+    daily = "select agent_id, agent_version, bucket_start, runs, total_tokens, round(cost_usd, 9) from marts.agg_agent_daily order by all"
+    assert materialize_all().success
+    assert query("select count(distinct bucket_start::date) from marts.agg_agent_daily") == [(3,)]
+    before = query(daily)
+    with connect(settings()) as con:
+        removed = prune(con, 1, now=DEMO_END)  # keep the last day of detail
+    assert removed["raw.spans"] > 0 and removed["marts.fct_agent_runs"] > 0
+    assert query(
+        "select min(started_at) >= ? from marts.fct_agent_runs".replace(
+            "?", f"'{DEMO_END.isoformat()}'::timestamptz - interval 1 day"
+        )
+    ) == [(True,)]
+    assert materialize_all().success  # nothing new: the pruned days keep their numbers
+    assert query(daily) == before
+    con = duckdb.connect(str(settings().warehouse_path))
+    con.execute(
+        "insert into raw.dbt_build_state values ('models-of-an-older-release', now())"
+    )  # forces --full-refresh
+    con.close()
+    assert materialize_all().success
+    assert query(daily) == before
+    assert main(["prune", "--days", "3650"]) == 0
+    assert "pruned detail older than 3650 days: raw.spans 0" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import pandas as pd
 
 from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.ingest.landing import pending_files
-from agentmon_pipeline.ingest.loader import FileResult, ingest_file, prune_retention
+from agentmon_pipeline.ingest.loader import FileResult, ingest_file
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
 from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
@@ -29,7 +29,6 @@ def settle_seconds() -> float:
 @dataclass
 class BatchResult:
     files: list[FileResult] = field(default_factory=list)
-    pruned: dict[str, int] = field(default_factory=dict)
 
     @property
     def load_ids(self) -> list[int]:
@@ -82,7 +81,6 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] 
             target = s.processed_dir / item.path.relative_to(s.landing_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(item.path), target)
-    batch.pruned = prune_retention(con, s.retention_days)
     return batch
 
 

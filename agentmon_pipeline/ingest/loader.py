@@ -528,16 +528,3 @@ def _quarantine_whole_file(
         con.execute("rollback")
         raise
     return result
-
-
-def prune_retention(con: duckdb.DuckDBPyConnection, retention_days: int) -> dict[str, int]:
-    """Delete raw detail older than the retention window; 0 disables."""
-    if retention_days <= 0:
-        return {}
-    removed = {}
-    for table, column in (("spans", "start_time"), ("metrics", "time"), ("events", "time")):
-        n = con.execute(
-            f"delete from raw.{table} where {column} < now() - to_days(?)", [retention_days]
-        ).fetchone()[0]
-        removed[table] = int(n)
-    return removed

@@ -21,7 +21,8 @@ select
     sum(output_tokens) as output_tokens,
     sum(total_tokens) as total_tokens,
     sum(cost_usd) as cost_usd,
-    bool_or(cost_is_partial) as cost_is_partial
+    bool_or(cost_is_partial) as cost_is_partial,
+    max(trace_load_id) as last_trace_load_id
 from {{ ref('fct_agent_runs') }}
 where not is_benchmark  -- production traffic only; benchmark runs are in fct_eval_results
 group by all

@@ -270,7 +270,7 @@ def test_strict_and_lenient_mapping_agree(con, tmp_path):
 def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from agentmon_pipeline.ingest.loader import prune_retention
+    from agentmon_pipeline.retention import prune
 
     def iso(days_ago: float) -> str:
         return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
@@ -284,9 +284,10 @@ def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
             {"type": "event", "name": "deploy", "time": iso(29)},
         ],
     )
-    ingest_file(con, tmp_path / "f.jsonl", tmp_path)
-    assert prune_retention(con, 0) == {}  # 0 disables
-    assert prune_retention(con, 30) == {"spans": 1, "metrics": 1, "events": 0}
+    ingest_file(con, tmp_path / "f.jsonl", tmp_path)  # ingesting prunes nothing
+    assert con.execute("select count(*) from raw.spans").fetchone()[0] == 2
+    assert prune(con, 0) == {}  # 0 disables
+    assert prune(con, 30) == {"raw.spans": 1, "raw.metrics": 1, "raw.events": 0}
     assert con.execute("select span_id from raw.spans").fetchall() == [("new",)]
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 1
 

@@ -1,0 +1,29 @@
+"""Retention as an asset on a daily schedule: never as a side effect of ingestion."""
+
+import dagster as dg
+
+from agentmon_pipeline.config import settings
+from agentmon_pipeline.retention import prune
+from agentmon_pipeline.warehouse import connect
+
+
+@dg.asset(
+    key=["maintenance", "retention"], group_name="maintenance", kinds={"duckdb"},
+    description="Deletes raw and per-call detail older than MONITORING_RETENTION_DAYS (0 keeps everything); "
+    "the daily aggregates keep the pruned days.",
+)  # fmt: skip
+def retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    s = settings()
+    with connect(s) as con:
+        removed = prune(con, s.retention_days)
+    context.log.info(f"retention {s.retention_days} days: removed {removed or 'nothing'}")
+    return dg.MaterializeResult(
+        metadata={"retention_days": s.retention_days, **{k: v for k, v in removed.items()}}
+    )
+
+
+retention_job = dg.define_asset_job("retention_job", selection=[["maintenance", "retention"]])
+retention_schedule = dg.ScheduleDefinition(
+    name="retention_daily", job=retention_job, cron_schedule="30 3 * * *", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING, description="Every day at 03:30 UTC: prune old detail.",
+)  # fmt: skip
