@@ -82,6 +82,11 @@ def test_schedule_and_jobs(home, tmp_path, monkeypatch):
         "marts/agg_eval_scores",
     } <= evals_keys
     assert "raw/spans" not in evals_keys
+    # retention runs on its own daily schedule, never inside an ingest or `agentmon run`
+    assert defs.resolve_schedule_def("retention_daily").cron_schedule == "30 3 * * *"
+    for job in ("agentmon_job", "ingest_job"):
+        keys = {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+        assert "maintenance/retention" not in keys
 
     config = tmp_path / "agentmon.yaml"
     config.write_text("suites:\n  schedule: '30 3 * * 1-5'\n")

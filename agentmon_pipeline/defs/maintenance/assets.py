@@ -22,7 +22,7 @@ def retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     )
 
 
-retention_job = dg.define_asset_job("retention_job", selection=[["maintenance", "retention"]])
+retention_job = dg.define_asset_job("retention_job", selection=[dg.AssetKey(["maintenance", "retention"])])
 retention_schedule = dg.ScheduleDefinition(
     name="retention_daily", job=retention_job, cron_schedule="30 3 * * *", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING, description="Every day at 03:30 UTC: prune old detail.",
