@@ -161,10 +161,13 @@ def test_gzip_without_gz_suffix_is_detected_from_content(con, tmp_path):
     ("content", "reason_part"),
     [
         (b"\x00\x01\x02binary\xff", "binary file"),
-        (gzip.compress(b'{"trace_id": "t"}\n' * 1000)[:60], "truncated or corrupt gzip"),
+        # mtime=0: the same bytes in every run (the test id is built from them, and parallel
+        # workers must collect the same tests)
+        (gzip.compress(b'{"trace_id": "t"}\n' * 1000, mtime=0)[:60], "truncated or corrupt gzip"),
         (b"name,value\ncpu,1\n", "no JSON object"),
         (b"[1, 2, 3]\n[4]\n", "no JSON object"),
     ],
+    ids=["binary", "truncated-gzip", "csv", "json-arrays"],
 )
 def test_unreadable_file_is_quarantined_whole(con, tmp_path, content, reason_part):
     path = tmp_path / "bad.bin"
