@@ -155,18 +155,18 @@ def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     import json
 
+    from agentmon_pipeline.alerting.engine import fetch_rows
     from agentmon_pipeline.warehouse import connect
 
     where, params = ("where state = ?", [args.state]) if args.state else ("", [])
     with connect(settings(), read_only=True) as con:
-        cursor = con.execute(
+        rows = fetch_rows(
+            con,
             "select alert_id, state, severity, rule, agent_id, metric, value, fire_count, first_seen_at, "
             f"last_seen_at, escalation_level, acknowledged_by, message from alerts.alerts {where} "
             "order by last_seen_at desc limit ?",
             [*params, args.limit],
         )
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     if args.format == "json":
         print(json.dumps(rows, default=str, indent=2))
         return 0

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from agentmon_pipeline.config import Settings
+from agentmon_pipeline.warehouse import table_exists
 
 # name, type, help, SQL over production runs of the last 24 hours (window) or all time (total)
 GAUGES = [
@@ -28,10 +29,7 @@ def _label(value: str | None) -> str:
 
 
 def render(con) -> str:
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'fct_agent_runs'"
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, "marts", "fct_agent_runs"):
         return ""
     selects = ", ".join(f"{sql} as {name}" for name, _, _, sql in GAUGES)
     rows = con.execute(f"""

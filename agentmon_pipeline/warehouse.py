@@ -434,11 +434,17 @@ def connect(
             con.close()
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'schema_version'"
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, "raw", "schema_version"):
         return 0
     row = con.execute("select max(version) from raw.schema_version").fetchone()
     return int(row[0] or 0)

@@ -27,6 +27,7 @@ import duckdb
 from agentmon_pipeline.alerting.rules import SEVERITIES, AlertConfig, Rule, severity_at_least
 from agentmon_pipeline.analytics.timeseries import RUN_METRICS
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.warehouse import table_exists
 
 UI_URL = "AGENTMON_UI_URL"
 ASSET_OF_KIND = {"metric": "marts/fct_agent_runs", "anomaly": "analytics/anomalies",
@@ -55,15 +56,11 @@ def notify_floor() -> str:
     return floor
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
+def fetch_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
+    """The result as a list of dicts, column name to value."""
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                            [schema, table]).fetchone()[0])  # fmt: skip
 
 
 def observe(con: duckdb.DuckDBPyConnection, config: AlertConfig, now: datetime) -> list[Observation]:
@@ -82,10 +79,10 @@ def observe(con: duckdb.DuckDBPyConnection, config: AlertConfig, now: datetime) 
 
 
 def _metric(con, rule: Rule, now: datetime) -> list[Observation]:
-    if not _table_exists(con, "marts", "fct_agent_runs"):
+    if not table_exists(con, "marts", "fct_agent_runs"):
         return []
     expr = RUN_METRICS[rule.metric][0]
-    rows = _rows(con, f"""
+    rows = fetch_rows(con, f"""
         select agent_id, {expr}::double as value, count(*) as n
         from marts.fct_agent_runs
         where not is_benchmark and started_at >= $start and started_at < $end and agent_id is not null
@@ -104,9 +101,9 @@ def _metric(con, rule: Rule, now: datetime) -> list[Observation]:
 
 
 def _anomalies(con, rule: Rule, now: datetime) -> list[Observation]:
-    if not _table_exists(con, "analytics", "anomalies"):
+    if not table_exists(con, "analytics", "anomalies"):
         return []
-    rows = _rows(con, """
+    rows = fetch_rows(con, """
         select agent_id, metric, arg_max(value, abs(score)) as value, arg_max(expected, abs(score)) as expected,
                max(abs(score)) as score, arg_max(bucket_start, abs(score)) as bucket_start
         from analytics.anomalies
@@ -127,8 +124,8 @@ def _anomalies(con, rule: Rule, now: datetime) -> list[Observation]:
 
 def _regressions(con, rule: Rule) -> list[Observation]:
     out = []
-    if _table_exists(con, "analytics", "version_comparisons"):
-        for row in _rows(con, "select * from analytics.version_comparisons where verdict = 'regressed'"):
+    if table_exists(con, "analytics", "version_comparisons"):
+        for row in fetch_rows(con, "select * from analytics.version_comparisons where verdict = 'regressed'"):
             if not rule.matches(row["agent_id"]) or (rule.metric and row["metric"] != rule.metric):
                 continue
             message = (f"{row['agent_id']} {row['candidate_version']} regressed on {row['metric']} against "
@@ -136,8 +133,8 @@ def _regressions(con, rule: Rule) -> list[Observation]:
                        f"{row['ci_high']:+.3g}), p = {row['p_adjusted']:.3g}")  # fmt: skip
             out.append(Observation(rule, row["agent_id"], f"{row['metric']}@{row['candidate_version']}", row["effect"],
                                    None, message, ASSET_OF_KIND["regression"]))  # fmt: skip
-    if _table_exists(con, "analytics", "eval_regressions"):
-        for row in _rows(con, "select * from analytics.eval_regressions where verdict = 'regressed'"):
+    if table_exists(con, "analytics", "eval_regressions"):
+        for row in fetch_rows(con, "select * from analytics.eval_regressions where verdict = 'regressed'"):
             if not rule.matches(row["suite"]):
                 continue
             message = (f"benchmark {row['suite']}: {row['candidate']} regressed on {row['metric']} against "
@@ -149,10 +146,10 @@ def _regressions(con, rule: Rule) -> list[Observation]:
 
 
 def _budgets(con, rule: Rule) -> list[Observation]:
-    if not _table_exists(con, "analytics", "budget_burn"):
+    if not table_exists(con, "analytics", "budget_burn"):
         return []
     out = []
-    for row in _rows(con, "select * from analytics.budget_burn where status <> 'ok'"):
+    for row in fetch_rows(con, "select * from analytics.budget_burn where status <> 'ok'"):
         scope = row["agent_id"] or "total"
         if row["agent_id"] and not rule.matches(row["agent_id"]):
             continue
@@ -216,7 +213,8 @@ def apply(
     con.execute("begin transaction")
     try:
         open_alerts = {
-            a["fingerprint"]: a for a in _rows(con, "select * from alerts.alerts where state <> 'resolved'")
+            a["fingerprint"]: a
+            for a in fetch_rows(con, "select * from alerts.alerts where state <> 'resolved'")
         }
         seen = set()
         for obs in observations:
@@ -276,7 +274,7 @@ def apply(
 def _escalate(con, config: AlertConfig, now: datetime, floor: str) -> tuple[int, int]:
     escalated = queued = 0
     # only alerts that were notified escalate: an info alert below the notification floor stays quiet
-    for alert in _rows(con, "select * from alerts.alerts where state = 'firing' and notified"):
+    for alert in fetch_rows(con, "select * from alerts.alerts where state = 'firing' and notified"):
         for level, step in enumerate(config.escalation, start=1):
             if alert["escalation_level"] >= level or now - alert["first_seen_at"] < step.after:
                 continue

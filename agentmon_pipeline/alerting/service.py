@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agentmon_pipeline.alerting.engine import EvaluationResult, apply, observe
+from agentmon_pipeline.alerting.engine import EvaluationResult, apply, fetch_rows, observe
 from agentmon_pipeline.alerting.outbox import DeliveryResult, deliver_pending
 from agentmon_pipeline.alerting.rules import AlertConfig, parse_alerts
 from agentmon_pipeline.config import Settings, load_config_file
@@ -38,10 +38,9 @@ def tick(s: Settings | None = None, now: datetime | None = None, senders=None) -
     with connect(s) as con:
         evaluation = apply(con, config, observe(con, config, now), now)
         delivery = deliver_pending(con, config, now, senders)
-        cursor = con.execute(
+        firing = fetch_rows(
+            con,
             "select alert_id, rule, severity, state, agent_id, metric, value, fire_count, first_seen_at, message "
-            "from alerts.alerts where state <> 'resolved' order by first_seen_at"
+            "from alerts.alerts where state <> 'resolved' order by first_seen_at",
         )
-        names = [d[0] for d in cursor.description]
-        firing = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return TickResult(evaluation, delivery, firing)

@@ -195,15 +195,19 @@ def numeric_close(call: Call, rel_tol: float = 1e-6, abs_tol: float = 0.0) -> fl
     return float(got is not None and math.isclose(got, expected, rel_tol=rel_tol, abs_tol=abs_tol))
 
 
+def _f_measure(overlap: int, n_got: int, n_want: int) -> float:
+    """Harmonic mean of precision (overlap / n_got) and recall (overlap / n_want)."""
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / n_got, overlap / n_want
+    return 2 * precision * recall / (precision + recall)
+
+
 def _f1(out: str, exp: str) -> float:
     got, want = tokens(out), tokens(exp)
     if not got and not want:
         return 1.0
-    common = sum((Counter(got) & Counter(want)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(got), common / len(want)
-    return 2 * precision * recall / (precision + recall)
+    return _f_measure(sum((Counter(got) & Counter(want)).values()), len(got), len(want))
 
 
 def token_f1(call: Call) -> float | None:
@@ -225,11 +229,7 @@ def _rouge_l(out: str, exp: str) -> float:
     got, want = tokens(out), tokens(exp)
     if not got or not want:
         return float(got == want)
-    lcs = _lcs(got, want)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(got), lcs / len(want)
-    return 2 * precision * recall / (precision + recall)
+    return _f_measure(_lcs(got, want), len(got), len(want))
 
 
 def rouge_l(call: Call) -> float | None:

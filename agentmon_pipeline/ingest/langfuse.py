@@ -62,52 +62,43 @@ def langfuse_records_sql(source: str) -> list[str]:
     input_tokens = f"case when {details_inside} then {_usage('input')} else {_usage('input')} + {_sum(INPUT_DETAILS)} end"
     output_tokens = f"case when {details_inside} then {_usage('output')} else {_usage('output')} + {_sum(OUTPUT_DETAILS)} end"
     otel_kind = _kind_sql(lambda name: _attr("a", name))
-    parsed = f"""
-    create or replace temp table langfuse_observations as
+    # each document is parsed once, into a temp table both statements below read
+    exports = f"""
+    create or replace temp table langfuse_exports as
     with documents as (
         -- {{trace, observations}}, or the trace object of Langfuse's API with observations inside
         select line_number, coalesce(j -> 'trace', j) as trace_doc, j from {source}
-    ), exports as (
-        -- the trace's fields are read once per document, before unnesting: next to an unnest an
-        -- expression is evaluated once per unnested row and would parse the whole document each time
-        select line_number,
-            json_object('id', trace_doc ->> 'id', 'name', trace_doc ->> 'name', 'version', trace_doc ->> 'version',
-                'release', trace_doc ->> 'release', 'sessionId', trace_doc ->> 'sessionId',
-                'userId', trace_doc ->> 'userId') as trace,
-            coalesce(json_extract(j, '$.observations[*]'), []) as observation_list,
-            coalesce(json_extract(trace_doc, '$.scores[*]'), []) as score_list
-        from documents
-    ), observations as (
+    )
+    -- the trace's fields are read once per document, before unnesting: next to an unnest an
+    -- expression is evaluated once per unnested row and would parse the whole document each time
+    select line_number,
+        json_object('id', trace_doc ->> 'id', 'name', trace_doc ->> 'name', 'version', trace_doc ->> 'version',
+            'release', trace_doc ->> 'release', 'sessionId', trace_doc ->> 'sessionId',
+            'userId', trace_doc ->> 'userId') as trace,
+        coalesce(json_extract(j, '$.observations[*]'), []) as observation_list,
+        coalesce(json_extract(trace_doc, '$.scores[*]'), []) as score_list
+    from documents
+    """
+    parsed = """
+    create or replace temp table langfuse_observations as
+    with observations as (
         select line_number, trace, unnest(observation_list) as o
-        from exports
+        from langfuse_exports
     ), parsed as (
         select line_number, trace, o,
             o -> 'usageDetails' as u,
             coalesce(
                 case when json_type(o -> 'metadata') = 'OBJECT' then o -> 'metadata' end,
                 case when json_valid(o ->> 'metadata') then (o ->> 'metadata')::json end,
-                '{{}}'::json
+                '{}'::json
             ) as metadata
         from observations
     )
-    select *, coalesce(metadata -> 'attributes', '{{}}'::json) as a
+    select *, coalesce(metadata -> 'attributes', '{}'::json) as a
     from parsed
     """
     records = f"""
-    with documents as (
-        -- {{trace, observations}}, or the trace object of Langfuse's API with observations inside
-        select line_number, coalesce(j -> 'trace', j) as trace_doc, j from {source}
-    ), exports as (
-        -- the trace's fields are read once per document, before unnesting: next to an unnest an
-        -- expression is evaluated once per unnested row and would parse the whole document each time
-        select line_number,
-            json_object('id', trace_doc ->> 'id', 'name', trace_doc ->> 'name', 'version', trace_doc ->> 'version',
-                'release', trace_doc ->> 'release', 'sessionId', trace_doc ->> 'sessionId',
-                'userId', trace_doc ->> 'userId') as trace,
-            coalesce(json_extract(j, '$.observations[*]'), []) as observation_list,
-            coalesce(json_extract(trace_doc, '$.scores[*]'), []) as score_list
-        from documents
-    ), spans as (
+    with spans as (
         select line_number,
             json_object(
                 'type', 'span',
@@ -149,7 +140,7 @@ def langfuse_records_sql(source: str) -> list[str]:
         from langfuse_observations
     ), scores as (
         select line_number, trace, unnest(score_list) as s
-        from exports
+        from langfuse_exports
     ), events as (
         select line_number,
             json_object(
@@ -171,12 +162,4 @@ def langfuse_records_sql(source: str) -> list[str]:
     select line_number, row_number() over (order by line_number) as ordinal, record as j, original
     from records
     """
-    return [parsed, records]
-
-
-def langfuse_bad_lines_sql(source: str) -> str:
-    return f"""
-    select line_number, 'not a Langfuse trace export (no trace and observations)' as reason, j::varchar as raw_line
-    from {source}
-    where json_type(j) <> 'OBJECT' or json_type(j, '$.observations') is distinct from 'ARRAY'
-    """
+    return [exports, parsed, records]

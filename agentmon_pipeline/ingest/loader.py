@@ -172,12 +172,16 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 DOCUMENT_FORMATS = {
-    # format: (documents -> native records, documents that are not of the format)
-    "otlp": (otlp.otlp_records_sql, otlp.otlp_bad_lines_sql, "json_type(j, '$.resourceSpans') = 'ARRAY'"),
+    # format: (documents -> native records, the key a document of the format has, reason otherwise)
+    "otlp": (
+        otlp.otlp_records_sql,
+        "resourceSpans",
+        "not an OTLP ExportTraceServiceRequest (no resourceSpans)",
+    ),
     "langfuse": (
         langfuse.langfuse_records_sql,
-        langfuse.langfuse_bad_lines_sql,
-        "json_type(j, '$.observations') = 'ARRAY'",
+        "observations",
+        "not a Langfuse trace export (no trace and observations)",
     ),
 }
 
@@ -268,10 +272,14 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
 
 def _convert_documents(con: duckdb.DuckDBPyConnection, fmt: str) -> None:
     """The documents in temp table `requests` -> bad lines and records appended to `recs`."""
-    to_records, not_documents, is_document = DOCUMENT_FORMATS[fmt]
-    con.execute(f"insert into bad_lines {not_documents('requests')}")
+    to_records, key, reason = DOCUMENT_FORMATS[fmt]
+    is_document = f"json_type(j) = 'OBJECT' and json_type(j, '$.{key}') = 'ARRAY'"
+    con.execute(
+        f"insert into bad_lines select line_number, {native._lit(reason)}, j::varchar from requests "
+        f"where not coalesce({is_document}, false)"
+    )
     offset = con.execute("select count(*) from recs").fetchall()[0][0]
-    good = f"(select * from requests where json_type(j) = 'OBJECT' and {is_document})"
+    good = f"(select * from requests where {is_document})"
     *prepare, records = to_records(good)
     for statement in prepare:
         con.execute(statement)

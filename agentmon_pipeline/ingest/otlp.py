@@ -252,12 +252,3 @@ def otlp_records_sql(source: str) -> list[str]:
     from otlp_flat
     """
     return [flat, records]
-
-
-def otlp_bad_lines_sql(source: str) -> str:
-    """Lines that are JSON but not an ExportTraceServiceRequest."""
-    return f"""
-    select line_number, 'not an OTLP ExportTraceServiceRequest (no resourceSpans)' as reason, j::varchar as raw_line
-    from {source}
-    where json_type(j) <> 'OBJECT' or json_type(j, '$.resourceSpans') is distinct from 'ARRAY'
-    """

@@ -38,8 +38,11 @@ def _md(frame: pl.DataFrame, columns: list[str], limit: int = 15) -> dg.Metadata
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def _has_runs(engine: AnalyticsEngine) -> bool:
-    return engine.data_end() is not None
+def _refresh(table: str, compute_table, *args) -> tuple[AnalyticsEngine, pl.DataFrame, int]:
+    """Recompute `analytics.<table>` (empty before any production run) and store it."""
+    engine = _engine()
+    frame = compute_table(engine, *args) if engine.data_end() is not None else pl.DataFrame()
+    return engine, frame, _store(table, frame)
 
 
 @dg.asset(
@@ -50,9 +53,7 @@ def _has_runs(engine: AnalyticsEngine) -> bool:
                                    description="WARN when an hour of the last day of data was abnormal.")],
 )  # fmt: skip
 def anomalies(context: dg.AssetExecutionContext):
-    engine = _engine()
-    frame = compute.compute_anomalies(engine) if _has_runs(engine) else pl.DataFrame()
-    stored = _store("anomalies", frame)
+    engine, frame, stored = _refresh("anomalies", compute.compute_anomalies)
     recent = pl.DataFrame()
     if frame.height:
         recent = frame.filter(pl.col("bucket_start") >= engine.data_end() - timedelta(hours=24))
@@ -69,9 +70,7 @@ def anomalies(context: dg.AssetExecutionContext):
     "with weekly seasonality, 80% and 95% prediction intervals, rolling-origin backtest (MASE).",
 )  # fmt: skip
 def forecasts() -> dg.MaterializeResult:
-    engine = _engine()
-    frame = compute.compute_forecasts(engine) if _has_runs(engine) else pl.DataFrame()
-    stored = _store("forecasts", frame)
+    _, frame, stored = _refresh("forecasts", compute.compute_forecasts)
     summary = pl.DataFrame()
     if frame.height:
         summary = (
@@ -93,9 +92,7 @@ def forecasts() -> dg.MaterializeResult:
 )  # fmt: skip
 def budget_burn():
     budgets = parse_budgets(load_config_file().get("budgets"))
-    engine = _engine()
-    frame = compute.compute_budget_burn(engine, budgets) if budgets and _has_runs(engine) else pl.DataFrame()
-    stored = _store("budget_burn", frame)
+    _, frame, stored = _refresh("budget_burn", compute.compute_budget_burn, budgets)
     columns = ["agent_id", "budget_usd", "spend_to_date", "projected_month_end", "projected_upper_80",
                "runs_out_on", "status"]  # fmt: skip
     risky = frame.filter(pl.col("status") != "ok") if frame.height else frame
@@ -113,9 +110,7 @@ def budget_burn():
                                    description="WARN when a version regressed against the one before it.")],
 )  # fmt: skip
 def version_comparisons():
-    engine = _engine()
-    frame = compute.compute_version_comparisons(engine) if _has_runs(engine) else pl.DataFrame()
-    stored = _store("version_comparisons", frame)
+    _, frame, stored = _refresh("version_comparisons", compute.compute_version_comparisons)
     regressed = frame.filter(pl.col("verdict") == "regressed") if frame.height else frame
     columns = ["agent_id", "baseline_version", "candidate_version", "metric", "effect", "ci_low", "ci_high",
                "p_adjusted", "verdict"]  # fmt: skip
@@ -130,9 +125,7 @@ def version_comparisons():
     "error rate, p95 latency, cost and tokens (all agents).",
 )  # fmt: skip
 def correlations() -> dg.MaterializeResult:
-    engine = _engine()
-    frame = compute.compute_correlations(engine) if _has_runs(engine) else pl.DataFrame()
-    stored = _store("correlations", frame)
+    _, frame, stored = _refresh("correlations", compute.compute_correlations)
     columns = ["metric_a", "metric_b", "method", "r", "p_value", "n"]
     return dg.MaterializeResult(metadata={"pairs": stored, "table": _md(frame, columns, 20)})
 

@@ -7,7 +7,6 @@ import dagster as dg
 import yaml
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.evaluation import store
 from agentmon_pipeline.evaluation.compare import comparisons_table
 from agentmon_pipeline.evaluation.service import judge_latest, run_and_record
 from agentmon_pipeline.evaluation.suite import list_suites, load_suite
@@ -107,23 +106,20 @@ SUITES = _suite_names()
 suite_assets = [a for name, path in SUITES.items() for a in build_suite_assets(name, path)]
 
 
+EVAL_TABLES = {"runs": "One row per benchmark run.", "results": "One row per benchmark call and evaluator."}
+
+
 @dg.multi_asset(
     name="eval_tables",
     specs=[
         dg.AssetSpec(
-            ["evals", "runs"],
-            description="One row per benchmark run.",
+            ["evals", table],
+            description=text,
             group_name="evals",
-            deps=[["evals", f"{_key_part(n)}_results"] for n in SUITES],
             kinds={"duckdb"},
-        ),
-        dg.AssetSpec(
-            ["evals", "results"],
-            description="One row per benchmark call and evaluator.",
-            group_name="evals",
             deps=[["evals", f"{_key_part(n)}_results"] for n in SUITES],
-            kinds={"duckdb"},
-        ),
+        )
+        for table, text in EVAL_TABLES.items()
     ],
 )
 def eval_tables():
@@ -138,4 +134,4 @@ def eval_tables():
     yield dg.MaterializeResult(asset_key=["evals", "results"], metadata={"row_count": results})
 
 
-__all__ = ["SUITES", "eval_tables", "store", "suite_assets"]
+__all__ = ["SUITES", "eval_tables", "suite_assets"]

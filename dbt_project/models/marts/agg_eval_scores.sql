@@ -51,17 +51,14 @@ select
     calls,
     errors,
     mean_score,
-    round(mean_score - 1.959964 * sd_score / sqrt(n_scored), 6) as mean_ci_low,
-    round(mean_score + 1.959964 * sd_score / sqrt(n_scored), 6) as mean_ci_high,
+    round({{ normal_bound('mean_score', 'sd_score', 'n_scored', '-') }}, 6) as mean_ci_low,
+    round({{ normal_bound('mean_score', 'sd_score', 'n_scored', '+') }}, 6) as mean_ci_high,
     pass_rate,
+{%- for bound, sign, clip in [('low', '-', 'greatest(0.0, '), ('high', '+', 'least(1.0, ')] %}
     round(case
         when n_judged = 0 then null
-        when repeats = 1 then {{ wilson_bound('pass_rate', 'n_judged', '-') }}
-        else greatest(0.0, pass_rate - 1.959964 * sd_passed / sqrt(n_judged))
-    end, 6) as pass_rate_ci_low,
-    round(case
-        when n_judged = 0 then null
-        when repeats = 1 then {{ wilson_bound('pass_rate', 'n_judged', '+') }}
-        else least(1.0, pass_rate + 1.959964 * sd_passed / sqrt(n_judged))
-    end, 6) as pass_rate_ci_high
+        when repeats = 1 then {{ wilson_bound('pass_rate', 'n_judged', sign) }}
+        else {{ clip }}{{ normal_bound('pass_rate', 'sd_passed', 'n_judged', sign) }})
+    end, 6) as pass_rate_ci_{{ bound }}{{ ',' if bound == 'low' }}
+{%- endfor %}
 from stats
