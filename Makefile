@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-# the example configuration (budgets, alert rules), unless you have an agentmon.yaml or AGENTMON_CONFIG
+# the example configuration (budgets, alert rules) and registry (examples/agents.yaml), unless you
+# have an agentmon.yaml / agents.yaml or set AGENTMON_CONFIG / AGENTMON_AGENTS_FILE
 EXAMPLE_CONFIG := $(if $(wildcard agentmon.yaml),,$(CURDIR)/examples/agentmon.yaml)
-WITH_CONFIG := AGENTMON_CONFIG=$${AGENTMON_CONFIG:-$(EXAMPLE_CONFIG)}
+EXAMPLE_AGENTS := $(if $(wildcard agents.yaml),,$(CURDIR)/examples/agents.yaml)
+WITH_CONFIG := AGENTMON_CONFIG=$${AGENTMON_CONFIG:-$(EXAMPLE_CONFIG)} AGENTMON_AGENTS_FILE=$${AGENTMON_AGENTS_FILE:-$(EXAMPLE_AGENTS)}
 
 .PHONY: install demo run test ui docs bench lint clean
 

@@ -82,9 +82,7 @@ def cmd_eval_list(args: argparse.Namespace) -> int:
         suite = load_suite(path)
         rows.append((suite.name, "replay" if suite.is_replay else "agent", ", ".join(suite.versions),
                      str(len(suite.cases)), ", ".join(e.name for e in suite.evaluators), str(path)))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _table(rows)
     return 0
 
 
@@ -155,8 +153,7 @@ def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     import json
 
-    from agentmon_pipeline.alerting.engine import fetch_rows
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.warehouse import connect, fetch_rows
 
     where, params = ("where state = ?", [args.state]) if args.state else ("", [])
     with connect(settings(), read_only=True) as con:
@@ -232,6 +229,156 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path, rows = export_table(args.table, args.format, args.out, args.since)
     print(f"wrote {rows} rows of {args.table} to {path}")
+    return 0
+
+
+def _print_changes(changes, nothing: str) -> None:
+    for change in changes:
+        print(change.line())
+    if not changes:
+        print(nothing)
+
+
+def _table(rows: list[tuple]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _fmt_time(value) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def cmd_registry_list(args: argparse.Namespace) -> int:
+    import json
+
+    from agentmon_pipeline.registry import AgentRegistry
+    from agentmon_pipeline.warehouse import connect, fetch_rows, table_exists
+
+    with connect(settings(), read_only=True) as con:
+        agents = AgentRegistry(con).agents()
+        unregistered = []
+        if table_exists(con, "marts", "dim_agent_versions"):
+            unregistered = fetch_rows(
+                con,
+                "select agent_id, agent_version, total_runs, last_seen_at from marts.dim_agent_versions "
+                "where not is_registered order by agent_id, agent_version",
+            )
+    if args.format == "json":
+        print(json.dumps({"agents": agents, "unregistered_versions": unregistered}, default=str, indent=2))
+        return 0
+    if agents:
+        rows = [("agent", "name", "owner", "active", "versions", "capabilities")]
+        rows += [(a["agent_id"], a["name"] or "-", a["owner"] or "-", a["active_version"] or "-",
+                  str(a["versions"]), ", ".join(a["capabilities"] or []) or "-") for a in agents]  # fmt: skip
+        _table(rows)
+    else:
+        print("no agents registered (agentmon registry register AGENT VERSION, or agentmon registry sync)")
+    if unregistered:
+        print(f"\n{len(unregistered)} version(s) seen in telemetry but not registered:")
+        for row in unregistered:
+            print(f"  {row['agent_id']} {row['agent_version']}  ({row['total_runs']} runs, last {_fmt_time(row['last_seen_at'])})")
+    return 0
+
+
+def cmd_registry_show(args: argparse.Namespace) -> int:
+    import json
+
+    from agentmon_pipeline.registry import AgentRegistry
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(settings(), read_only=True) as con:
+        registry = AgentRegistry(con)
+        agent = registry.agent(args.agent_id)
+        if agent is None:
+            raise UserError(f"agent {args.agent_id!r} is not registered (see agentmon registry list)")
+        versions, history = registry.versions(args.agent_id), registry.history(args.agent_id)
+    if args.format == "json":
+        print(json.dumps({"agent": agent, "versions": versions, "history": history}, default=str, indent=2))
+        return 0
+    print(f"{agent['agent_id']}: {agent['name'] or '-'}")
+    for field in ("description", "owner"):
+        print(f"  {field}: {agent[field] or '-'}")
+    print(f"  capabilities: {', '.join(agent['capabilities'] or []) or '-'}")
+    print()
+    rows = [("version", "status", "deployed", "registered", "config")]
+    rows += [(v["agent_version"], v["status"], _fmt_time(v["deployed_at"]), _fmt_time(v["registered_at"]),
+              json.dumps(v["config"], sort_keys=True) if v["config"] else "-") for v in versions]  # fmt: skip
+    _table(rows)
+    print("\nhistory:")
+    for h in history:
+        what = " ".join(x for x in (h["action"], h["agent_version"] or "") if x)
+        was = f" (was {h['previous_version']})" if h["previous_version"] else ""
+        note = f": {h['detail']['note']}" if isinstance(h["detail"], dict) and h["detail"].get("note") else ""
+        print(f"  {_fmt_time(h['effective_at'])}  {h['actor'] or '-':<10} {what}{was}{note}")
+    return 0
+
+
+def _config_arg(value: str | None):
+    import json
+
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"--config {value}: cannot read the file ({exc.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--config: not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def cmd_registry_register(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.registry import AgentRegistry
+    from agentmon_pipeline.warehouse import connect
+
+    config = _config_arg(args.config)
+    with connect(settings()) as con:
+        registry = AgentRegistry(con, actor=args.by)
+        changes = registry.register_agent(args.agent_id, args.name, args.description, args.owner, args.capability)
+        if args.version:
+            changes += registry.register_version(args.agent_id, args.version, config, args.version_description,
+                                                 activate=args.activate, at=args.at)  # fmt: skip
+        elif args.activate or args.config:
+            raise UserError("--activate and --config need a VERSION")
+    _print_changes(changes, "nothing changed: already registered as given")
+    return 0
+
+
+def cmd_registry_activate(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.registry import AgentRegistry
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(settings()) as con:
+        changes = AgentRegistry(con, actor=args.by).activate(args.agent_id, args.version, at=args.at, note=args.note)
+    _print_changes(changes, f"{args.agent_id} {args.version} is already the active version")
+    return 0
+
+
+def cmd_registry_rollback(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.registry import AgentRegistry
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(settings()) as con:
+        changes = AgentRegistry(con, actor=args.by).rollback(args.agent_id, at=args.at, note=args.note)
+    _print_changes(changes, "nothing changed")
+    return 0
+
+
+def cmd_registry_sync(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.registry import AgentRegistry, sync_agents_file
+    from agentmon_pipeline.warehouse import connect
+
+    s = settings()
+    path = args.file or s.agents_file
+    if path is None:
+        raise UserError("no agents file: pass one, set AGENTMON_AGENTS_FILE, or put agents.yaml in the project root")
+    with connect(s) as con:
+        changes = sync_agents_file(AgentRegistry(con, actor=args.by), Path(path))
+    _print_changes(changes, f"the registry already matches {path}")
     return 0
 
 
@@ -317,6 +464,48 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("alert_id")
     res.add_argument("--by")
     res.set_defaults(func=cmd_alerts_resolve)
+
+    registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back")
+    reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True)
+    reg_list = reg_sub.add_parser("list", help="registered agents, and versions seen in telemetry but not registered")
+    reg_list.add_argument("--format", choices=("table", "json"), default="table")
+    reg_list.set_defaults(func=cmd_registry_list)
+    reg_show = reg_sub.add_parser("show", help="an agent: its fields, versions and history")
+    reg_show.add_argument("agent_id")
+    reg_show.add_argument("--format", choices=("table", "json"), default="table")
+    reg_show.set_defaults(func=cmd_registry_show)
+    by = {"help": "who makes the change (default: AGENTMON_ACTOR, else your login)"}
+    at = {"type": _end, "help": "when it took effect, ISO 8601 (default: now); records a past deployment"}
+    reg = reg_sub.add_parser("register", help="register an agent, or a version of it (creating the agent)")
+    reg.add_argument("agent_id")
+    reg.add_argument("version", nargs="?")
+    reg.add_argument("--name")
+    reg.add_argument("--description", help="the agent's description")
+    reg.add_argument("--owner")
+    reg.add_argument("--capability", action="append", help="repeat for several")
+    reg.add_argument("--config", help="the version's configuration: JSON, or @file.json")
+    reg.add_argument("--version-description")
+    reg.add_argument("--activate", action="store_true", help="make the version the active one")
+    reg.add_argument("--at", **at)
+    reg.add_argument("--by", **by)
+    reg.set_defaults(func=cmd_registry_register)
+    act = reg_sub.add_parser("activate", help="make a registered version the active one")
+    act.add_argument("agent_id")
+    act.add_argument("version")
+    act.add_argument("--note")
+    act.add_argument("--at", **at)
+    act.add_argument("--by", **by)
+    act.set_defaults(func=cmd_registry_activate)
+    rb = reg_sub.add_parser("rollback", help="make the previously active version active again")
+    rb.add_argument("agent_id")
+    rb.add_argument("--note", help="why, kept in the audit log")
+    rb.add_argument("--at", **at)
+    rb.add_argument("--by", **by)
+    rb.set_defaults(func=cmd_registry_rollback)
+    sync = reg_sub.add_parser("sync", help="bring the registry in line with agents.yaml")
+    sync.add_argument("file", nargs="?", type=Path, help="default: AGENTMON_AGENTS_FILE, else ./agents.yaml")
+    sync.add_argument("--by", **by)
+    sync.set_defaults(func=cmd_registry_sync)
     return parser
 
 

@@ -49,6 +49,7 @@ class Settings:
     log_level: str
     archive_processed: bool
     config_file: Path | None
+    agents_file: Path | None = None
 
     @property
     def dagster_home(self) -> Path:
@@ -113,6 +114,10 @@ def settings() -> Settings:
     config_file = Path(config_env).expanduser().resolve() if config_env else None
     if config_file is None and (project_dir() / "agentmon.yaml").exists():
         config_file = project_dir() / "agentmon.yaml"
+    agents_env = os.environ.get("AGENTMON_AGENTS_FILE")
+    agents_file = Path(agents_env).expanduser().resolve() if agents_env else None
+    if agents_file is None and (project_dir() / "agents.yaml").exists():
+        agents_file = project_dir() / "agents.yaml"
     return Settings(
         home=home,
         warehouse_url=url,
@@ -122,6 +127,7 @@ def settings() -> Settings:
         log_level=os.environ.get("MONITORING_LOG_LEVEL", "INFO").upper(),
         archive_processed=_bool_env("MONITORING_ARCHIVE_PROCESSED"),
         config_file=config_file,
+        agents_file=agents_file,
     )
 
 

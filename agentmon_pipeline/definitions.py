@@ -10,6 +10,7 @@ from agentmon_pipeline.defs.exports.assets import prometheus_textfile
 from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
 from agentmon_pipeline.defs.ingest.sensors import build_landing_sensor
 from agentmon_pipeline.defs.maintenance.assets import retention, retention_job, retention_schedule
+from agentmon_pipeline.defs.registry.assets import agent_registry
 from agentmon_pipeline.defs.resources import dbt_resource
 from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
@@ -37,6 +38,7 @@ defs = dg.Definitions(
     assets=[
         raw_telemetry,
         raw_model_prices,
+        agent_registry,
         agentmon_dbt_models,
         *suite_assets,
         eval_tables,

@@ -344,6 +344,46 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # agent registry (registry.py): agents, their versions, and every change to them
+        """
+        create table if not exists registry.agents (
+            agent_id varchar primary key,
+            name varchar,
+            description varchar,
+            owner varchar,
+            capabilities json,              -- a list of strings
+            registered_at timestamptz not null,
+            updated_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists registry.agent_versions (
+            agent_id varchar not null,
+            agent_version varchar not null,
+            description varchar,
+            config json,                    -- an object; a version's config never changes
+            status varchar not null,        -- registered | active | inactive | rolled_back
+            registered_at timestamptz not null,
+            deployed_at timestamptz,        -- when it last became active
+            primary key (agent_id, agent_version)
+        )
+        """,
+        "create sequence if not exists registry.audit_seq start 1",
+        """
+        create table if not exists registry.audit_log (
+            seq bigint primary key,
+            logged_at timestamptz not null,     -- when the change was recorded
+            effective_at timestamptz not null,  -- when it took effect (an activation may be backdated)
+            actor varchar,
+            action varchar not null,    -- register_agent | update_agent | register_version | activate | rollback
+            agent_id varchar not null,
+            agent_version varchar,
+            previous_version varchar,   -- the version that was active before an activation or rollback
+            detail json
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -441,6 +481,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
             [schema, table],
         ).fetchone()[0]
     )
+
+
+def fetch_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
+    """The result as a list of dicts, column name to value."""
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

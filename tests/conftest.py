@@ -31,6 +31,7 @@ def _session_env(tmp_path_factory):
     mp.delenv("MONITORING_DB_URL", raising=False)
     mp.delenv("MONITORING_LANDING_DIR", raising=False)
     mp.delenv("AGENTMON_CONFIG", raising=False)
+    mp.delenv("AGENTMON_AGENTS_FILE", raising=False)
     from agentmon_pipeline.runner import prepare_dbt_manifest
 
     prepare_dbt_manifest()

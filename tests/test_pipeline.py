@@ -18,11 +18,12 @@ from tests.conftest import DEMO_END
 def materialize_all() -> dg.ExecuteInProcessResult:
     """Every asset of the code location, as `agentmon run` and the UI's job would."""
     from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
+    from agentmon_pipeline.defs.registry.assets import agent_registry
     from agentmon_pipeline.defs.resources import dbt_resource
     from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
     return dg.materialize(
-        [raw_telemetry, raw_model_prices, agentmon_dbt_models],
+        [raw_telemetry, raw_model_prices, agent_registry, agentmon_dbt_models],
         resources={"dbt": dbt_resource},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

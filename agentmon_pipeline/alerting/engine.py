@@ -27,7 +27,7 @@ import duckdb
 from agentmon_pipeline.alerting.rules import SEVERITIES, AlertConfig, Rule, severity_at_least
 from agentmon_pipeline.analytics.timeseries import RUN_METRICS
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.warehouse import table_exists
+from agentmon_pipeline.warehouse import fetch_rows, table_exists
 
 UI_URL = "AGENTMON_UI_URL"
 ASSET_OF_KIND = {"metric": "marts/fct_agent_runs", "anomaly": "analytics/anomalies",
@@ -54,13 +54,6 @@ def notify_floor() -> str:
     if floor not in SEVERITIES:
         raise UserError(f"ALERT_THRESHOLD_SEVERITY={floor!r}: expected one of {', '.join(SEVERITIES)}")
     return floor
-
-
-def fetch_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> list[dict]:
-    """The result as a list of dicts, column name to value."""
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def observe(con: duckdb.DuckDBPyConnection, config: AlertConfig, now: datetime) -> list[Observation]:

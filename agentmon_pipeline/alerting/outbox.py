@@ -9,12 +9,9 @@ of any error that is stored or logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import smtplib
 import ssl
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +21,7 @@ from html import escape
 import duckdb
 
 from agentmon_pipeline.alerting.rules import AlertConfig, resolve_env
+from agentmon_pipeline.webhooks import SIGNATURE_HEADER, post_json, signature
 
 SEVERITY_EMOJI = {
     "info": ":information_source:",
@@ -59,22 +57,9 @@ def slack_body(payload: dict) -> dict:
     }  # fmt: skip
 
 
-def _post(url: str, body: bytes, headers: dict, timeout: float) -> None:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        if not 200 <= response.status < 300:
-            raise OSError(f"HTTP {response.status}")
-
-
 def send_slack(settings: dict, payload: dict) -> None:
     url = resolve_env(settings["webhook_url"], "slack.webhook_url")
-    _post(url, json.dumps(slack_body(payload)).encode(), {}, float(settings.get("timeout_s", 10)))
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    post_json(url, json.dumps(slack_body(payload)).encode(), {}, float(settings.get("timeout_s", 10)))
 
 
 def send_webhook(settings: dict, payload: dict) -> None:
@@ -82,8 +67,8 @@ def send_webhook(settings: dict, payload: dict) -> None:
     body = json.dumps(payload, sort_keys=True).encode()
     headers = {}
     if settings.get("secret"):
-        headers["X-Agentmon-Signature"] = signature(resolve_env(settings["secret"], "webhook.secret"), body)
-    _post(url, body, headers, float(settings.get("timeout_s", 10)))
+        headers[SIGNATURE_HEADER] = signature(resolve_env(settings["secret"], "webhook.secret"), body)
+    post_json(url, body, headers, float(settings.get("timeout_s", 10)))
 
 
 def send_email(settings: dict, payload: dict) -> None:

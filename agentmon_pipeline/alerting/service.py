@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agentmon_pipeline.alerting.engine import EvaluationResult, apply, fetch_rows, observe
+from agentmon_pipeline.alerting.engine import EvaluationResult, apply, observe
 from agentmon_pipeline.alerting.outbox import DeliveryResult, deliver_pending
 from agentmon_pipeline.alerting.rules import AlertConfig, parse_alerts
 from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.config import settings as current_settings
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.warehouse import connect, fetch_rows
 
 
 @dataclass

@@ -223,4 +223,12 @@ class AnalyticsEngine:
             f"from marts.fct_agent_runs where {where}",
             {"agent": agent_id} if agent_id else {},
         )
-        return compare_versions(runs)
+        deployments = None
+        if self.db.scalar("select count(*) from information_schema.tables "
+                          "where table_schema = 'marts' and table_name = 'fct_deployments'"):  # fmt: skip
+            deployments = self.db.query(
+                "select agent_id, agent_version, deployed_at from marts.fct_deployments"
+                + (" where agent_id = $agent" if agent_id else ""),
+                {"agent": agent_id} if agent_id else {},
+            )
+        return compare_versions(runs, deployments)

@@ -1,10 +1,12 @@
 """Did the last deployment make things worse? Each agent version against the one it replaced,
 from production runs.
 
-Matched windows: a version's switch time is its first production run. The candidate's runs in the
+Matched windows: a version's switch time is when it went live: its activation or rollback in the
+registry, or a deployment event, else its first production run. The candidate's runs in the
 `window` after the switch are compared with the previous version's runs in the `window` before
 it, with `window` = min(7 days, the time the candidate has been running), so both sides cover the
-same length of time (and, with a whole number of days, the same hours of the day).
+same length of time (and, with a whole number of days, the same hours of the day). A rollback is
+a switch too: the restored version is compared with the one it replaced.
 
 - success rate: Fisher's exact test on the 2x2 table (successes, failures) x (baseline,
   candidate); effect = difference of rates, 95% CI by bootstrap (runs resampled in each group);
@@ -16,7 +18,6 @@ unchanged, inconclusive), with min effects of 0.02 (success rate) and 10% (laten
 
 from __future__ import annotations
 
-import itertools
 import math
 import zlib
 from dataclasses import asdict, dataclass
@@ -114,36 +115,69 @@ def compare_runs(
     return out
 
 
-def compare_versions(runs) -> list[VersionComparison]:
-    """`runs`: a polars DataFrame of production runs (agent_id, agent_version, started_at,
-    is_success, duration_ms, cost_usd). Every version against the one before it."""
+def switches(runs, deployments=None) -> list[tuple[str, str, object]]:
+    """(agent_id, version, time) at which each version went live, in time order per agent.
+
+    From `deployments` (agent_id, agent_version, deployed_at: registry activations and rollbacks,
+    deployment events) where there are any; a version that ran without a recorded deployment
+    goes live at its first run. A "switch" to the version already live is dropped."""
     import polars as pl
 
-    out: list[VersionComparison] = []
     firsts = (
         runs.filter(pl.col("agent_version").is_not_null())
         .group_by("agent_id", "agent_version")
-        .agg(pl.col("started_at").min().alias("first_seen"))
-        .sort("agent_id", "first_seen")
+        .agg(pl.col("started_at").min().alias("deployed_at"))
     )
-    for (agent_id,), versions in firsts.group_by("agent_id", maintain_order=True):
-        rows = versions.to_dicts()
-        for previous, current in itertools.pairwise(rows):
-            switch = current["first_seen"]
-            agent_runs = runs.filter(pl.col("agent_id") == agent_id)
-            last = agent_runs.filter(pl.col("agent_version") == current["agent_version"])["started_at"].max()
-            window = min(timedelta(days=7), last - switch)
+    if deployments is not None and deployments.height:
+        deployed = deployments.select("agent_id", "agent_version", "deployed_at").filter(
+            pl.col("agent_version").is_not_null()
+        )
+        firsts = pl.concat(
+            [deployed.cast(firsts.schema), firsts.join(deployed, on=["agent_id", "agent_version"], how="anti")]
+        )
+    out = []
+    for (agent_id,), rows in firsts.sort("agent_id", "deployed_at").group_by("agent_id", maintain_order=True):
+        live = None
+        for row in rows.iter_rows(named=True):
+            if row["agent_version"] != live:
+                out.append((agent_id, row["agent_version"], row["deployed_at"]))
+                live = row["agent_version"]
+    return out
+
+
+def compare_versions(runs, deployments=None) -> list[VersionComparison]:
+    """`runs`: a polars DataFrame of production runs (agent_id, agent_version, started_at,
+    is_success, duration_ms, cost_usd); `deployments`: when versions went live (see `switches`).
+    Every version against the one live before it: the candidate's runs from its switch until
+    the next switch, for up to 7 days, against the previous version's runs over as long a time
+    just before the switch (and after the previous version went live)."""
+    import polars as pl
+
+    out: list[VersionComparison] = []
+    by_agent: dict[str, list] = {}
+    for agent_id, version, at in switches(runs, deployments):
+        by_agent.setdefault(agent_id, []).append((version, at))
+    for agent_id, timeline in by_agent.items():
+        agent_runs = runs.filter(pl.col("agent_id") == agent_id)
+        for i in range(1, len(timeline)):
+            (previous, previous_at), (current, switch) = timeline[i - 1], timeline[i]
+            until = timeline[i + 1][1] if i + 1 < len(timeline) else None
+            cand_all = agent_runs.filter((pl.col("agent_version") == current) & (pl.col("started_at") >= switch))
+            if until is not None:
+                cand_all = cand_all.filter(pl.col("started_at") < until)
+            if cand_all.height == 0:
+                continue
+            window = min(timedelta(days=7), cand_all["started_at"].max() - switch)
             if window <= timedelta(0):
                 continue
             base = agent_runs.filter(
-                (pl.col("agent_version") == previous["agent_version"])
-                & (pl.col("started_at") >= switch - window)
+                (pl.col("agent_version") == previous)
+                & (pl.col("started_at") >= max(switch - window, previous_at))
                 & (pl.col("started_at") < switch)
             )
-            cand = agent_runs.filter((pl.col("agent_version") == current["agent_version"])
-                                     & (pl.col("started_at") >= switch) & (pl.col("started_at") <= switch + window))  # fmt: skip
-            common = {"agent_id": agent_id, "baseline_version": previous["agent_version"],
-                      "candidate_version": current["agent_version"], "switched_at": switch,
+            cand = cand_all.filter(pl.col("started_at") <= switch + window)
+            common = {"agent_id": agent_id, "baseline_version": previous,
+                      "candidate_version": current, "switched_at": switch,
                       "window_hours": window.total_seconds() / 3600, "n_baseline": base.height,
                       "n_candidate": cand.height}  # fmt: skip
             if base.height < MIN_RUNS or cand.height < MIN_RUNS:
@@ -156,7 +190,7 @@ def compare_versions(runs) -> list[VersionComparison]:
                 base["is_success"].to_numpy().astype(bool), cand["is_success"].to_numpy().astype(bool),
                 base["duration_ms"].to_numpy().astype(float), cand["duration_ms"].to_numpy().astype(float),
                 base["cost_usd"].fill_null(0).to_numpy().astype(float), cand["cost_usd"].fill_null(0).to_numpy().astype(float),
-                seed=zlib.crc32(f"{agent_id}|{current['agent_version']}".encode()),
+                seed=zlib.crc32(f"{agent_id}|{previous}|{current}".encode()),
             )  # fmt: skip
             for r in results:
                 out.append(VersionComparison(**common, metric=r["metric"], baseline_value=r["baseline_value"],

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -140,3 +140,38 @@ def test_version_comparison_finds_a_slower_version_and_not_an_equal_one():
         alarms += any(r["verdict"] == "regressed" for r in same)
     print(f"\nversion comparison: A/A false alarms {alarms}/100 (three metrics, Holm)")
     assert alarms <= 7
+
+
+def _runs(rng, version: str, start: datetime, hours: int, ms: float):
+    """Four runs an hour of one version from `start`."""
+    times = [start + timedelta(minutes=15 * i) for i in range(hours * 4)]
+    return {"agent_id": ["bot"] * len(times), "agent_version": [version] * len(times), "started_at": times,
+            "is_success": list(rng.random(len(times)) < 0.97), "duration_ms": list(rng.lognormal(np.log(ms), 0.3, len(times))),
+            "cost_usd": list(rng.lognormal(-5, 0.2, len(times)))}  # fmt: skip
+
+
+def test_version_comparison_switches_at_activations_and_rollbacks():
+    """1.0 live, 1.1 activated (twice as slow), then rolled back to 1.0: two comparisons, at the
+    registry's times, each against the version live just before."""
+    import polars as pl
+
+    from agentmon_pipeline.analytics.versions import compare_versions, switches
+
+    rng = np.random.default_rng(11)
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    t1, t2 = t0 + timedelta(days=4), t0 + timedelta(days=7)
+    parts = [_runs(rng, "1.0", t0, 96, 800), _runs(rng, "1.1", t1, 72, 1600), _runs(rng, "1.0", t2, 72, 800)]
+    runs = pl.concat([pl.DataFrame(p) for p in parts])
+    deployments = pl.DataFrame({"agent_id": ["bot"] * 4, "agent_version": ["1.0", "1.1", "1.0", "1.0"],
+                                "deployed_at": [t0, t1, t2, t2 + timedelta(hours=1)]})  # fmt: skip
+    assert [(v, at) for _, v, at in switches(runs, deployments)] == [("1.0", t0), ("1.1", t1), ("1.0", t2)]
+    found = {(c.baseline_version, c.candidate_version, c.metric): c for c in compare_versions(runs, deployments)}
+    forward, back = found[("1.0", "1.1", "p95_duration_ms")], found[("1.1", "1.0", "p95_duration_ms")]
+    assert (forward.verdict, back.verdict) == ("regressed", "improved")
+    assert (forward.switched_at, back.switched_at) == (t1, t2)
+    # the windows stop at the next switch: 1.1 ran for 3 days, so each side covers 3 days at most
+    assert forward.window_hours <= 72 and forward.n_candidate <= 72 * 4
+    assert 0.7 < forward.effect < 1.3  # p95 about doubled
+    # without deployments a version goes live at its first run, and the rollback is invisible:
+    # that is what recording activations in the registry buys
+    assert {(c.baseline_version, c.candidate_version) for c in compare_versions(runs)} == {("1.0", "1.1")}

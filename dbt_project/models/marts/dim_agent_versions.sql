@@ -1,5 +1,6 @@
--- One row per agent_id and agent_version seen in runs or deployment events. deployed_at is the
--- first `deployment` event for the version, else the version's first run.
+-- One row per agent_id and agent_version seen in runs, deployments or the registry. deployed_at is
+-- the first time the version went live (fct_deployments), else its first run. Versions seen in
+-- telemetry but never registered have registry_status 'unregistered'.
 with runs as (
     select
         agent_id,
@@ -17,16 +18,39 @@ with runs as (
 ),
 
 deployments as (
-    select agent_id, agent_version, min(time) as deployed_at
-    from {{ ref('fct_events') }}
-    where name in ('deployment', 'deploy', 'agent.deployed') and agent_id is not null
+    select
+        agent_id,
+        agent_version,
+        min(deployed_at) as first_deployed_at,
+        max(deployed_at) as last_deployed_at,
+        count(*) as deployments
+    from {{ ref('fct_deployments') }}
     group by agent_id, agent_version
+),
+
+registered as (
+    select * from {{ ref('stg_registry__agent_versions') }}
+),
+
+versions as (
+    select agent_id, agent_version from runs
+    union
+    select agent_id, agent_version from deployments
+    union
+    select agent_id, agent_version from registered
 )
 
 select
-    coalesce(runs.agent_id, deployments.agent_id) as agent_id,
-    coalesce(runs.agent_version, deployments.agent_version) as agent_version,
-    coalesce(deployments.deployed_at, runs.first_seen_at) as deployed_at,
+    versions.agent_id,
+    versions.agent_version,
+    coalesce(deployments.first_deployed_at, runs.first_seen_at) as deployed_at,
+    deployments.last_deployed_at,
+    coalesce(deployments.deployments, 0) as deployments,
+    registered.agent_version is not null as is_registered,
+    coalesce(registered.status, 'unregistered') as registry_status,
+    registered.description,
+    registered.config,
+    registered.registered_at,
     runs.first_seen_at,
     runs.last_seen_at,
     coalesce(runs.total_runs, 0) as total_runs,
@@ -34,7 +58,13 @@ select
     runs.p50_duration_ms,
     runs.p95_duration_ms,
     coalesce(runs.cost_usd, 0) as cost_usd
-from runs
-full outer join deployments
-    on deployments.agent_id = runs.agent_id
-    and deployments.agent_version is not distinct from runs.agent_version
+from versions
+left join runs
+    on runs.agent_id = versions.agent_id
+    and runs.agent_version is not distinct from versions.agent_version
+left join deployments
+    on deployments.agent_id = versions.agent_id
+    and deployments.agent_version is not distinct from versions.agent_version
+left join registered
+    on registered.agent_id = versions.agent_id
+    and registered.agent_version is not distinct from versions.agent_version
