@@ -6,6 +6,11 @@
 2. Drop the file into a fresh landing folder and time `agentmon run` (drop to marts through
    Dagster; goal <= 60 s on 2 cores); then drop 1% more spans and time the incremental run (goal
    <= 10% of the full run).
+3. The telemetry SDK: the median cost of a recorded call (`record_llm_call`) against a no-op
+   function with the same signature, in the same process, while the collector's background thread
+   writes the records into a landing folder (goal: at most 5 us more than the no-op).
+
+`python -m agentmon_pipeline.bench sdk` runs only the third (seconds, not minutes).
 """
 
 from __future__ import annotations
@@ -178,7 +183,58 @@ def _agentmon_run(home: Path) -> float:
     return elapsed
 
 
+def _noop_call(model=None, input_tokens=None, output_tokens=None, duration_ms=0.0, success=True, **fields):
+    return None
+
+
+def bench_sdk(chunks: int = 400, per_chunk: int = 500) -> dict:
+    """Chunks of recorded and no-op calls, interleaved so both see the same machine; the
+    per-call time of each chunk, and the medians."""
+    import statistics
+
+    from agentmon_pipeline.telemetry import TelemetryCollector
+
+    with tempfile.TemporaryDirectory(prefix="agentmon-sdk-bench-") as tmp:
+        landing = Path(tmp) / "landing"
+        # a burst far above any agent's rate: the queue is sized so that nothing is dropped
+        collector = TelemetryCollector(landing_dir=landing, flush_interval_s=0.2, max_queue=1_000_000).start()
+        record, noop = collector.record_llm_call, _noop_call
+        timings: dict[str, list[float]] = {"noop": [], "recorded": [], "span": []}
+        for _ in range(chunks):
+            for name, fn in (("noop", noop), ("recorded", record)):
+                start = time.perf_counter_ns()
+                for _ in range(per_chunk):
+                    fn("gpt-4o", input_tokens=812, output_tokens=96, duration_ms=640.0, provider="openai")
+                timings[name].append((time.perf_counter_ns() - start) / per_chunk)
+        for _ in range(chunks // 4):
+            start = time.perf_counter_ns()
+            for _ in range(per_chunk // 5):
+                with collector.trace("run", agent_id="bench"):
+                    pass
+            timings["span"].append((time.perf_counter_ns() - start) / (per_chunk // 5))
+        collector.stop()
+        lines = sum(f.read_bytes().count(b"\n") for f in landing.glob("*.jsonl"))
+        stats = collector.stats
+    medians = {k: statistics.median(v) for k, v in timings.items()}
+    return {**medians, "overhead": medians["recorded"] - medians["noop"], "lines": lines,
+            "calls": chunks * per_chunk, "dropped": stats["dropped"]}  # fmt: skip
+
+
+def print_sdk_bench() -> None:
+    r = bench_sdk()
+    print(f"telemetry SDK, {r['calls']:,} record_llm_call into a landing folder (background flush):")
+    print(f"  no-op call with the same signature : {r['noop'] / 1000:6.2f} us median")
+    print(f"  recorded call                      : {r['recorded'] / 1000:6.2f} us median")
+    print(f"  overhead                           : {r['overhead'] / 1000:6.2f} us   (goal <= 5 us)")
+    print(f"  trace() span, enter and exit       : {r['span'] / 1000:6.2f} us median")
+    print(f"  records written {r['lines']:,}, dropped {r['dropped']}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["sdk"]:
+        print_sdk_bench()
+        return
+    print_sdk_bench()
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
         root = Path(tmp)
         data = root / "spans.jsonl"

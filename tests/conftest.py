@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import duckdb
@@ -57,3 +60,46 @@ def con():
     migrate(connection)
     yield connection
     connection.close()
+
+
+class Receiver:
+    """A loopback HTTP server that records what is POSTed (Slack, webhooks, the SDK's exporter)."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        self.down: dict[str, int] = {}  # path -> answer 503 to this many posts (a channel that is down)
+        self.server = HTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def _handler(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.down.get(self.path, 0) > 0:
+                    receiver.down[self.path] -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                receiver.posts.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                       "json": json.loads(body)})  # fmt: skip
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()

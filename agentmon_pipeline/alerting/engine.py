@@ -223,7 +223,9 @@ def apply(
             last = con.execute(
                 "select max(last_seen_at) from alerts.alerts where fingerprint = ? and notified", [fp]
             ).fetchone()[0]
-            notify = severity_at_least(obs.rule.severity, floor) and (
+            # notified means sent somewhere: an alert of a rule without channels is recorded only,
+            # so it neither starts a cooldown nor escalates, and adding channels later takes effect
+            notify = bool(obs.rule.channels) and severity_at_least(obs.rule.severity, floor) and (
                 last is None or now - last >= obs.rule.cooldown
             )
             alert = {"alert_id": uuid.uuid4().hex[:12], "fingerprint": fp, "rule": obs.rule.name, "kind": obs.rule.kind,

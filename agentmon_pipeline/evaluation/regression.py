@@ -185,6 +185,8 @@ class RegressionDetector:
             c.verdict = stats.verdict(
                 c.effect, c.ci_low, c.ci_high, p_adj, self.policy.alpha, threshold, c.higher_is_better
             )
-            too_small = c.candidate_value - c.baseline_value < self.policy.min_latency_ms
-            if c.statistic == "p95" and c.verdict == "regressed" and too_small:
-                c.verdict = "unchanged"  # real, but too small to matter: machine noise
+            # a latency change must also matter in milliseconds: a significant +/-36% of 7
+            # microseconds is machine noise, neither a regression nor an improvement
+            tiny = abs(c.candidate_value - c.baseline_value) < self.policy.min_latency_ms
+            if c.statistic == "p95" and c.verdict in ("regressed", "improved") and tiny:
+                c.verdict = "unchanged"

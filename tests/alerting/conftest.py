@@ -1,57 +1,13 @@
-"""Loopback receivers: an HTTP server for Slack and webhooks, an SMTP server with STARTTLS."""
+"""A loopback SMTP server with STARTTLS (the HTTP receiver for Slack and webhooks is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import socket
 import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-
-
-class Receiver:
-    def __init__(self):
-        self.posts: list[dict] = []
-        self.down: dict[str, int] = {}  # path -> answer 503 to this many posts (a channel that is down)
-        self.server = HTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    def _handler(self):
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.down.get(self.path, 0) > 0:
-                    receiver.down[self.path] -= 1
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                receiver.posts.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                       "json": json.loads(body)})  # fmt: skip
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.server.shutdown()
 
 
 def _self_signed(tmp_path):

@@ -48,7 +48,7 @@ def test_verdicts(effect, ci, p, higher, expected):
     assert stats.verdict(effect, ci[0], ci[1], p, 0.05, 0.02, higher) == expected
 
 
-def test_a_sub_millisecond_latency_difference_is_not_a_regression():
+def test_a_sub_millisecond_latency_difference_is_neither_regression_nor_improvement():
     rng = np.random.default_rng(9)
     n = 200
     base = rng.lognormal(-5, 0.1, n)  # about 7 microseconds: an agent that does nothing
@@ -61,6 +61,11 @@ def test_a_sub_millisecond_latency_difference_is_not_a_regression():
     assert c.effect == pytest.approx(0.5) and c.p_adjusted < 0.001 and c.verdict == "unchanged"
     [c] = RegressionDetector().compare(frame.with_columns(pl.col("score") * 1000), spec, "b", "c")
     assert c.verdict == "regressed"  # the same shape at 7 ms is a regression
+    faster = frame.with_columns(pl.when(pl.col("version") == "c").then(pl.col("score") / 2.25).otherwise(pl.col("score")))
+    [c] = RegressionDetector().compare(faster, spec, "b", "c")
+    assert c.effect < -0.2 and c.p_adjusted < 0.001 and c.verdict == "unchanged"  # nor an improvement
+    [c] = RegressionDetector().compare(faster.with_columns(pl.col("score") * 1000), spec, "b", "c")
+    assert c.verdict == "improved"
 
 
 def simulated(rng, n_cases: int, drop: float, repeats: int = 1) -> pl.DataFrame:
