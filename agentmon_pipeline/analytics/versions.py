@@ -12,8 +12,9 @@ a switch too: the restored version is compared with the one it replaced.
   candidate); effect = difference of rates, 95% CI by bootstrap (runs resampled in each group);
 - latency: Mann–Whitney U; effect = p95 ratio - 1, bootstrap 95% CI;
 - cost per run: Mann–Whitney U; effect = ratio of means - 1, bootstrap 95% CI.
-Holm over the three metrics, and the verdicts of the evaluation issue (regressed, improved,
-unchanged, inconclusive), with min effects of 0.02 (success rate) and 10% (latency, cost).
+Holm over every metric of every comparison of a refresh (one family: what the check and the alerts
+act on), and the verdicts of the evaluation issue (regressed, improved, unchanged, inconclusive),
+with min effects of 0.02 (success rate) and 10% (latency, cost).
 """
 
 from __future__ import annotations
@@ -196,4 +197,17 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
                 out.append(VersionComparison(**common, metric=r["metric"], baseline_value=r["baseline_value"],
                     candidate_value=r["candidate_value"], effect=r["effect"], ci_low=r["ci"][0], ci_high=r["ci"][1],
                     p_value=r["p_value"], p_adjusted=r["p_adjusted"], verdict=r["verdict"], test=r["test"]))  # fmt: skip
+    judge_family(out)
     return out
+
+
+def judge_family(comparisons: list[VersionComparison], alpha: float = 0.05, min_effect: float = 0.02,
+                 min_relative_change: float = 0.10) -> None:  # fmt: skip
+    """Holm over every test of every comparison at once: the family is what one refresh reports
+    (and the check and the alerts act on), so that 8 agents x 3 metrics do not give a false alarm
+    on most refreshes, as 24 separate tests at 5% would."""
+    tested = [c for c in comparisons if not math.isnan(c.p_value)]
+    for c, p_adj in zip(tested, holm([c.p_value for c in tested]), strict=True):
+        c.p_adjusted = p_adj
+        rate = c.metric == "success_rate"
+        c.verdict = verdict(c.effect, c.ci_low, c.ci_high, p_adj, alpha, min_effect if rate else min_relative_change, rate)

@@ -175,3 +175,26 @@ def test_version_comparison_switches_at_activations_and_rollbacks():
     # without deployments a version goes live at its first run, and the rollback is invisible:
     # that is what recording activations in the registry buys
     assert {(c.baseline_version, c.candidate_version) for c in compare_versions(runs)} == {("1.0", "1.1")}
+
+
+def test_one_family_per_refresh_keeps_false_alarms_rare():
+    """8 agents whose new version behaves exactly like the old one: with Holm over the whole
+    refresh, few refreshes report any regression (24 separate 5% tests would most of the time)."""
+    import polars as pl
+
+    from agentmon_pipeline.analytics.versions import compare_versions
+
+    rng = np.random.default_rng(21)
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    refreshes, alarmed = 30, 0
+    for _ in range(refreshes):
+        frames = []
+        for agent in range(8):
+            for version, start in (("1", t0), ("2", t0 + timedelta(days=2))):
+                part = _runs(rng, version, start, 48 if version == "1" else 24, 900)
+                frames.append(pl.DataFrame({**part, "agent_id": [f"a{agent}"] * len(part["agent_id"])}))
+        found = compare_versions(pl.concat(frames))
+        assert len(found) == 24
+        alarmed += any(c.verdict == "regressed" for c in found)
+    print(f"\nA/A refreshes with a false alarm: {alarmed}/{refreshes} (8 agents x 3 metrics, Holm over the refresh)")
+    assert alarmed <= 3
