@@ -261,8 +261,8 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
         if table_exists(con, "marts", "dim_agent_versions"):
             unregistered = fetch_rows(
                 con,
-                "select agent_id, agent_version, total_runs, last_seen_at from marts.dim_agent_versions "
-                "where not is_registered order by agent_id, agent_version",
+                "select agent_id, agent_version, production_runs, last_seen_at from marts.dim_agent_versions "
+                "where not is_registered and production_runs > 0 order by agent_id, agent_version",
             )
     if args.format == "json":
         print(json.dumps({"agents": agents, "unregistered_versions": unregistered}, default=str, indent=2))
@@ -275,9 +275,9 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
     else:
         print("no agents registered (agentmon registry register AGENT VERSION, or agentmon registry sync)")
     if unregistered:
-        print(f"\n{len(unregistered)} version(s) seen in telemetry but not registered:")
+        print(f"\n{len(unregistered)} version(s) running in production but not registered:")
         for row in unregistered:
-            print(f"  {row['agent_id']} {row['agent_version']}  ({row['total_runs']} runs, last {_fmt_time(row['last_seen_at'])})")
+            print(f"  {row['agent_id']} {row['agent_version']}  ({row['production_runs']} runs, last {_fmt_time(row['last_seen_at'])})")
     return 0
 
 
