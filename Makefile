@@ -11,7 +11,7 @@ EXAMPLE_CONFIG := $(if $(wildcard agentmon.yaml),,$(CURDIR)/examples/agentmon.ya
 EXAMPLE_AGENTS := $(if $(wildcard agents.yaml),,$(CURDIR)/examples/agents.yaml)
 WITH_CONFIG := AGENTMON_CONFIG=$${AGENTMON_CONFIG:-$(EXAMPLE_CONFIG)} AGENTMON_AGENTS_FILE=$${AGENTMON_AGENTS_FILE:-$(EXAMPLE_AGENTS)}
 
-.PHONY: install demo run test ui docs bench lint clean
+.PHONY: install demo run test ui docs bench lint clean reports reports-serve test-reports
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,34 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline tests
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --ignore=tests/browser
+
+# The dashboards: an Evidence project over the snapshot the pipeline writes (see reports/).
+REPORTS_NPM := reports/node_modules/.installed
+export SEND_ANONYMOUS_USAGE_STATS := no
+$(REPORTS_NPM): reports/package.json reports/package-lock.json
+	cd reports && npm ci --no-audit --no-fund
+	touch $@
+
+reports: $(STAMP) $(REPORTS_NPM)
+	$(BIN)/agentmon reports-snapshot --out reports/sources/agentmon/agentmon.duckdb
+	cd reports && npm run sources && npm run build
+	@echo "the site is in reports/build; serve it with: make reports-serve (http://127.0.0.1:3001)"
+
+reports-serve:
+	@test -f reports/build/index.html || { echo "no site yet: run make reports"; exit 2; }
+	$(BIN)/python -m http.server 3001 --bind 127.0.0.1 --directory reports/build
+
+# The pages in headless Chromium (Debian's package), on demo data in a home of their own
+# (.agentmon-test-reports): what .ci/run runs after make test. Screenshots: reports/screenshots/.
+TEST_REPORTS_HOME := $(CURDIR)/.agentmon-test-reports
+test-reports: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+	rm -rf $(TEST_REPORTS_HOME)
+	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/agentmon demo
+	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(WITH_CONFIG) $(BIN)/agentmon run
+	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(MAKE) reports
+	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/python -m pytest tests/browser -p no:xdist
 
 ui: $(STAMP)
 	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()"
@@ -51,4 +78,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check agentmon_pipeline tests
 
 clean:
-	rm -rf .agentmon dbt_project/target dbt_project/target-* dbt_project/logs
+	rm -rf .agentmon .agentmon-test-reports dbt_project/target dbt_project/target-* dbt_project/logs reports/build reports/.evidence

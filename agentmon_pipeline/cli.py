@@ -382,6 +382,15 @@ def cmd_registry_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports_snapshot(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.reports import copy_snapshot, snapshot_path
+
+    s = settings()
+    dest = copy_snapshot(s, args.out)
+    print(f"copied the reports snapshot {snapshot_path(s)} to {dest}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad arguments are one line on stderr (with a pointer to --help), exit code 2."""
 
@@ -464,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("alert_id")
     res.add_argument("--by")
     res.set_defaults(func=cmd_alerts_resolve)
+
+    snap = sub.add_parser("reports-snapshot", help="copy the reports snapshot where the Evidence project reads it")
+    snap.add_argument("--out", type=Path, required=True, help="e.g. reports/sources/agentmon/agentmon.duckdb")
+    snap.set_defaults(func=cmd_reports_snapshot)
 
     registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back")
     reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True)

@@ -11,6 +11,7 @@ from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
 from agentmon_pipeline.defs.ingest.sensors import build_landing_sensor
 from agentmon_pipeline.defs.maintenance.assets import retention, retention_job, retention_schedule
 from agentmon_pipeline.defs.registry.assets import agent_registry
+from agentmon_pipeline.defs.reports.assets import reports_snapshot
 from agentmon_pipeline.defs.resources import dbt_resource
 from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
 
@@ -45,6 +46,7 @@ defs = dg.Definitions(
         *analytics_assets,
         alerts,
         prometheus_textfile,
+        reports_snapshot,
         retention,
     ],
     jobs=[agentmon_job, ingest_job, evals_job, alerts_job, retention_job],

@@ -42,7 +42,11 @@ def alerts(context: dg.AssetExecutionContext):
                               metadata={"firing": len(firing)})  # fmt: skip
 
 
-alerts_job = dg.define_asset_job("alerts_job", selection=[ALERTS], description="One alerting tick.")
+alerts_job = dg.define_asset_job(
+    "alerts_job",
+    selection=[ALERTS, dg.AssetKey("reports_snapshot")],
+    description="One alerting tick, then the reports snapshot (so the Alerts page shows it).",
+)
 
 
 def build_alerts_sensor(monitored_jobs) -> dg.RunStatusSensorDefinition:

@@ -1,0 +1,1 @@
+select * from agent_versions

@@ -1,0 +1,1 @@
+select * from llm_daily
