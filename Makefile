@@ -51,8 +51,9 @@ reports-serve:
 # The pages in headless Chromium (Debian's package), on demo data in a home of their own
 # (.agentmon-test-reports): what .ci/run runs after make test. Screenshots: reports/screenshots/.
 TEST_REPORTS_HOME := $(CURDIR)/.agentmon-test-reports
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends
 test-reports: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+	command -v chromium >/dev/null || $(APT_INSTALL) chromium || (apt-get update -qq && $(APT_INSTALL) chromium)
 	rm -rf $(TEST_REPORTS_HOME)
 	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/agentmon demo
 	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(WITH_CONFIG) $(BIN)/agentmon run
