@@ -139,3 +139,30 @@ def copy_snapshot(s: Settings, dest: Path) -> Path:
     shutil.copyfile(source, temp)
     os.replace(temp, dest)
     return dest
+
+
+HEADLINES = """
+    select
+        count(*) as runs_24h,
+        avg(case when is_success then 1.0 else 0.0 end) as success_rate_24h,
+        quantile_cont(duration_ms, 0.95) as p95_duration_ms_24h,
+        coalesce(sum(cost_usd), 0) as cost_usd_24h,
+        coalesce(sum(total_tokens), 0) as total_tokens_24h
+    from marts.fct_agent_runs
+    where not is_benchmark
+        and started_at > (select max(started_at) from marts.fct_agent_runs where not is_benchmark) - interval 1 day
+"""
+
+
+def headlines(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """The last 24 hours of production in numbers, and what is open: numeric metadata that the
+    Dagster UI plots across materializations."""
+    cursor = con.execute(HEADLINES)
+    names = [d[0] for d in cursor.description]
+    out = {n: float(v) for n, v in zip(names, cursor.fetchone(), strict=True) if v is not None}
+    out["alerts_firing"] = float(con.execute("select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])
+    out["versions_regressed"] = float(con.execute(
+        "select count(distinct agent_id || '|' || candidate_version) from analytics.version_comparisons "
+        "where verdict = 'regressed'"
+    ).fetchone()[0])  # fmt: skip
+    return out

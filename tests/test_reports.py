@@ -86,8 +86,13 @@ def snapshot(tmp_path_factory):
     resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("reports_test")
     result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert result.success
+    [materialization] = [m for m in result.asset_materializations_for_node("reports_snapshot")]
+    METADATA.update({k: v.value for k, v in materialization.metadata.items()})
     yield snapshot_path(s)
     mp.undo()
+
+
+METADATA: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +156,10 @@ def test_the_pages_show_the_demo_findings(evidence_db):
     assert {"production", "benchmark", "alert"} <= {r["source"] for r in findings}
     # the placeholder row of an empty table never shows
     assert pages["alerts"].run("deliveries") == []
+
+
+def test_the_snapshot_asset_reports_numbers_the_ui_plots(snapshot):
+    assert METADATA["tables"] == len(SNAPSHOT_TABLES) and METADATA["rows"] > 1000
+    assert METADATA["runs_24h"] > 50 and 0.8 < METADATA["success_rate_24h"] <= 1
+    assert METADATA["p95_duration_ms_24h"] > 0 and METADATA["cost_usd_24h"] > 0
+    assert METADATA["versions_regressed"] >= 1 and METADATA["alerts_firing"] >= 1

@@ -51,6 +51,12 @@ def build_suite_assets(name: str, path: str) -> list:
             mean = "-" if row["mean"] is None else f"{row['mean']:.4g}"
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.1%}"
             lines.append(f"| {row['version']} | {row['evaluator']} | {mean} | {rate} | {row['cases']} |")
+        # numbers the UI plots across materializations: each version's pass rate and mean score
+        plotted = {}
+        for row in report.summaries:
+            for stat in ("pass_rate", "mean"):
+                if row[stat] is not None:
+                    plotted[f"{stat} {row['version']} {row['evaluator']}"] = float(row[stat])
         return dg.MaterializeResult(
             metadata={
                 "run_id": run.run_id,
@@ -58,6 +64,7 @@ def build_suite_assets(name: str, path: str) -> list:
                 "failed_calls": sum(1 for c in run.calls if c.call.failed),
                 "benchmark_spans": report.spans_written,
                 "summary": dg.MetadataValue.md("\n".join(lines)),
+                **plotted,
             }
         )
 

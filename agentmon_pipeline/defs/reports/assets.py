@@ -4,7 +4,7 @@ analytics, the benchmarks and the alerts, so `make reports` never opens the live
 import dagster as dg
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.reports import snapshot_path, write_snapshot
+from agentmon_pipeline.reports import headlines, snapshot_path, write_snapshot
 from agentmon_pipeline.warehouse import connect
 
 MARTS = ("agg_agent_daily", "agg_agent_hourly", "dim_agents", "dim_agent_versions", "fct_deployments",
@@ -25,9 +25,10 @@ def reports_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     path = snapshot_path(s)
     with connect(s, read_only=True) as con:
         counts = write_snapshot(con, path)
+        numbers = headlines(con)
     lines = ["| table | rows |", "|---|---|"] + [f"| {t} | {n} |" for t, n in counts.items()]
     context.log.info(f"reports snapshot: {sum(counts.values())} rows in {len(counts)} tables at {path}")
     return dg.MaterializeResult(metadata={
         "path": str(path), "tables": len(counts), "rows": sum(counts.values()),
-        "bytes": path.stat().st_size, "rows_per_table": dg.MetadataValue.md("\n".join(lines)),
+        "bytes": path.stat().st_size, "rows_per_table": dg.MetadataValue.md("\n".join(lines)), **numbers,
     })  # fmt: skip
