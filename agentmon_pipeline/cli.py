@@ -391,6 +391,28 @@ def cmd_reports_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_init(args: argparse.Namespace) -> int:
+    import os
+
+    from agentmon_pipeline.postgres import Roles, connect, init_roles
+
+    url = args.url or os.environ.get("MONITORING_DB_URL", "")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UserError(
+            "db init --roles is for a PostgreSQL warehouse (MONITORING_DB_URL=postgresql://...); "
+            "DuckDB has no roles: give readers the file read-only"
+        )
+    if not args.roles:
+        raise UserError("nothing to do: pass --roles")
+    ssl = os.environ.get("MONITORING_DB_SSL", "").strip().lower() in {"1", "true", "yes", "on"}
+    with connect(url, ssl) as con:
+        for line in init_roles(con, Roles(args.writer, args.reader)):
+            print(line)
+    print(f"grant them to login users: grant {args.reader} to <user>; grant {args.writer} to <pipeline user>; "
+          f"alter role <pipeline user> set role {args.writer}")  # fmt: skip
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad arguments are one line on stderr (with a pointer to --help), exit code 2."""
 
@@ -477,6 +499,15 @@ def build_parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("reports-snapshot", help="copy the reports snapshot where the Evidence project reads it")
     snap.add_argument("--out", type=Path, required=True, help="e.g. reports/sources/agentmon/agentmon.duckdb")
     snap.set_defaults(func=cmd_reports_snapshot)
+
+    db = sub.add_parser("db", help="the warehouse: PostgreSQL schemas and roles")
+    db_sub = db.add_subparsers(dest="db_command", metavar="command", required=True)
+    db_init = db_sub.add_parser("init", help="create the schemas, and with --roles a writer and a read-only role")
+    db_init.add_argument("--roles", action="store_true", help="create agentmon_writer and agentmon_reader (marts only)")
+    db_init.add_argument("--url", help="default: MONITORING_DB_URL (postgresql://...)")
+    db_init.add_argument("--writer", default="agentmon_writer")
+    db_init.add_argument("--reader", default="agentmon_reader")
+    db_init.set_defaults(func=cmd_db_init)
 
     registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back")
     reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True)

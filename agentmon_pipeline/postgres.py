@@ -1,0 +1,85 @@
+"""PostgreSQL as the shared warehouse: connection settings and access control.
+
+`agentmon db init --roles` makes the schemas of SPEC §4 and two group roles, the way databases
+control access:
+- `agentmon_writer`: the pipeline. Uses and creates in every agentmon schema, and owns what it
+  creates.
+- `agentmon_reader`: dashboards and analysts. Reads the marts, nothing else: no raw telemetry
+  (inputs, outputs, user ids), no writes. Tables the writer creates in `marts` later are readable
+  too (default privileges).
+Both are NOLOGIN: grant them to login users (`grant agentmon_reader to evidence_user`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.warehouse import SCHEMAS
+
+READ_SCHEMAS = ("marts",)
+
+
+def connection_kwargs(url: str, ssl: bool = False) -> dict:
+    """psycopg keyword arguments for `url`; `ssl` (MONITORING_DB_SSL) requires TLS."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UserError(f"MONITORING_DB_URL={url!r}: expected postgresql://user:password@host:port/database")
+    kwargs: dict = {"conninfo": url, "connect_timeout": 10}
+    if ssl:
+        kwargs["sslmode"] = "require"
+    return kwargs
+
+
+def connect(url: str, ssl: bool = False):
+    import psycopg
+
+    try:
+        return psycopg.connect(**connection_kwargs(url, ssl), autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot connect to the PostgreSQL warehouse: {reason}") from None
+
+
+@dataclass(frozen=True)
+class Roles:
+    writer: str = "agentmon_writer"
+    reader: str = "agentmon_reader"
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise UserError(f"{name!r}: a role name is letters, digits and underscores")
+    return '"' + name + '"'
+
+
+def init_roles(con, roles: Roles = Roles()) -> list[str]:
+    """Create the schemas and the two roles, and grant; safe to run again. Returns what was done."""
+    writer, reader = _ident(roles.writer), _ident(roles.reader)
+    done = []
+    with con.cursor() as cur:
+        for role in (roles.writer, roles.reader):
+            cur.execute("select 1 from pg_roles where rolname = %s", [role])
+            if cur.fetchone() is None:
+                cur.execute(f"create role {_ident(role)} nologin")
+                done.append(f"created role {role}")
+        for schema in SCHEMAS:
+            cur.execute(f"create schema if not exists {schema}")
+            cur.execute(f"grant usage, create on schema {schema} to {writer}")
+            cur.execute(f"grant all on all tables in schema {schema} to {writer}")
+            cur.execute(f"grant all on all sequences in schema {schema} to {writer}")
+            cur.execute(f"revoke all on schema {schema} from public")
+        for schema in READ_SCHEMAS:
+            cur.execute(f"grant usage on schema {schema} to {reader}")
+            cur.execute(f"grant select on all tables in schema {schema} to {reader}")
+            for owner in (writer, "current_user"):
+                target = owner if owner != "current_user" else _ident(_current_user(cur))
+                cur.execute(f"alter default privileges for role {target} in schema {schema} "
+                            f"grant select on tables to {reader}")  # fmt: skip
+        done.append(f"{roles.writer}: use and create in {', '.join(SCHEMAS)}")
+        done.append(f"{roles.reader}: select on {', '.join(READ_SCHEMAS)} (now and later tables)")
+    return done
+
+
+def _current_user(cur) -> str:
+    cur.execute("select current_user")
+    return cur.fetchone()[0]
