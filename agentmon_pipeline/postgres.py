@@ -83,3 +83,58 @@ def init_roles(con, roles: Roles = Roles()) -> list[str]:
 def _current_user(cur) -> str:
     cur.execute("select current_user")
     return cur.fetchone()[0]
+
+
+# bulk loading ------------------------------------------------------------------------------------
+# DuckDB parses; PostgreSQL receives whole tables through COPY. DuckDB writes the CSV (in C, not a
+# Python loop per row) and psycopg streams its bytes into COPY ... FROM STDIN.
+
+PG_TYPES = {
+    "VARCHAR": "text", "BIGINT": "bigint", "INTEGER": "integer", "DOUBLE": "double precision",
+    "BOOLEAN": "boolean", "TIMESTAMP WITH TIME ZONE": "timestamptz", "TIMESTAMP": "timestamp",
+    "DATE": "date", "JSON": "jsonb", "HUGEINT": "numeric", "VARCHAR[]": "text[]",
+}  # fmt: skip
+NULL = r"\N"
+
+
+def pg_type(duckdb_type: str) -> str:
+    try:
+        return PG_TYPES[duckdb_type]
+    except KeyError:
+        raise UserError(f"no PostgreSQL type for DuckDB's {duckdb_type}") from None
+
+
+def create_table_like(duck, pg, source: str, target: str) -> list[str]:
+    """`create table if not exists target` with the columns of the DuckDB relation `source`
+    (a table or a query); returns the column names."""
+    columns = duck.execute(f"describe {source}").fetchall()
+    ddl = ", ".join(f'"{name}" {pg_type(kind)}' for name, kind, *_ in columns)
+    pg.execute(f"create table if not exists {target} ({ddl})")
+    return [name for name, *_ in columns]
+
+
+def copy_into(duck, pg, source: str, target: str, scratch_dir) -> int:
+    """Append the rows of the DuckDB relation `source` to the PostgreSQL table `target` with one
+    COPY; returns the rows copied. Lists are written as PostgreSQL array literals."""
+    import os
+    import tempfile
+
+    columns = duck.execute(f"describe {source}").fetchall()
+    select = ", ".join(
+        f"""'{{' || array_to_string(list_transform("{name}", lambda x: '"' || replace(replace(x, '\\', '\\\\'), '"', '\\"') || '"'), ',') || '}}' as "{name}\""""
+        if kind.endswith("[]") else f'"{name}"'
+        for name, kind, *_ in columns
+    )  # fmt: skip
+    fd, path = tempfile.mkstemp(suffix=".csv", dir=scratch_dir)
+    os.close(fd)
+    try:
+        duck.execute(f"copy (select {select} from ({source})) to '{path}' (format csv, header false, nullstr '{NULL}')")
+        names = ", ".join(f'"{name}"' for name, *_ in columns)
+        with pg.cursor() as cur:
+            with cur.copy(f"copy {target} ({names}) from stdin (format csv, null '{NULL}')") as copy, open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            rows = cur.rowcount
+    finally:
+        os.unlink(path)
+    return rows

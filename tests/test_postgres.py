@@ -72,3 +72,53 @@ def test_db_init_says_why_it_cannot_connect(capsys):
     assert main(["db", "init", "--roles", "--url", bad]) == 2
     err = capsys.readouterr().err
     assert err.startswith("agentmon: cannot connect to the PostgreSQL warehouse") and err.count("\n") == 1
+
+
+@needs_server
+def test_copy_moves_a_raw_table_whole(con, tmp_path):
+    """raw.spans as the loader writes it, into PostgreSQL with one COPY: every value survives
+    (nulls and empty strings apart, quotes, newlines, unicode, JSON, time zones)."""
+    import json
+
+    import psycopg
+
+    from agentmon_pipeline.postgres import copy_into, create_table_like
+
+    con.execute("""
+        insert into raw.spans (trace_id, span_id, name, kind, start_time, end_time, duration_ms, status,
+                               input, output, attributes, source_format, load_id, input_tokens, cost_usd)
+        values ('t1', 's1', 'chat "quoted", with comma', 'llm', '2026-11-01 10:00:00+00', '2026-11-01 10:00:01.5+00',
+                1500, 'ok', e'line one\\nline two', '', '{"k": [1, "ü"], "n": null}', 'native', 1, 812, 0.0031),
+               ('t1', 's2', 'tool \\ backslash', 'tool', '2026-11-01 10:00:02+01', '2026-11-01 10:00:03+01',
+                1000, 'error', null, null, null, 'native', 1, null, null)
+    """)  # fmt: skip
+    with psycopg.connect(URL, autocommit=True) as pg:
+        table = f"copy_test_{uuid.uuid4().hex[:8]}"
+        create_table_like(con, pg, "raw.spans", table)
+        assert copy_into(con, pg, "select * from raw.spans", table, tmp_path) == 2
+        got = pg.execute(f"select span_id, name, start_time, input, output, attributes, input_tokens, cost_usd "
+                         f"from {table} order by span_id").fetchall()  # fmt: skip
+        pg.execute(f"drop table {table}")
+    s1, s2 = got
+    assert s1[1] == 'chat "quoted", with comma' and s1[3] == "line one\nline two" and s1[4] == ""
+    assert s1[5] == json.loads('{"k": [1, "ü"], "n": null}') and (s1[6], s1[7]) == (812, 0.0031)
+    assert s1[2].isoformat() == "2026-11-01T10:00:00+00:00"
+    assert s2[1] == "tool \\ backslash" and s2[3] is None and s2[4] is None and s2[5] is None
+    assert s2[2].timestamp() == s1[2].timestamp() - 3600 + 2  # 10:00:02+01 is 09:00:02 UTC
+
+
+@needs_server
+def test_copy_writes_lists_as_arrays(con, tmp_path):
+    import psycopg
+
+    from agentmon_pipeline.postgres import copy_into, create_table_like
+
+    con.execute("""insert into evals.runs values ('r1', 'qa', 'qa.yaml', 'agent', ['1.0', 'v "2", new', 'a\\b'], '1.0',
+                   1, 10, 20, 0, '2026-11-01 10:00:00+00', '2026-11-01 10:01:00+00')""")  # fmt: skip
+    with psycopg.connect(URL, autocommit=True) as pg:
+        table = f"copy_test_{uuid.uuid4().hex[:8]}"
+        create_table_like(con, pg, "evals.runs", table)
+        assert copy_into(con, pg, "select * from evals.runs", table, tmp_path) == 1
+        versions = pg.execute(f"select versions from {table}").fetchone()[0]
+        pg.execute(f"drop table {table}")
+    assert versions == ["1.0", 'v "2", new', "a\\b"]
