@@ -394,18 +394,21 @@ def cmd_reports_snapshot(args: argparse.Namespace) -> int:
 def cmd_db_init(args: argparse.Namespace) -> int:
     import os
 
-    from agentmon_pipeline.postgres import Roles, connect, init_roles
+    from agentmon_pipeline.postgres import Roles, connect, init_roles, migrate, schema_version
 
     url = args.url or os.environ.get("MONITORING_DB_URL", "")
     if not url.startswith(("postgresql://", "postgres://")):
         raise UserError(
-            "db init --roles is for a PostgreSQL warehouse (MONITORING_DB_URL=postgresql://...); "
-            "DuckDB has no roles: give readers the file read-only"
+            "db init is for a PostgreSQL warehouse (MONITORING_DB_URL=postgresql://...); a DuckDB warehouse "
+            "migrates itself on first use and has no roles: give readers the file read-only"
         )
-    if not args.roles:
-        raise UserError("nothing to do: pass --roles")
     ssl = os.environ.get("MONITORING_DB_SSL", "").strip().lower() in {"1", "true", "yes", "on"}
     with connect(url, ssl) as con:
+        before = schema_version(con)
+        after = migrate(con)
+        print(f"schema version {after}" + (f" (migrated from {before})" if before != after else " (up to date)"))
+        if not args.roles:
+            return 0
         for line in init_roles(con, Roles(args.writer, args.reader)):
             print(line)
     print(f"grant them to login users: grant {args.reader} to <user>; grant {args.writer} to <pipeline user>; "
@@ -502,7 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="the warehouse: PostgreSQL schemas and roles")
     db_sub = db.add_subparsers(dest="db_command", metavar="command", required=True)
-    db_init = db_sub.add_parser("init", help="create the schemas, and with --roles a writer and a read-only role")
+    db_init = db_sub.add_parser(
+        "init", help="create or migrate the PostgreSQL schemas and tables; --roles: a writer and a read-only role"
+    )
     db_init.add_argument("--roles", action="store_true", help="create agentmon_writer and agentmon_reader (marts only)")
     db_init.add_argument("--url", help="default: MONITORING_DB_URL (postgresql://...)")
     db_init.add_argument("--writer", default="agentmon_writer")

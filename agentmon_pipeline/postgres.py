@@ -12,10 +12,11 @@ Both are NOLOGIN: grant them to login users (`grant agentmon_reader to evidence_
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.warehouse import SCHEMAS
+from agentmon_pipeline.warehouse import MIGRATIONS, SCHEMA_VERSION, SCHEMAS
 
 READ_SCHEMAS = ("marts",)
 
@@ -83,6 +84,36 @@ def init_roles(con, roles: Roles = Roles()) -> list[str]:
 def _current_user(cur) -> str:
     cur.execute("select current_user")
     return cur.fetchone()[0]
+
+
+# schema ------------------------------------------------------------------------------------------
+# The same migrations as DuckDB's (warehouse.MIGRATIONS), in PostgreSQL's words for the two types
+# that differ: one list of tables, one schema version, for both warehouses.
+
+
+def to_postgres(statement: str) -> str:
+    statement = re.sub(r"\bdouble\b(?!\s+precision)", "double precision", statement)
+    return re.sub(r"\bjson\b", "jsonb", statement)
+
+
+def schema_version(con) -> int:
+    row = con.execute("select to_regclass('raw.schema_version')").fetchone()
+    if row[0] is None:
+        return 0
+    return con.execute("select coalesce(max(version), 0) from raw.schema_version").fetchone()[0]
+
+
+def migrate(con) -> int:
+    """Bring a PostgreSQL warehouse forward to SCHEMA_VERSION, one migration per transaction
+    (PostgreSQL's DDL is transactional: a failed migration leaves nothing half done)."""
+    for version in range(schema_version(con) + 1, SCHEMA_VERSION + 1):
+        with con.transaction():
+            for statement in MIGRATIONS[version - 1]:
+                con.execute(to_postgres(statement))
+            con.execute("create table if not exists raw.schema_version "
+                        "(version integer primary key, applied_at timestamptz not null)")  # fmt: skip
+            con.execute("insert into raw.schema_version values (%s, now())", [version])
+    return SCHEMA_VERSION
 
 
 # bulk loading ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def test_connection_settings():
 def test_db_init_refuses_duckdb_with_one_line(capsys, monkeypatch):
     monkeypatch.delenv("MONITORING_DB_URL", raising=False)
     assert main(["db", "init", "--roles"]) == 2
-    assert "DuckDB has no roles" in capsys.readouterr().err
+    assert "has no roles" in capsys.readouterr().err
 
 
 @needs_server
@@ -52,12 +52,15 @@ def test_roles_a_reader_reads_the_marts_only_and_cannot_write(capsys):
     with as_user("t_pipeline") as pipeline:
         pipeline.execute("create table marts.fct_agent_runs (run_id text, cost_usd double precision)")
         pipeline.execute("insert into marts.fct_agent_runs values ('r1', 0.5)")
-        pipeline.execute("create table raw.spans (span_id text, input text)")
-        pipeline.execute("insert into raw.spans values ('s1', 'private prompt')")
+        pipeline.execute("create table raw.scratch (span_id text, input text)")
+        pipeline.execute("insert into raw.scratch values ('s1', 'private prompt')")
+        pipeline.execute("insert into raw.ingested_files (load_id, file_path, file_name, sha256, bytes, status, lines, "
+                         "loaded, quarantined, ingested_at) values (1, 'a', 'a', 'x', 1, 'loaded', 1, 1, 0, now())")  # fmt: skip
     with as_user("t_analyst") as analyst:
         assert analyst.execute("select run_id, cost_usd from marts.fct_agent_runs").fetchall() == [("r1", 0.5)]
         for statement in ("insert into marts.fct_agent_runs values ('r2', 1)", "delete from marts.fct_agent_runs",
-                          "create table marts.mine (x int)", "select * from raw.spans", "drop table marts.fct_agent_runs"):  # fmt: skip
+                          "create table marts.mine (x int)", "select * from raw.spans", "select * from raw.scratch",
+                          "drop table marts.fct_agent_runs"):  # fmt: skip
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 analyst.execute(statement)
     with psycopg.connect(URL, autocommit=True) as admin:
@@ -122,3 +125,32 @@ def test_copy_writes_lists_as_arrays(con, tmp_path):
         versions = pg.execute(f"select versions from {table}").fetchone()[0]
         pg.execute(f"drop table {table}")
     assert versions == ["1.0", 'v "2", new', "a\\b"]
+
+
+@needs_server
+def test_migrations_give_postgres_the_tables_duckdb_has(con, capsys):
+    """The same migrations on both warehouses: every table, every column, the types mapped."""
+    import psycopg
+
+    from agentmon_pipeline.warehouse import SCHEMA_VERSION
+
+    database = f"agentmon_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(URL, autocommit=True) as admin:
+        admin.execute(f"create database {database}")
+    db_url = URL.rsplit("/", 1)[0] + "/" + database
+    assert main(["db", "init", "--url", db_url]) == 0
+    assert f"schema version {SCHEMA_VERSION} (migrated from 0)" in capsys.readouterr().out
+    assert main(["db", "init", "--url", db_url]) == 0
+    assert "(up to date)" in capsys.readouterr().out
+    query = ("select table_schema, table_name, column_name, {} from information_schema.columns "
+             "where table_schema in ('raw', 'evals', 'analytics', 'alerts', 'registry')")  # fmt: skip
+    duck = {(s, t, c): k for s, t, c, k in con.execute(query.format("data_type")).fetchall()}
+    with psycopg.connect(db_url) as pg:
+        pg_cols = {(s, t, c): k for s, t, c, k in pg.execute(query.format("udt_name")).fetchall()}
+    with psycopg.connect(URL, autocommit=True) as admin:
+        admin.execute(f"drop database {database} with (force)")
+    assert set(pg_cols) == set(duck)
+    expected = {"VARCHAR": "varchar", "BIGINT": "int8", "INTEGER": "int4", "DOUBLE": "float8", "BOOLEAN": "bool",
+                "TIMESTAMP WITH TIME ZONE": "timestamptz", "DATE": "date", "JSON": "jsonb", "VARCHAR[]": "_varchar"}  # fmt: skip
+    mismatched = {k: (duck[k], pg_cols[k]) for k in duck if expected[duck[k]] != pg_cols[k]}
+    assert mismatched == {}
