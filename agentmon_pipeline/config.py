@@ -150,6 +150,16 @@ def ensure_home(s: Settings | None = None) -> Settings:
     return s
 
 
+def read_yaml(path: Path) -> Any:
+    """The YAML document in `path` (an empty file is {}); a syntax error names the file and line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
 KNOWN_CONFIG_KEYS = {"alerts", "budgets", "redaction", "suites", "retention"}
 
 
@@ -161,12 +171,7 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
         return {}
     if not path.exists():
         raise UserError(f"AGENTMON_CONFIG: {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
     unknown = sorted(set(data) - KNOWN_CONFIG_KEYS)

@@ -24,10 +24,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from agentmon_pipeline.config import read_yaml
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.registry.store import AgentRegistry, Change
+from agentmon_pipeline.registry.store import AgentRegistry, Change, check_capabilities, check_config
 
 AGENT_KEYS = {"name", "description", "owner", "capabilities", "active", "versions"}
 VERSION_KEYS = {"description", "config", "deployed_at"}
@@ -88,16 +87,22 @@ def _time(value: Any, where: str) -> datetime | None:
     raise UserError(f"{where}: {value!r} is not an ISO 8601 time (e.g. 2026-11-17T09:00:00Z)")
 
 
+def _fields(value: Any, where: str, keys: set[str], expected: str) -> dict:
+    """A mapping with only the known keys (a missing one is an empty mapping)."""
+    value = value or {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: expected a mapping ({expected})")
+    unknown = sorted(set(value) - keys)
+    if unknown:
+        raise UserError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(keys))}")
+    return value
+
+
 def parse_agents_file(path: Path) -> list[AgentSpec]:
     """The file's agents, checked: every mistake names the file and the key."""
     if not path.exists():
         raise UserError(f"{path}: no such agents file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(path)
     if not isinstance(data, dict) or set(data) - {"agents"}:
         raise UserError(f"{path}: expected one top-level key, agents: a mapping of agent id to its fields")
     agents = data.get("agents") or {}
@@ -108,17 +113,8 @@ def parse_agents_file(path: Path) -> list[AgentSpec]:
         where = f"{path}: agents.{agent_id}"
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise UserError(f"{where}: an agent id must be text")
-        fields = fields or {}
-        if not isinstance(fields, dict):
-            raise UserError(f"{where}: expected a mapping (name, owner, versions, ...)")
-        unknown = sorted(set(fields) - AGENT_KEYS)
-        if unknown:
-            raise UserError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(AGENT_KEYS))}")
-        capabilities = fields.get("capabilities")
-        if capabilities is not None and (
-            not isinstance(capabilities, list) or not all(isinstance(c, str) and c for c in capabilities)
-        ):
-            raise UserError(f"{where}.capabilities: expected a list of names, e.g. [refunds, search]")
+        fields = _fields(fields, where, AGENT_KEYS, "name, owner, versions, ...")
+        capabilities = check_capabilities(fields.get("capabilities"), f"{where}.capabilities")
         versions_raw = fields.get("versions") or {}
         if not isinstance(versions_raw, dict):
             raise UserError(f"{where}.versions: expected a mapping of version to its fields")
@@ -126,17 +122,10 @@ def parse_agents_file(path: Path) -> list[AgentSpec]:
         for key, vfields in versions_raw.items():
             version = _version_key(key, f"{where}.versions")
             vwhere = f"{where}.versions.{version}"
-            vfields = vfields or {}
-            if not isinstance(vfields, dict):
-                raise UserError(f"{vwhere}: expected a mapping (config, description, deployed_at)")
-            unknown = sorted(set(vfields) - VERSION_KEYS)
-            if unknown:
-                raise UserError(f"{vwhere}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(VERSION_KEYS))}")
-            config = vfields.get("config")
-            if config is not None and not isinstance(config, dict):
-                raise UserError(f"{vwhere}.config: expected a mapping")
+            vfields = _fields(vfields, vwhere, VERSION_KEYS, "config, description, deployed_at")
             versions.append(VersionSpec(version, _text(vfields.get("description"), f"{vwhere}.description"),
-                                        config, _time(vfields.get("deployed_at"), f"{vwhere}.deployed_at")))  # fmt: skip
+                                        check_config(vfields.get("config"), f"{vwhere}.config"),
+                                        _time(vfields.get("deployed_at"), f"{vwhere}.deployed_at")))  # fmt: skip
         active = fields.get("active")
         if active is not None:
             active = _version_key(active, f"{where}.active")

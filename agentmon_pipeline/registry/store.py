@@ -68,7 +68,7 @@ def _check_id(value: Any, what: str) -> str:
     return value
 
 
-def _check_capabilities(value: Any, what: str) -> list[str] | None:
+def check_capabilities(value: Any, what: str) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
@@ -76,7 +76,7 @@ def _check_capabilities(value: Any, what: str) -> list[str] | None:
     return list(value)
 
 
-def _check_config(value: Any, what: str) -> dict | None:
+def check_config(value: Any, what: str) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -192,7 +192,7 @@ class AgentRegistry:
     ) -> list[Change]:  # fmt: skip
         """Create the agent, or update the fields given (None leaves a field as it is)."""
         _check_id(agent_id, "agent id")
-        capabilities = _check_capabilities(capabilities, f"{agent_id}: capabilities")
+        capabilities = check_capabilities(capabilities, f"{agent_id}: capabilities")
         given = {"name": name, "description": description, "owner": owner, "capabilities": capabilities}
         given = {k: v for k, v in given.items() if v is not None}
         existing = self.agent(agent_id)
@@ -226,7 +226,7 @@ class AgentRegistry:
         config is a no-op; with another config it is refused: versions are immutable."""
         _check_id(agent_id, "agent id")
         _check_id(version, f"{agent_id}: version")
-        config = _check_config(config, f"{agent_id} {version}: config")
+        config = check_config(config, f"{agent_id} {version}: config")
         changes: list[Change] = []
         if self.agent(agent_id) is None:
             changes += self.register_agent(agent_id)

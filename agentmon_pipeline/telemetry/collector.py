@@ -321,16 +321,15 @@ class TelemetryCollector:
         is a folder (or has no suffix). The configured exporters get the records too. Returns the
         file, or None when nothing was queued."""
         target = Path(path)
-        if target.is_dir() or not target.suffix:
-            exporter = JsonlExporter(target, rotate_seconds=float("inf"), rotate_bytes=1 << 62)
-            self.flush(extra=[exporter])
-            exporter.close()
-            return exporter.files[-1] if exporter.files else None
-        exporter = JsonlExporter(target.parent, rotate_seconds=float("inf"), rotate_bytes=1 << 62)
+        into_folder = target.is_dir() or not target.suffix
+        exporter = JsonlExporter(target if into_folder else target.parent, rotate_seconds=float("inf"),
+                                 rotate_bytes=1 << 62)  # fmt: skip
         self.flush(extra=[exporter])
         exporter.close()
         if not exporter.files:
             return None
+        if into_folder:
+            return exporter.files[-1]
         os.replace(exporter.files[-1], target)
         return target
 

@@ -14,15 +14,14 @@ import yaml
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import project_dir, settings
 from agentmon_pipeline.demo import generate_demo
+from agentmon_pipeline.warehouse import fetch_rows
 from tests.conftest import DEMO_END
 
 
 def _rows(sql: str) -> list[dict]:
     con = duckdb.connect(str(settings().warehouse_path), read_only=True)
     try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        return fetch_rows(con, sql)
     finally:
         con.close()
 
