@@ -1,20 +1,50 @@
 """PostgreSQL as the warehouse, against a real server: runs when AGENTMON_TEST_POSTGRES_URL names
-a superuser's URL (`.ci/run` starts a throwaway server with .ci/postgres.sh and sets it).
+a superuser's pg_url (`.ci/run` starts a throwaway server with .ci/postgres.sh and sets it).
 This far: the schemas and the roles of `agentmon db init --roles`; the read-only role cannot write."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
 from agentmon_pipeline.cli import main
+from agentmon_pipeline.config import project_dir
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.postgres import connection_kwargs
 
-URL = os.environ.get("AGENTMON_TEST_POSTGRES_URL")
-needs_server = pytest.mark.skipif(not URL, reason="AGENTMON_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """AGENTMON_TEST_POSTGRES_URL when set (.ci/run starts one server for the whole run), else a
+    throwaway server of our own: .ci/postgres.sh (Debian's PostgreSQL, installed if missing) on a
+    free loopback port, stopped afterwards. These tests never skip."""
+    if os.environ.get("AGENTMON_TEST_POSTGRES_URL"):
+        yield os.environ["AGENTMON_TEST_POSTGRES_URL"]
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # under /tmp itself: when the tests run as root the server runs as the postgres user, who
+    # cannot enter pytest's private temporary folders
+    data = Path(tempfile.mkdtemp(prefix="agentmon-test-pg."))
+    started = subprocess.run(
+        [str(project_dir() / ".ci" / "postgres.sh"), str(data)], capture_output=True, text=True, check=False,
+        env={**os.environ, "AGENTMON_TEST_POSTGRES_PORT": str(port)},
+    )  # fmt: skip
+    assert started.returncode == 0, f"could not start PostgreSQL: {started.stderr[-2000:]}"
+    yield started.stdout.strip().splitlines()[-1]
+    pg_ctl = max(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    stop = [str(pg_ctl), "-D", str(data / "data"), "-m", "fast", "stop"]
+    subprocess.run((["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + stop,
+                   capture_output=True, check=False)  # fmt: skip
+    shutil.rmtree(data, ignore_errors=True)
 
 
 def test_connection_settings():
@@ -30,16 +60,15 @@ def test_db_init_refuses_duckdb_with_one_line(capsys, monkeypatch):
     assert "has no roles" in capsys.readouterr().err
 
 
-@needs_server
-def test_roles_a_reader_reads_the_marts_only_and_cannot_write(capsys):
+def test_roles_a_reader_reads_the_marts_only_and_cannot_write(pg_url, capsys):
     import psycopg
 
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(URL, autocommit=True) as admin:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"create database {database}")
         for user in ("t_pipeline", "t_analyst"):
             admin.execute(f"drop role if exists {user}")
-    db_url = URL.rsplit("/", 1)[0] + "/" + database
+    db_url = pg_url.rsplit("/", 1)[0] + "/" + database
     assert main(["db", "init", "--roles", "--url", db_url]) == 0
     assert main(["db", "init", "--roles", "--url", db_url]) == 0  # again: nothing breaks
     out = capsys.readouterr().out
@@ -63,22 +92,20 @@ def test_roles_a_reader_reads_the_marts_only_and_cannot_write(capsys):
                           "drop table marts.fct_agent_runs"):  # fmt: skip
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 analyst.execute(statement)
-    with psycopg.connect(URL, autocommit=True) as admin:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"drop database {database} with (force)")
         admin.execute("drop role t_pipeline")
         admin.execute("drop role t_analyst")
 
 
-@needs_server
-def test_db_init_says_why_it_cannot_connect(capsys):
-    bad = URL.rsplit(":", 1)[0] + ":1/postgres"  # nothing listens on port 1
+def test_db_init_says_why_it_cannot_connect(pg_url, capsys):
+    bad = pg_url.rsplit(":", 1)[0] + ":1/postgres"  # nothing listens on port 1
     assert main(["db", "init", "--roles", "--url", bad]) == 2
     err = capsys.readouterr().err
     assert err.startswith("agentmon: cannot connect to the PostgreSQL warehouse") and err.count("\n") == 1
 
 
-@needs_server
-def test_copy_moves_a_raw_table_whole(con, tmp_path):
+def test_copy_moves_a_raw_table_whole(pg_url, con, tmp_path):
     """raw.spans as the loader writes it, into PostgreSQL with one COPY: every value survives
     (nulls and empty strings apart, quotes, newlines, unicode, JSON, time zones)."""
     import json
@@ -95,7 +122,7 @@ def test_copy_moves_a_raw_table_whole(con, tmp_path):
                ('t1', 's2', 'tool \\ backslash', 'tool', '2026-11-01 10:00:02+01', '2026-11-01 10:00:03+01',
                 1000, 'error', null, null, null, 'native', 1, null, null)
     """)  # fmt: skip
-    with psycopg.connect(URL, autocommit=True) as pg:
+    with psycopg.connect(pg_url, autocommit=True) as pg:
         table = f"copy_test_{uuid.uuid4().hex[:8]}"
         create_table_like(con, pg, "raw.spans", table)
         assert copy_into(con, pg, "select * from raw.spans", table, tmp_path) == 2
@@ -110,15 +137,14 @@ def test_copy_moves_a_raw_table_whole(con, tmp_path):
     assert s2[2].timestamp() == s1[2].timestamp() - 3600 + 2  # 10:00:02+01 is 09:00:02 UTC
 
 
-@needs_server
-def test_copy_writes_lists_as_arrays(con, tmp_path):
+def test_copy_writes_lists_as_arrays(pg_url, con, tmp_path):
     import psycopg
 
     from agentmon_pipeline.postgres import copy_into, create_table_like
 
     con.execute("""insert into evals.runs values ('r1', 'qa', 'qa.yaml', 'agent', ['1.0', 'v "2", new', 'a\\b'], '1.0',
                    1, 10, 20, 0, '2026-11-01 10:00:00+00', '2026-11-01 10:01:00+00')""")  # fmt: skip
-    with psycopg.connect(URL, autocommit=True) as pg:
+    with psycopg.connect(pg_url, autocommit=True) as pg:
         table = f"copy_test_{uuid.uuid4().hex[:8]}"
         create_table_like(con, pg, "evals.runs", table)
         assert copy_into(con, pg, "select * from evals.runs", table, tmp_path) == 1
@@ -127,17 +153,16 @@ def test_copy_writes_lists_as_arrays(con, tmp_path):
     assert versions == ["1.0", 'v "2", new', "a\\b"]
 
 
-@needs_server
-def test_migrations_give_postgres_the_tables_duckdb_has(con, capsys):
+def test_migrations_give_postgres_the_tables_duckdb_has(pg_url, con, capsys):
     """The same migrations on both warehouses: every table, every column, the types mapped."""
     import psycopg
 
     from agentmon_pipeline.warehouse import SCHEMA_VERSION
 
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(URL, autocommit=True) as admin:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"create database {database}")
-    db_url = URL.rsplit("/", 1)[0] + "/" + database
+    db_url = pg_url.rsplit("/", 1)[0] + "/" + database
     assert main(["db", "init", "--url", db_url]) == 0
     assert f"schema version {SCHEMA_VERSION} (migrated from 0)" in capsys.readouterr().out
     assert main(["db", "init", "--url", db_url]) == 0
@@ -147,7 +172,7 @@ def test_migrations_give_postgres_the_tables_duckdb_has(con, capsys):
     duck = {(s, t, c): k for s, t, c, k in con.execute(query.format("data_type")).fetchall()}
     with psycopg.connect(db_url) as pg:
         pg_cols = {(s, t, c): k for s, t, c, k in pg.execute(query.format("udt_name")).fetchall()}
-    with psycopg.connect(URL, autocommit=True) as admin:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"drop database {database} with (force)")
     assert set(pg_cols) == set(duck)
     expected = {"VARCHAR": "varchar", "BIGINT": "int8", "INTEGER": "int4", "DOUBLE": "float8", "BOOLEAN": "bool",
