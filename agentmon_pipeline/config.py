@@ -8,10 +8,12 @@ Every setting has a default that works with no set-up, so that a fresh clone run
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
@@ -43,13 +45,29 @@ def project_dir() -> Path:
 class Settings:
     home: Path
     warehouse_url: str
-    warehouse_path: Path
+    warehouse_path: Path | None  # None when the warehouse is PostgreSQL
     landing_dir: Path
     retention_days: int
     log_level: str
     archive_processed: bool
     config_file: Path | None
     agents_file: Path | None = None
+
+    @property
+    def backend(self) -> str:
+        """duckdb (a file, the default) or postgres (MONITORING_DB_URL=postgresql://...)."""
+        return "duckdb" if self.warehouse_path is not None else "postgres"
+
+    @property
+    def warehouse_ssl(self) -> bool:
+        return _bool_env("MONITORING_DB_SSL")
+
+    @property
+    def warehouse_label(self) -> str:
+        """The warehouse as the user should see it: the file, or the URL without its password."""
+        if self.warehouse_path is not None:
+            return str(self.warehouse_path)
+        return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", self.warehouse_url)
 
     @property
     def dagster_home(self) -> Path:
@@ -90,18 +108,18 @@ def _bool_env(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def warehouse_path_from_url(url: str) -> Path:
-    """`duckdb:////abs/path.duckdb` -> `/abs/path.duckdb`. Other schemes come in a later release."""
+def warehouse_path_from_url(url: str) -> Path | None:
+    """`duckdb:////abs/path.duckdb` -> `/abs/path.duckdb`; a PostgreSQL URL -> None."""
     if url.startswith("duckdb:///"):
         rest = url[len("duckdb:///") :]
         if not rest:
             raise UserError(f"MONITORING_DB_URL={url!r}: no file path after duckdb:///")
         return Path(rest).expanduser().resolve()
     if url.startswith(("postgresql://", "postgres://")):
-        raise UserError(
-            "MONITORING_DB_URL: PostgreSQL is not supported yet; use duckdb:///<path> (the default)"
-        )
-    raise UserError(f"MONITORING_DB_URL={url!r}: expected duckdb:///<absolute path>")
+        return None
+    raise UserError(
+        f"MONITORING_DB_URL={url!r}: expected duckdb:///<absolute path> or postgresql://user:password@host:port/database"
+    )
 
 
 def settings() -> Settings:
@@ -134,20 +152,40 @@ def settings() -> Settings:
 def ensure_home(s: Settings | None = None) -> Settings:
     """Create the state folders and the Dagster instance config (telemetry off, one run at a time)."""
     s = s or settings()
-    for folder in (s.home, s.landing_dir, s.dagster_home, s.warehouse_path.parent):
+    for folder in (s.home, s.landing_dir, s.dagster_home):
         folder.mkdir(parents=True, exist_ok=True)
+    if s.warehouse_path is not None:
+        s.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     dagster_yaml = s.dagster_home / "dagster.yaml"
     if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
         dagster_yaml.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(s.dagster_home)
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ["AGENTMON_WAREHOUSE_PATH"] = str(s.warehouse_path)
+    os.environ.update(dbt_environment(s))
     # dbt is installed beside this Python; find it even when the virtualenv is not activated.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return s
+
+
+def dbt_environment(s: Settings) -> dict[str, str]:
+    """What dbt_project/profiles.yml reads: the target, and the warehouse's file or server."""
+    if s.warehouse_path is not None:
+        return {"AGENTMON_DBT_PROFILE_TARGET": "duckdb", "AGENTMON_WAREHOUSE_PATH": str(s.warehouse_path)}
+    url = urlsplit(s.warehouse_url)
+    query = dict(parse_qsl(url.query))
+    return {
+        "AGENTMON_DBT_PROFILE_TARGET": "postgres",
+        "AGENTMON_PG_HOST": url.hostname or query.get("host", "localhost"),
+        "AGENTMON_PG_PORT": str(url.port or query.get("port", 5432)),
+        "AGENTMON_PG_USER": unquote(url.username or query.get("user", "")),
+        "AGENTMON_PG_PASSWORD": unquote(url.password or query.get("password", "")),
+        "AGENTMON_PG_DBNAME": unquote(url.path.lstrip("/")) or query.get("dbname", "postgres"),
+        "AGENTMON_PG_SSLMODE": "require" if s.warehouse_ssl else query.get("sslmode", "prefer"),
+        "PGTZ": "UTC",  # dbt's sessions bucket days and hours in UTC, as DuckDB's do
+    }
 
 
 def read_yaml(path: Path) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.warehouse import MIGRATIONS, SCHEMA_VERSION, SCHEMAS
@@ -33,12 +34,19 @@ def connection_kwargs(url: str, ssl: bool = False) -> dict:
 
 def connect(url: str, ssl: bool = False):
     import psycopg
+    from psycopg.types.numeric import FloatLoader
+    from psycopg.types.string import TextLoader
 
     try:
-        return psycopg.connect(**connection_kwargs(url, ssl), autocommit=True)
+        con = psycopg.connect(**connection_kwargs(url, ssl), autocommit=True, options="-c TimeZone=UTC")
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot connect to the PostgreSQL warehouse: {reason}") from None
+    # the values DuckDB gives: numbers as floats (sum() of integers is numeric here), JSON as text
+    con.adapters.register_loader("numeric", FloatLoader)
+    for kind in ("json", "jsonb"):
+        con.adapters.register_loader(kind, TextLoader)
+    return con
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,9 @@ def _current_user(cur) -> str:
 
 
 def to_postgres(statement: str) -> str:
-    statement = re.sub(r"\bdouble\b(?!\s+precision)", "double precision", statement)
-    return re.sub(r"\bjson\b", "jsonb", statement)
+    """DuckDB's `double` is PostgreSQL's `double precision`. JSON stays `json` (not `jsonb`): the
+    text is kept as it came, so keys made from it (a metric's labels) are the same on both."""
+    return re.sub(r"\bdouble\b(?!\s+precision)", "double precision", statement)
 
 
 def schema_version(con) -> int:
@@ -123,16 +132,21 @@ def migrate(con) -> int:
 PG_TYPES = {
     "VARCHAR": "text", "BIGINT": "bigint", "INTEGER": "integer", "DOUBLE": "double precision",
     "BOOLEAN": "boolean", "TIMESTAMP WITH TIME ZONE": "timestamptz", "TIMESTAMP": "timestamp",
-    "DATE": "date", "JSON": "jsonb", "HUGEINT": "numeric", "VARCHAR[]": "text[]",
+    "DATE": "date", "JSON": "json", "HUGEINT": "numeric", "SMALLINT": "smallint", "FLOAT": "real",
+    "UBIGINT": "numeric", "UINTEGER": "bigint", "TINYINT": "smallint", "UUID": "uuid",
+    "TIMESTAMP_NS": "timestamp", "NULL": "text",
 }  # fmt: skip
 NULL = r"\N"
 
 
 def pg_type(duckdb_type: str) -> str:
-    try:
+    if duckdb_type in PG_TYPES:
         return PG_TYPES[duckdb_type]
-    except KeyError:
-        raise UserError(f"no PostgreSQL type for DuckDB's {duckdb_type}") from None
+    if duckdb_type.endswith("[]"):
+        return pg_type(duckdb_type[:-2]) + "[]"
+    if duckdb_type.startswith("DECIMAL"):
+        return "numeric"
+    raise UserError(f"no PostgreSQL type for DuckDB's {duckdb_type}")
 
 
 def create_table_like(duck, pg, source: str, target: str) -> list[str]:
@@ -144,7 +158,7 @@ def create_table_like(duck, pg, source: str, target: str) -> list[str]:
     return [name for name, *_ in columns]
 
 
-def copy_into(duck, pg, source: str, target: str, scratch_dir) -> int:
+def copy_into(duck, pg, source: str, target: str, scratch_dir=None) -> int:
     """Append the rows of the DuckDB relation `source` to the PostgreSQL table `target` with one
     COPY; returns the rows copied. Lists are written as PostgreSQL array literals."""
     import os
@@ -159,7 +173,8 @@ def copy_into(duck, pg, source: str, target: str, scratch_dir) -> int:
     fd, path = tempfile.mkstemp(suffix=".csv", dir=scratch_dir)
     os.close(fd)
     try:
-        duck.execute(f"copy (select {select} from ({source})) to '{path}' (format csv, header false, nullstr '{NULL}')")
+        relation = source if re.fullmatch(r'[\w."]+', source) else f"({source})"
+        duck.execute(f"copy (select {select} from {relation}) to '{path}' (format csv, header false, nullstr '{NULL}')")
         names = ", ".join(f'"{name}"' for name, *_ in columns)
         with pg.cursor() as cur:
             with cur.copy(f"copy {target} ({names}) from stdin (format csv, null '{NULL}')") as copy, open(path, "rb") as f:
@@ -169,3 +184,120 @@ def copy_into(duck, pg, source: str, target: str, scratch_dir) -> int:
     finally:
         os.unlink(path)
     return rows
+
+
+# the warehouse interface ---------------------------------------------------------------------------
+# Evaluations, analytics, alerts, the registry and the CLI talk to the warehouse through the part of
+# DuckDB's connection API they use: execute / executemany / sql with ? or $name parameters,
+# fetchone / fetchall / df / pl / to_arrow_table, register / unregister of a dataframe, and
+# begin / commit / rollback. On DuckDB that is the DuckDB connection itself; on PostgreSQL it is
+# PgConnection, which translates each statement once (sqlglot, DuckDB's dialect to PostgreSQL's)
+# and moves dataframes with COPY. One copy of every query, written in DuckDB's SQL.
+
+PARAMETER = re.compile(r"%(?!s\b|\(\w+\)s)")
+POLARS_TYPES = {16: "Boolean", 20: "Int64", 21: "Int64", 23: "Int64", 700: "Float64", 701: "Float64",
+                1700: "Float64", 25: "String", 1043: "String", 114: "String", 3802: "String",
+                1184: "Datetime", 1114: "Datetime", 1082: "Date"}  # fmt: skip
+
+
+@lru_cache(maxsize=2048)
+def translate(sql: str) -> str:
+    """One statement in DuckDB's SQL, in PostgreSQL's."""
+    import sqlglot
+
+    try:
+        return ";\n".join(sqlglot.transpile(sql, read="duckdb", write="postgres"))
+    except sqlglot.errors.SqlglotError as exc:
+        raise UserError(f"cannot translate a query for PostgreSQL ({str(exc).splitlines()[0]})") from None
+
+
+class PgCursor:
+    """A result, with the fetch methods of a DuckDB result."""
+
+    def __init__(self, cur):
+        self._cur = cur
+
+    @property
+    def description(self):
+        return self._cur.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    def fetchone(self):
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[tuple]:
+        return self._cur.fetchall()
+
+    def pl(self):
+        import polars as pl
+
+        names = [d.name for d in self._cur.description]
+        schema = {}
+        for d in self._cur.description:
+            kind = POLARS_TYPES.get(d.type_code)
+            schema[d.name] = (
+                pl.List(pl.String) if d.type_code in (1009, 1015) else
+                pl.Datetime("us", "UTC") if d.type_code == 1184 else
+                pl.Datetime("us") if kind == "Datetime" else getattr(pl, kind) if kind else None
+            )  # fmt: skip
+        rows = self._cur.fetchall()
+        if all(v is not None for v in schema.values()):
+            return pl.DataFrame(rows, schema=schema, orient="row")
+        frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+        return frame.cast({k: v for k, v in schema.items() if v is not None}) if rows else frame
+
+    def to_arrow_table(self):
+        return self.pl().to_arrow()
+
+    fetch_arrow_table = to_arrow_table
+
+    def df(self):
+        return self.pl().to_pandas()
+
+
+class PgConnection:
+    """The PostgreSQL warehouse, shaped like the DuckDB connection the rest of agentmon uses."""
+
+    dialect = "postgres"
+
+    def __init__(self, pg):
+        self.pg = pg
+
+    def execute(self, sql: str, params: list | tuple | dict | None = None) -> PgCursor:
+        statement = translate(sql)
+        cur = self.pg.cursor()
+        if not params:  # no parameters: psycopg sends the text as it is, % included
+            cur.execute(statement)
+        else:
+            cur.execute(PARAMETER.sub("%%", statement), params)
+        return PgCursor(cur)
+
+    def executemany(self, sql: str, rows) -> None:
+        with self.pg.cursor() as cur:
+            cur.executemany(PARAMETER.sub("%%", translate(sql)), rows)
+
+    def sql(self, sql: str, params: list | dict | None = None) -> PgCursor:
+        return self.execute(sql, params)
+
+    def register(self, name: str, data) -> None:
+        """A temporary table `name` holding a pandas, polars or Arrow frame (one COPY)."""
+        import duckdb
+        import polars as pl
+
+        arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+        self.unregister(name)
+        with duckdb.connect() as duck:
+            duck.register("frame", arrow)
+            columns = duck.execute("describe frame").fetchall()
+            ddl = ", ".join(f'"{column}" {pg_type(kind)}' for column, kind, *_ in columns)
+            self.pg.execute(f'create temp table "{name}" ({ddl})')
+            copy_into(duck, self.pg, "frame", f'"{name}"')
+
+    def unregister(self, name: str) -> None:
+        self.pg.execute(f'drop table if exists pg_temp."{name}"')
+
+    def close(self) -> None:
+        self.pg.close()

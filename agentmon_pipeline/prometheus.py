@@ -35,8 +35,8 @@ def render(con) -> str:
     rows = con.execute(f"""
         select agent_id, agent_version, {selects}
         from (select *, started_at >= now() - interval 24 hour as recent
-              from marts.fct_agent_runs where not is_benchmark and agent_id is not null)
-        group by all order by all
+              from marts.fct_agent_runs where not is_benchmark and agent_id is not null) as runs
+        group by 1, 2 order by 1, 2
     """).fetchall()  # fmt: skip
     lines = []
     for i, (name, kind, text, _) in enumerate(GAUGES):

@@ -11,6 +11,7 @@ query filters on a key column that is never null in real rows. It is written und
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,12 +89,34 @@ def _plain(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return f"select {', '.join(out)} from ({sql})"
 
 
+def _local_copy(con) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the warehouse tables that SNAPSHOT_TABLES and HEADLINES read."""
+    from agentmon_pipeline.warehouse import table_exists
+
+    duck = duckdb.connect()
+    duck.execute("set TimeZone = 'UTC'")
+    wanted = set(re.findall(r"\b(marts|analytics|evals|alerts)\.(\w+)", " ".join(SNAPSHOT_TABLES.values())))
+    for schema, table in sorted(wanted):
+        if table_exists(con, schema, table):
+            duck.execute(f"create schema if not exists {schema}")
+            duck.register("incoming", con.sql(f"select * from {schema}.{table}").to_arrow_table())
+            duck.execute(f"create table {schema}.{table} as select * from incoming")
+            duck.unregister("incoming")
+    return duck
+
+
 def snapshot_path(s: Settings) -> Path:
     return s.home / "reports" / "agentmon.duckdb"
 
 
 def write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, now: datetime | None = None) -> dict[str, int]:
-    """Copy SNAPSHOT_TABLES out of the warehouse `con` into `target`, atomically; row counts."""
+    """Copy SNAPSHOT_TABLES out of the warehouse `con` into `target`, atomically; row counts.
+
+    From PostgreSQL, the tables the snapshot reads are first copied into an in-memory DuckDB, so
+    the snapshot is made by the same queries from the same rows."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        with _local_copy(con) as duck:
+            return write_snapshot(duck, target, now)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     temp.unlink(missing_ok=True)

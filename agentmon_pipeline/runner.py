@@ -39,14 +39,14 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
     # dbt's partial parse (reused by every run) is only valid for the warehouse it was made for
     stamp = target / ".agentmon-warehouse"
     stale = not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir)
-    if force or stale or not stamp.exists() or stamp.read_text() != str(s.warehouse_path):
+    if force or stale or not stamp.exists() or stamp.read_text() != s.warehouse_label:
         from dagster_dbt import DbtProject
 
         project = DbtProject(
             project_dir=s.dbt_project_dir, profiles_dir=s.dbt_project_dir, target_path=s.dbt_target
         )
         project.preparer.prepare(project)
-        stamp.write_text(str(s.warehouse_path))
+        stamp.write_text(s.warehouse_label)
     return manifest
 
 
@@ -97,7 +97,7 @@ class RunSummary:
         if self.findings:
             lines.append(f"  findings            {len(self.findings)} (recorded and alerted, not failures)")
             lines.extend(f"    {finding}" for finding in self.findings[:20])
-        lines.append(f"  warehouse           {s.warehouse_path}")
+        lines.append(f"  warehouse           {s.warehouse_label}")
         lines.append("  open the UI with    make ui   (http://127.0.0.1:3000)")
         return "\n".join(lines)
 
@@ -245,7 +245,7 @@ def status_report() -> str:
             "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1 limit 5"
         ).fetchall()
     out = [
-        f"warehouse      {s.warehouse_path}",
+        f"warehouse      {s.warehouse_label}",
         f"landing folder {s.landing_dir}",
         f"files          {files[0]} in the ledger ({files[1]} duplicate, {files[2]} quarantined whole)",
         f"lines          {files[3]} = {files[4]} loaded + {files[5]} quarantined",

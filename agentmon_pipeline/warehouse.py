@@ -398,7 +398,11 @@ def _lock_timeout() -> float:
 def warehouse_lock(
     settings: Settings, exclusive: bool = True, timeout: float | None = None
 ) -> Iterator[None]:
-    """Hold the cross-process warehouse lock; re-entrant within one process."""
+    """Hold the cross-process warehouse lock; re-entrant within one process. PostgreSQL needs none:
+    its transactions let any number of processes read and write at once."""
+    if settings.backend == "postgres":
+        yield
+        return
     key = str(settings.lock_path)
     if _held.get(key):
         _held[key] += 1
@@ -418,7 +422,7 @@ def warehouse_lock(
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(
-                        f"the warehouse {settings.warehouse_path} is busy: another agentmon process is "
+                        f"the warehouse {settings.warehouse_label} is busy: another agentmon process is "
                         "writing to it; try again when it has finished"
                     ) from None
                 time.sleep(0.2)
@@ -455,8 +459,22 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
 def connect(
     settings: Settings, read_only: bool = False, timeout: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection for one unit of work, under the warehouse lock; migrated on first write."""
+    """A connection for one unit of work, under the warehouse lock; migrated on first write.
+
+    On PostgreSQL (MONITORING_DB_URL=postgresql://...) it is a `postgres.PgConnection`: the same
+    calls, the same SQL (translated), no lock."""
     ensure_home(settings)
+    if settings.backend == "postgres":
+        from agentmon_pipeline import postgres
+
+        pg = postgres.PgConnection(postgres.connect(settings.warehouse_url, settings.warehouse_ssl))
+        try:
+            if not read_only:
+                postgres.migrate(pg.pg)
+            yield pg
+        finally:
+            pg.close()
+        return
     wait = _lock_timeout() if timeout is None else timeout
     with warehouse_lock(settings, exclusive=not read_only, timeout=wait):
         if read_only and not settings.warehouse_path.exists():

@@ -97,11 +97,14 @@ def _anomalies(con, rule: Rule, now: datetime) -> list[Observation]:
     if not table_exists(con, "analytics", "anomalies"):
         return []
     rows = fetch_rows(con, """
-        select agent_id, metric, arg_max(value, abs(score)) as value, arg_max(expected, abs(score)) as expected,
-               max(abs(score)) as score, arg_max(bucket_start, abs(score)) as bucket_start
-        from analytics.anomalies
-        where bucket_start >= $since
-        group by all
+        select agent_id, metric, value, expected, abs(score) as score, bucket_start
+        from (
+            select *, row_number() over (partition by agent_id, metric
+                                         order by abs(score) desc, bucket_start desc) as strongest
+            from analytics.anomalies
+            where bucket_start >= $since
+        ) as recent
+        where strongest = 1
     """, {"since": now - rule.window - timedelta(hours=1)})  # fmt: skip
     out = []
     for row in rows:

@@ -77,8 +77,10 @@ def replace_table(con, table: str, frame: pl.DataFrame) -> int:
     try:
         con.execute(f"delete from analytics.{table}")
         if frame.height:
-            arrow = frame.to_arrow()  # noqa: F841 - read by DuckDB below
-            con.execute(f"insert into analytics.{table} by name select * from arrow")
+            con.register("new_rows", frame.to_arrow())
+            names = ", ".join(f'"{name}"' for name in frame.columns)
+            con.execute(f"insert into analytics.{table} ({names}) select {names} from new_rows")
+            con.unregister("new_rows")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -219,8 +219,9 @@ class AnalyticsEngine:
     def compare_versions(self, agent_id: str | None = None) -> list[VersionComparison]:
         where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
         runs = self.db.query(
+            # in a fixed order: the bootstrap's fixed seed gives the same intervals for the same runs
             f"select agent_id, agent_version, started_at, is_success, duration_ms, cost_usd "
-            f"from marts.fct_agent_runs where {where}",
+            f"from marts.fct_agent_runs where {where} order by started_at, run_id",
             {"agent": agent_id} if agent_id else {},
         )
         deployments = None

@@ -13,6 +13,8 @@ import polars as pl
 from agentmon_pipeline.errors import UserError
 
 GRANULARITIES = {"15m": "15 minutes", "1h": "1 hour", "1d": "1 day"}
+# DuckDB's default origin of time_bucket, written out: PostgreSQL's date_bin needs one
+ORIGIN = "'2000-01-03 00:00:00+00'::timestamptz"
 
 # metric -> (SQL over fct_agent_runs in a bucket, value of an empty bucket)
 RUN_METRICS: dict[str, tuple[str, float | None]] = {
@@ -64,7 +66,7 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
         expr, empty = RUN_METRICS[metric]
         k = RATE_EVENTS.get(metric, "null::bigint")
         source = f"""
-            select time_bucket(interval '{interval}', started_at) as bucket_start,
+            select time_bucket(interval '{interval}', started_at, {ORIGIN}) as bucket_start,
                    {expr}::double as value, count(*) as n, {k} as k
             from marts.fct_agent_runs
             where not is_benchmark and started_at >= $start and started_at < $end {where}
@@ -72,7 +74,7 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
     else:
         empty = None
         source = f"""
-            select time_bucket(interval '{interval}', time) as bucket_start,
+            select time_bucket(interval '{interval}', time, {ORIGIN}) as bucket_start,
                    avg(value)::double as value, count(*) as n, null::bigint as k
             from marts.fct_metrics
             where name = $metric and time >= $start and time < $end {where}
@@ -80,10 +82,10 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
     fill = "null" if empty is None else str(empty)
     return f"""
         with buckets as (
-            select unnest(generate_series(
-                time_bucket(interval '{interval}', $start::timestamptz),
+            select bucket_start from generate_series(
+                time_bucket(interval '{interval}', $start::timestamptz, {ORIGIN}),
                 $end::timestamptz - interval '1 microsecond',
-                interval '{interval}')) as bucket_start
+                interval '{interval}') as series(bucket_start)
         ), data as ({source})
         select buckets.bucket_start, coalesce(data.value, {fill}) as value,
                coalesce(data.n, 0) as n, coalesce(data.k, 0) as k

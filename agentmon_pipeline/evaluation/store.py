@@ -30,8 +30,9 @@ def save_run(con: duckdb.DuckDBPyConnection, run: SuiteRun) -> None:
             [run.run_id, suite.name, str(suite.path) if suite.path else None, run.mode, run.versions,
              suite.baseline, suite.repeats, len(suite.cases), calls, failed, run.started_at, run.finished_at],
         )  # fmt: skip
-        results = run.results.to_arrow()  # noqa: F841 - read by DuckDB below
-        con.execute(f"insert into evals.results select {', '.join(RESULT_SCHEMA)} from results")
+        con.register("new_results", run.results.to_arrow())
+        con.execute(f"insert into evals.results select {', '.join(RESULT_SCHEMA)} from new_results")
+        con.unregister("new_results")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -63,24 +64,27 @@ def save_comparisons(
 
 def latest_run_id(con: duckdb.DuckDBPyConnection, suite: str, versions: list[str]) -> str | None:
     """The newest run of the suite that has results for every one of `versions`."""
+    wanted = sorted(set(versions))
     row = con.execute(
-        """
+        f"""
         select r.run_id
         from evals.runs r
         where r.suite = ? and (
             select count(distinct version) from evals.results x
-            where x.run_id = r.run_id and list_contains(?, x.version)
-        ) = len(?)
+            where x.run_id = r.run_id and x.version in ({", ".join("?" * len(wanted))})
+        ) = ?
         order by r.finished_at desc
         limit 1
         """,
-        [suite, versions, versions],
+        [suite, *wanted, len(wanted)],
     ).fetchall()
     return row[0][0] if row else None
 
 
 def load_results(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
-    query = f"select {', '.join(RESULT_SCHEMA)} from evals.results where run_id = ?"
+    # in a fixed order: the bootstrap's fixed seed gives the same intervals for the same results
+    query = (f"select {', '.join(RESULT_SCHEMA)} from evals.results where run_id = ? "
+             "order by case_id, version, repeat, evaluator")  # fmt: skip
     return pl.DataFrame(con.execute(query, [run_id]).fetchall(), schema=RESULT_SCHEMA, orient="row")
 
 

@@ -7,6 +7,7 @@ and the reason, raised when the suite is loaded, before any agent is called.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +84,9 @@ class Suite:
 
 
 def suites_dir() -> Path:
-    return project_dir() / "evals" / "suites"
+    """`evals/suites/` of the project, or AGENTMON_SUITES_DIR (your suites, kept elsewhere)."""
+    override = os.environ.get("AGENTMON_SUITES_DIR")
+    return Path(override).expanduser().resolve() if override else project_dir() / "evals" / "suites"
 
 
 def list_suites() -> list[Path]:

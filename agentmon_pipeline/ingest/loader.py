@@ -370,10 +370,19 @@ def already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> int | None:
     return row[0]
 
 
-def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT
-) -> FileResult:
-    """Ingest one file into the raw tables in one transaction. Never raises for bad content."""
+def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT) -> FileResult:
+    """Ingest one file into the raw tables in one transaction. Never raises for bad content.
+
+    `con` is the warehouse. DuckDB parses the file: in the warehouse itself when it is DuckDB,
+    else in memory, and the rows go to PostgreSQL by COPY (`_write_postgres`)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return _ingest_file(con, con, path, tmp_dir, policy)
+    with duckdb.connect() as duck:
+        duck.execute("set TimeZone = 'UTC'")
+        return _ingest_file(duck, con, path, tmp_dir, policy)
+
+
+def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) -> FileResult:
     path = path.resolve()
     stat = path.stat()
     sha = sha256_of(path)
@@ -392,12 +401,12 @@ def ingest_file(
         head = _head(path, gz)
         result.format = detect_format(head)
         if result.format in DOCUMENT_FORMATS:
-            parse_documents(con, path, gz, head, result.format)
+            parse_documents(duck, path, gz, head, result.format)
             fast = False
         else:
-            fast = result.format != "empty" and parse_file(con, path, gz, tmp_dir)
+            fast = result.format != "empty" and parse_file(duck, path, gz, tmp_dir)
     except WholeFileRejected as exc:
-        return _quarantine_whole_file(con, path, result, str(exc), stat.st_mtime_ns, gz, policy)
+        return _quarantine_whole_file(duck, con, path, result, str(exc), stat.st_mtime_ns, gz, policy)
 
     if result.format == "empty":
         result.status = "empty"
@@ -412,7 +421,7 @@ def ingest_file(
         if result.format in DOCUMENT_FORMATS
         else ("typed.j::varchar", "")
     )
-    bad_records = con.sql(
+    bad_records = duck.sql(
         f"""
         select typed.line_number, reason, {native.cap_sql(redact_text_sql(bad_record_text, policy))} as raw_line
         from typed {originals} where reason is not null
@@ -420,7 +429,7 @@ def ingest_file(
         select line_number, reason, {redact_text_sql("raw_line", policy)} from bad_lines
         """
     ).to_arrow_table()
-    counts = con.execute(
+    counts = duck.execute(
         f"""
         select count(*) filter (where {RTYPE} = 'span'), count(*) filter (where {RTYPE} = 'metric'),
                count(*) filter (where {RTYPE} = 'event')
@@ -437,6 +446,9 @@ def ingest_file(
         zip(by_reason["reason"].to_pylist(), by_reason["reason_count"].to_pylist(), strict=True)
     )
 
+    if duck is not con:
+        _write_postgres(duck, con, result, fast, valid, policy, bad_records, stat.st_mtime_ns)
+        return result
     # Within a file the later line wins (ordinal); across files the later file wins (delete first).
     con.execute("begin transaction")
     try:
@@ -502,8 +514,58 @@ def ingest_file(
     return result
 
 
+def _write_postgres(duck, con, result: FileResult, fast: bool, valid: str, policy: RedactionPolicy,
+                    bad_records: pa.Table, mtime_ns: int) -> None:
+    """The PostgreSQL half of ingest_file: the same rows as the DuckDB path, built by DuckDB, sent
+    by COPY into temporary tables, then swapped into raw in one PostgreSQL transaction."""
+    from agentmon_pipeline.postgres import copy_into
+
+    load_id = result.load_id
+    latest = "qualify row_number() over (partition by {} order by ordinal desc) = 1"
+    plan = []  # (DuckDB table of new rows, raw table, what makes a row the same as a new one)
+    if result.spans:
+        rows = native.span_rows_sql(valid, load_id, result.format, policy)
+        duck.execute(f"create or replace temp table new_spans as select * exclude (ordinal) from ({rows}) "
+                     + ("" if fast else latest.format("trace_id, span_id")))  # fmt: skip
+        plan.append(("new_spans", "raw.spans", "t.trace_id = n.trace_id and t.span_id = n.span_id"))
+    if result.metrics:
+        rows = native.metric_rows_sql(valid, load_id, policy)
+        duck.execute(f"create or replace temp table new_metrics as select * exclude (ordinal) from ({rows}) "
+                     + latest.format("name, time, labels::varchar"))  # fmt: skip
+        same = "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')"
+        plan.append(("new_metrics", "raw.metrics", same))
+    if result.events:
+        rows = native.event_rows_sql(valid, load_id, policy)
+        duck.execute(f"create or replace temp table new_events as select * exclude (ordinal) from ({rows}) "
+                     + latest.format("event_id"))  # fmt: skip
+        plan.append(("new_events", "raw.events", "t.event_id = n.event_id"))
+    duck.register("bad_records", bad_records)
+    duck.execute(
+        "create or replace temp table new_quarantine as "
+        "select ?::bigint as load_id, ? as file_path, ? as sha256, line_number, reason, raw_line, now() as quarantined_at "
+        "from bad_records",
+        [load_id, result.path, result.sha256],
+    )
+    duck.unregister("bad_records")
+    pg = con.pg
+    pg.execute("begin")
+    try:
+        for new, target, same in plan:
+            pg.execute(f"create temp table {new} (like {target}) on commit drop")
+            copy_into(duck, pg, new, new)
+            pg.execute(f"delete from {target} t using {new} n where {same}")
+            pg.execute(f"insert into {target} select * from {new}")
+        copy_into(duck, pg, "new_quarantine", "raw.quarantine")
+        _ledger_row(con, result, mtime_ns)
+        pg.execute("commit")
+    except BaseException:
+        pg.execute("rollback")
+        raise
+
+
 def _quarantine_whole_file(
-    con: duckdb.DuckDBPyConnection,
+    duck: duckdb.DuckDBPyConnection,
+    con,
     path: Path,
     result: FileResult,
     reason: str,
@@ -521,7 +583,7 @@ def _quarantine_whole_file(
     except (OSError, UnicodeDecodeError):
         preview = None
     if preview is not None:
-        preview = con.execute(
+        preview = duck.execute(
             f"select {redact_text_sql('x', policy)} from (select ?::varchar as x)", [preview]
         ).fetchall()[0][0]
     con.execute("begin transaction")

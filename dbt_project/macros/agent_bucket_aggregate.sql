@@ -8,12 +8,12 @@ select
     count(*) as runs,
     count(*) filter (where is_success) as successes,
     count(*) filter (where not is_success) as failures,
-    count(*) filter (where is_success) / count(*) as success_rate,
-    count(*) filter (where not is_success) / count(*) as error_rate,
-    count(*) filter (where retry_count > 0) / count(*) as retry_rate,
-    quantile_cont(duration_ms, 0.5) as p50_duration_ms,
-    quantile_cont(duration_ms, 0.95) as p95_duration_ms,
-    quantile_cont(duration_ms, 0.99) as p99_duration_ms,
+    cast(count(*) filter (where is_success) as double precision) / count(*) as success_rate,
+    cast(count(*) filter (where not is_success) as double precision) / count(*) as error_rate,
+    cast(count(*) filter (where retry_count > 0) as double precision) / count(*) as retry_rate,
+    {{ percentile('duration_ms', 0.5) }} as p50_duration_ms,
+    {{ percentile('duration_ms', 0.95) }} as p95_duration_ms,
+    {{ percentile('duration_ms', 0.99) }} as p99_duration_ms,
     avg(duration_ms) as avg_duration_ms,
     sum(llm_call_count) as llm_calls,
     sum(tool_call_count) as tool_calls,
@@ -25,5 +25,5 @@ select
     max(trace_load_id) as last_trace_load_id
 from {{ ref('fct_agent_runs') }}
 where not is_benchmark  -- production traffic only; benchmark runs are in fct_eval_results
-group by all
+group by 1, 2, 3
 {% endmacro %}

@@ -34,13 +34,14 @@ class AgentmonDbtTranslator(DagsterDbtTranslator):
     ),
 )
 def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    s = ensure_home(settings())  # dbt finds the warehouse through AGENTMON_WAREHOUSE_PATH
+    s = ensure_home(settings())  # dbt finds the warehouse through config.dbt_environment
     with warehouse_lock(s):
         digest = models_digest(s.dbt_project_dir)
         with connect(s) as con:
             built_with = con.execute(
-                "select max_by(models_sha256, built_at) from raw.dbt_build_state"
-            ).fetchall()[0][0]
+                "select models_sha256 from raw.dbt_build_state order by built_at desc limit 1"
+            ).fetchall()
+            built_with = built_with[0][0] if built_with else None
         # Incremental models keep what older SQL computed: after an upgrade of the models, rebuild
         # them from raw once (raw keeps everything within the retention window).
         args = ["build"] if built_with == digest else ["build", "--full-refresh"]

@@ -12,12 +12,12 @@ with per_case as (
         evaluator,
         case_id,
         avg(score) as score,
-        avg(passed::int) as passed,
+        avg(cast(cast(passed as integer) as double precision)) as passed,
         count(*) as calls,
         count(*) filter (where is_error) as errors
     from {{ ref('fct_eval_results') }}
     where is_latest_run
-    group by all
+    group by 1, 2, 3, 4, 5, 6
 ),
 
 stats as (
@@ -38,7 +38,7 @@ stats as (
         avg(passed) as pass_rate,
         stddev_samp(passed) as sd_passed
     from per_case
-    group by all
+    group by 1, 2, 3, 4, 5
 )
 
 select
@@ -51,14 +51,17 @@ select
     calls,
     errors,
     mean_score,
-    round({{ normal_bound('mean_score', 'sd_score', 'n_scored', '-') }}, 6) as mean_ci_low,
-    round({{ normal_bound('mean_score', 'sd_score', 'n_scored', '+') }}, 6) as mean_ci_high,
+    {{ round_double(normal_bound('mean_score', 'sd_score', 'n_scored', '-'), 6) }} as mean_ci_low,
+    {{ round_double(normal_bound('mean_score', 'sd_score', 'n_scored', '+'), 6) }} as mean_ci_high,
     pass_rate,
 {%- for bound, sign, clip in [('low', '-', 'greatest(0.0, '), ('high', '+', 'least(1.0, ')] %}
-    round(case
+    {%- set interval_bound -%}
+    case
         when n_judged = 0 then null
         when repeats = 1 then {{ wilson_bound('pass_rate', 'n_judged', sign) }}
         else {{ clip }}{{ normal_bound('pass_rate', 'sd_passed', 'n_judged', sign) }})
-    end, 6) as pass_rate_ci_{{ bound }}{{ ',' if bound == 'low' }}
+    end
+    {%- endset %}
+    {{ round_double(interval_bound, 6) }} as pass_rate_ci_{{ bound }}{{ ',' if bound == 'low' }}
 {%- endfor %}
 from stats

@@ -9,9 +9,9 @@ with runs as (
         max(started_at) as last_seen_at,
         count(*) as total_runs,
         count(*) filter (where not is_benchmark) as production_runs,
-        count(*) filter (where is_success) / count(*) as success_rate,
-        quantile_cont(duration_ms, 0.5) as p50_duration_ms,
-        quantile_cont(duration_ms, 0.95) as p95_duration_ms,
+        cast(count(*) filter (where is_success) as double precision) / count(*) as success_rate,
+        {{ percentile('duration_ms', 0.5) }} as p50_duration_ms,
+        {{ percentile('duration_ms', 0.95) }} as p95_duration_ms,
         sum(cost_usd) as cost_usd
     from {{ ref('fct_agent_runs') }}
     where agent_id is not null

@@ -11,7 +11,7 @@ runs as (
         min(started_at) as first_seen_at,
         max(started_at) as last_seen_at,
         count(*) as total_runs,
-        arg_max(agent_version, started_at) as latest_version
+        {{ arg_max('agent_version', 'started_at') }} as latest_version
     from {{ ref('fct_agent_runs') }}
     where agent_id is not null
     group by agent_id

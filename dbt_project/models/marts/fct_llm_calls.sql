@@ -26,10 +26,7 @@ priced as (
         coalesce(prices.cached_input_usd_per_mtok, prices.input_usd_per_mtok) as cached_input_usd_per_mtok,
         coalesce(prices.cache_write_usd_per_mtok, prices.input_usd_per_mtok) as cache_write_usd_per_mtok,
         prices.output_usd_per_mtok
-    from calls
-    asof left join {{ ref('model_prices') }} as prices
-        on calls.model = prices.model
-        and calls.start_time >= prices.effective_from
+    {{ asof_left_join('calls', ref('model_prices'), 'prices', 'calls.model', 'model', 'calls.start_time', 'effective_from') }}
 ),
 
 tokens as (

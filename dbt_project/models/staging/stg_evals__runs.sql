@@ -11,5 +11,5 @@ select
     failed_calls,
     started_at,
     finished_at,
-    epoch_ms(finished_at) - epoch_ms(started_at) as duration_ms
+    {{ milliseconds_between('started_at', 'finished_at') }} as duration_ms
 from {{ source('evals', 'runs') }}

@@ -50,7 +50,7 @@ select
     coalesce(retry_count, 0) as retry_count,
     attributes,
     -- 'benchmark' for the calls agentmon's own benchmark suites make, else 'telemetry'
-    coalesce(attributes ->> '$."agentmon.source"', 'telemetry') as telemetry_source,
+    coalesce({{ json_text('attributes', 'agentmon.source') }}, 'telemetry') as telemetry_source,
     resource,
     source_format,
     load_id

@@ -1,0 +1,81 @@
+{#- Where DuckDB's SQL and PostgreSQL's differ, the models call one of these macros; dbt picks
+    the adapter's version (`duckdb__…`, `postgres__…`, else `default__…`). Another dbt adapter
+    needs only its own versions of these. -#}
+
+{#- The continuous q-quantile (linear interpolation) of a column, as an aggregate. -#}
+{% macro percentile(column, q) -%}
+    {{ return(adapter.dispatch('percentile', 'agentmon')(column, q)) }}
+{%- endmacro %}
+{% macro duckdb__percentile(column, q) -%}
+    quantile_cont({{ column }}, {{ q }})
+{%- endmacro %}
+{% macro default__percentile(column, q) -%}
+    percentile_cont({{ q }}) within group (order by {{ column }})
+{%- endmacro %}
+
+{#- The text of a top-level key of a JSON object column (null when absent). -#}
+{% macro json_text(column, key) -%}
+    {{ return(adapter.dispatch('json_text', 'agentmon')(column, key)) }}
+{%- endmacro %}
+{% macro duckdb__json_text(column, key) -%}
+    ({{ column }} ->> '$."{{ key }}"')
+{%- endmacro %}
+{% macro default__json_text(column, key) -%}
+    ({{ column }} ->> '{{ key }}')
+{%- endmacro %}
+
+{#- Whole milliseconds from one timestamp to a later one. -#}
+{% macro milliseconds_between(start, end) -%}
+    {{ return(adapter.dispatch('milliseconds_between', 'agentmon')(start, end)) }}
+{%- endmacro %}
+{% macro duckdb__milliseconds_between(start, end) -%}
+    (epoch_ms({{ end }}) - epoch_ms({{ start }}))
+{%- endmacro %}
+{% macro default__milliseconds_between(start, end) -%}
+    cast(floor(extract(epoch from {{ end }}) * 1000) - floor(extract(epoch from {{ start }}) * 1000) as bigint)
+{%- endmacro %}
+
+{#- The value of the row with the largest `key` (rows with a null key ignored), as an aggregate.
+    Ties are broken by the larger value, so every adapter picks the same row. -#}
+{% macro arg_max(value, key) -%}
+    {{ return(adapter.dispatch('arg_max', 'agentmon')(value, key)) }}
+{%- endmacro %}
+{% macro duckdb__arg_max(value, key) -%}
+    arg_max({{ value }}, ({{ key }}, {{ value }})) filter (where {{ key }} is not null)
+{%- endmacro %}
+{% macro default__arg_max(value, key) -%}
+    (array_agg({{ value }} order by {{ key }} desc, {{ value }} desc nulls last) filter (where {{ key }} is not null))[1]
+{%- endmacro %}
+
+{#- A double rounded to `digits` decimals, still a double. -#}
+{% macro round_double(expression, digits) -%}
+    {{ return(adapter.dispatch('round_double', 'agentmon')(expression, digits)) }}
+{%- endmacro %}
+{% macro duckdb__round_double(expression, digits) -%}
+    round({{ expression }}, {{ digits }})
+{%- endmacro %}
+{% macro default__round_double(expression, digits) -%}
+    cast(round(cast({{ expression }} as numeric), {{ digits }}) as double precision)
+{%- endmacro %}
+
+{#- `from <left>` joined with, for each row, the latest row of `right` whose `right_time` is at or
+    before `left_time` and whose `right_key` equals `left_key` (an as-of join; none: nulls). -#}
+{% macro asof_left_join(left, right, alias, left_key, right_key, left_time, right_time) -%}
+    {{ return(adapter.dispatch('asof_left_join', 'agentmon')(left, right, alias, left_key, right_key, left_time, right_time)) }}
+{%- endmacro %}
+{% macro duckdb__asof_left_join(left, right, alias, left_key, right_key, left_time, right_time) -%}
+    from {{ left }}
+    asof left join {{ right }} as {{ alias }}
+        on {{ left_key }} = {{ alias }}.{{ right_key }}
+        and {{ left_time }} >= {{ alias }}.{{ right_time }}
+{%- endmacro %}
+{% macro default__asof_left_join(left, right, alias, left_key, right_key, left_time, right_time) -%}
+    from {{ left }}
+    left join lateral (
+        select * from {{ right }} as candidates
+        where candidates.{{ right_key }} = {{ left_key }}
+            and candidates.{{ right_time }} <= {{ left_time }}
+        order by candidates.{{ right_time }} desc
+        limit 1
+    ) as {{ alias }} on true
+{%- endmacro %}
