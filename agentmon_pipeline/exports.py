@@ -1,10 +1,13 @@
 """`agentmon export`: a table of the warehouse (marts, benchmark results, analytics, alerts) as CSV,
-JSON or Parquet, written by DuckDB's COPY (no rows pass through Python)."""
+JSON or Parquet, written by DuckDB's COPY (no rows pass through Python; from PostgreSQL they come
+as Arrow and DuckDB writes them)."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+
+import duckdb
 
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.config import settings as current_settings
@@ -62,7 +65,13 @@ def export_table(
         target = (out or Path(f"{name}.{fmt}")).expanduser().resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         query = f'select * from {schema}."{name}"{where}'
-        count = con.execute(f"select count(*) from ({query})", params).fetchone()[0]
+        count = con.execute(f"select count(*) from ({query}) as exported", params).fetchone()[0]
         path_sql = "'" + str(target).replace("'", "''") + "'"
-        con.execute(f"copy ({query}) to {path_sql} {FORMATS[fmt]}", params)
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            con.execute(f"copy ({query}) to {path_sql} {FORMATS[fmt]}", params)
+        else:  # PostgreSQL's COPY writes on the server: the rows come here as Arrow, DuckDB writes them
+            with duckdb.connect() as duck:
+                duck.execute("set TimeZone = 'UTC'")
+                duck.register("exported", con.sql(query, params).to_arrow_table())
+                duck.execute(f"copy exported to {path_sql} {FORMATS[fmt]}")
     return target, int(count)

@@ -226,6 +226,8 @@ class PgCursor:
         return self._cur.rowcount
 
     def fetchone(self):
+        if self._cur.description is None:  # insert, update, delete: DuckDB answers with the count
+            return (self._cur.rowcount,)
         return self._cur.fetchone()
 
     def fetchall(self) -> list[tuple]:
@@ -268,6 +270,10 @@ class PgConnection:
 
     def execute(self, sql: str, params: list | tuple | dict | None = None) -> PgCursor:
         statement = translate(sql)
+        if statement == "BEGIN" and self.pg.info.transaction_status != 0:  # 0: idle
+            import duckdb  # DuckDB's error for it, which callers that nest transactions expect
+
+            raise duckdb.TransactionException("cannot start a transaction within a transaction")
         cur = self.pg.cursor()
         if not params:  # no parameters: psycopg sends the text as it is, % included
             cur.execute(statement)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from agentmon_pipeline.config import Settings, ensure_home, settings
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.warehouse import connect, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +208,9 @@ def run_pipeline() -> RunSummary:
 
 
 def _scalar(con, sql: str):
-    try:
-        return con.execute(sql).fetchone()[0]
-    except duckdb.CatalogException:  # a mart that was never built (first run failed)
-        return None
+    """The value of a query on one table; None when the table was never built (first run failed)."""
+    schema, table = re.search(r"\bfrom (\w+)\.(\w+)", sql).groups()
+    return con.execute(sql).fetchone()[0] if table_exists(con, schema, table) else None
 
 
 def _count(con, table: str, after_load: int, benchmarks: str) -> int:
@@ -240,7 +238,7 @@ def status_report() -> str:
         spans = con.execute("select count(*), min(start_time), max(start_time) from raw.spans").fetchone()
         runs = _scalar(con, "select count(*) from marts.fct_agent_runs")
         agents = _scalar(con, "select count(*) from marts.dim_agents")
-        cost = _scalar(con, "select round(sum(cost_usd), 2) from marts.fct_agent_runs")
+        cost = _scalar(con, "select sum(cost_usd) from marts.fct_agent_runs")
         reasons = con.execute(
             "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1 limit 5"
         ).fetchall()
@@ -253,7 +251,7 @@ def status_report() -> str:
         + (f" from {spans[1]:%Y-%m-%d %H:%M} to {spans[2]:%Y-%m-%d %H:%M} UTC" if spans[0] else ""),
         f"agent runs     {runs if runs is not None else 'marts not built yet: agentmon run'}",
         f"agents         {agents if agents is not None else '-'}",
-        f"cost (USD)     {cost if cost is not None else '-'}",
+        f"cost (USD)     {round(cost, 2) if cost is not None else '-'}",
         f"last update    {files[6]:%Y-%m-%d %H:%M:%S} UTC" if files[6] else "last update    never",
     ]
     if reasons:

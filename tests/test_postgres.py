@@ -266,3 +266,50 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
         admin.execute(f"drop database {database} with (force)")
     assert compared["marts.fct_agent_runs"] > 1000 and compared["marts.fct_llm_calls"] > 1000
     assert compared["analytics.anomalies"] > 0 and compared["analytics.version_comparisons"] > 0
+
+
+def test_a_postgres_url_configures_dbt_and_hides_the_password(monkeypatch, tmp_path):
+    from agentmon_pipeline.config import dbt_environment, settings
+
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path))
+    monkeypatch.setenv("MONITORING_DB_URL", "postgresql://pipe%40line:s3cr%2Ft@db.internal:6543/agentmon")
+    monkeypatch.setenv("MONITORING_DB_SSL", "true")
+    s = settings()
+    assert s.backend == "postgres" and s.warehouse_path is None
+    assert s.warehouse_label == "postgresql://pipe%40line:***@db.internal:6543/agentmon"
+    env = dbt_environment(s)
+    assert env["AGENTMON_DBT_PROFILE_TARGET"] == "postgres"
+    assert (env["AGENTMON_PG_HOST"], env["AGENTMON_PG_PORT"], env["AGENTMON_PG_DBNAME"]) == ("db.internal", "6543", "agentmon")
+    assert (env["AGENTMON_PG_USER"], env["AGENTMON_PG_PASSWORD"]) == ("pipe@line", "s3cr/t")
+    assert env["AGENTMON_PG_SSLMODE"] == "require" and env["PGTZ"] == "UTC"
+    monkeypatch.setenv("MONITORING_DB_URL", "mysql://db/agentmon")
+    with pytest.raises(UserError, match="expected duckdb:///<absolute path> or postgresql://"):
+        settings()
+
+
+def test_the_interface_translates_duckdb_sql_once_for_postgres(pg_url):
+    """What evaluations, analytics and alerts write in DuckDB's SQL runs on PostgreSQL unchanged."""
+    import duckdb
+
+    from agentmon_pipeline.postgres import PgConnection
+    from agentmon_pipeline.postgres import connect as pg_connect
+
+    con = PgConnection(pg_connect(pg_url))
+    try:
+        row = con.execute(
+            "select quantile_cont(x, 0.5)::double as median, count(*) filter (where x > $low) as high, "
+            "'50%' as literal from (select unnest([1, 2, 3, 4]) as x) as t",
+            {"low": 2},
+        ).fetchone()
+        assert row == (2.5, 2, "50%")
+        con.execute("create temp table t (k varchar, v double)")
+        assert con.execute("insert into t values (?, ?), (?, ?)", ["a", 1.5, "b", None]).fetchone() == (2,)
+        con.execute("begin transaction")
+        with pytest.raises(duckdb.TransactionException):  # as DuckDB says it, so nesting code works
+            con.execute("begin transaction")
+        con.execute("rollback")
+        frame = con.sql("select k, v, now() as at from t order by k").pl()
+        assert frame["k"].to_list() == ["a", "b"] and frame["v"].to_list() == [1.5, None]
+        assert str(frame.schema["at"]) == "Datetime(time_unit='us', time_zone='UTC')"
+    finally:
+        con.close()
