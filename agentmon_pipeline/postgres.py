@@ -140,6 +140,7 @@ NULL = r"\N"
 
 
 def pg_type(duckdb_type: str) -> str:
+    duckdb_type = duckdb_type.strip('"')  # a column of nulls only is "NULL"
     if duckdb_type in PG_TYPES:
         return PG_TYPES[duckdb_type]
     if duckdb_type.endswith("[]"):

@@ -77,6 +77,8 @@ def replace_table(con, table: str, frame: pl.DataFrame) -> int:
     try:
         con.execute(f"delete from analytics.{table}")
         if frame.height:
+            # a column of nulls only has no type to give; left out, it is null all the same
+            frame = frame.select(name for name, dtype in frame.schema.items() if dtype != pl.Null)
             con.register("new_rows", frame.to_arrow())
             names = ", ".join(f'"{name}"' for name in frame.columns)
             con.execute(f"insert into analytics.{table} ({names}) select {names} from new_rows")
