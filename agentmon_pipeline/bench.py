@@ -143,6 +143,72 @@ def _ingest(path: Path, db: Path, queue, expected: int | None) -> None:
     queue.put((time.perf_counter() - start, _cpu_s() - cpu, _peak_rss_mb()))
 
 
+def _ingest_postgres(path: Path, url: str, queue) -> None:
+    """The same ingest_file into a PostgreSQL warehouse: DuckDB parses in memory, COPY loads."""
+    from agentmon_pipeline import postgres
+    from agentmon_pipeline.ingest.loader import ingest_file
+
+    con = postgres.PgConnection(postgres.connect(url))
+    postgres.migrate(con.pg)
+    start = time.perf_counter()
+    result = ingest_file(con, path, path.parent / "tmp")
+    con.close()
+    assert result.quarantined == 0 and result.loaded == SPANS, result
+    queue.put((time.perf_counter() - start, 0.0, _peak_rss_mb()))
+
+
+def _copy_postgres(path: Path, url: str, queue) -> None:
+    """PostgreSQL's own bulk load of the same bytes: COPY of each line into a one-column table."""
+    from agentmon_pipeline import postgres
+
+    pg = postgres.connect(url)
+    pg.execute("create table bench_lines (line text)")
+    start = time.perf_counter()
+    with pg.cursor() as cur, cur.copy("copy bench_lines from stdin (format text)") as copy, open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            copy.write(chunk.replace(b"\\", b"\\\\"))  # text format: a backslash escapes
+    pg.close()
+    queue.put((time.perf_counter() - start, 0.0, _peak_rss_mb()))
+
+
+def bench_postgres(data: Path, root: Path) -> None:
+    """Ingest into PostgreSQL against ingest into DuckDB (same file, same machine), and against
+    PostgreSQL's own COPY of the bytes. The server: AGENTMON_BENCH_POSTGRES_URL, else a throwaway
+    one started with .ci/postgres.sh (Debian's PostgreSQL) and stopped after."""
+    import psycopg
+
+    from agentmon_pipeline.config import project_dir
+
+    url, server = os.environ.get("AGENTMON_BENCH_POSTGRES_URL"), None
+    if not url:
+        server = Path(tempfile.mkdtemp(prefix="agentmon-bench-pg."))  # /tmp: the postgres user enters it
+        started = subprocess.run([str(project_dir() / ".ci" / "postgres.sh"), str(server)], capture_output=True,
+                                 text=True, check=True, env={**os.environ, "AGENTMON_TEST_POSTGRES_PORT": "55439"})  # fmt: skip
+        url = started.stdout.strip().splitlines()[-1]
+    try:
+        times = {}
+        for name, target in (("ingest", _ingest_postgres), ("copy", _copy_postgres)):
+            database = f"agentmon_bench_{name}"
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f"drop database if exists {database}")
+                admin.execute(f"create database {database}")
+            times[name] = _in_child(target, data, url.rsplit("/", 1)[0] + "/" + database)
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f"drop database {database}")
+        duck = _in_child(_ours, data, root / "ours.duckdb")
+        print(f"postgresql COPY of the lines      : {times['copy'][0]:6.2f} s wall")
+        print(f"agentmon ingest_file -> duckdb    : {duck[0]:6.2f} s wall")
+        print(f"agentmon ingest_file -> postgresql: {times['ingest'][0]:6.2f} s wall  peak {times['ingest'][2]:5.0f} MB")
+        print(f"ratio to duckdb                   : {times['ingest'][0] / duck[0]:6.2f} wall")
+        print(f"ratio to postgresql's own COPY    : {times['ingest'][0] / times['copy'][0]:6.2f} wall")
+    finally:
+        if server is not None:
+            pg_ctl = max(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+            stop = [str(pg_ctl), "-D", str(server / "data"), "-m", "fast", "stop"]
+            subprocess.run((["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + stop,
+                           capture_output=True, check=False)  # fmt: skip
+
+
 def _in_child(target, *args):
     ctx = get_context("spawn")  # a fresh process each: peak memory is the measured step's own
     queue = ctx.Queue()
@@ -234,6 +300,13 @@ def main() -> None:
     if sys.argv[1:] == ["sdk"]:
         print_sdk_bench()
         return
+    if sys.argv[1:] == ["postgres"]:
+        with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
+            data = Path(tmp) / "spans.jsonl"
+            write_spans(data, SPANS)
+            print(f"input: {SPANS:,} native spans, {data.stat().st_size / 1e6:.0f} MB")
+            bench_postgres(data, Path(tmp))
+        return
     print_sdk_bench()
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
         root = Path(tmp)
@@ -258,6 +331,8 @@ def main() -> None:
             f"ratio                     : {ours_s / ref_s:6.2f} wall {ours_cpu / ref_cpu:6.2f} cpu"
             "   (goal <= 1.5; peak goal <= 2048 MB)"
         )
+
+        bench_postgres(data, root)
 
         otlp_data = root / "otlp.jsonl"
         write_otlp(otlp_data, SPANS)
