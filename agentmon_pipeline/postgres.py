@@ -296,7 +296,8 @@ class PgConnection:
 
         arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         self.unregister(name)
-        with duckdb.connect(config={"enable_progress_bar": False}) as duck:
+        with duckdb.connect() as duck:
+            duck.execute("set enable_progress_bar = false")
             duck.register("frame", arrow)
             columns = duck.execute("describe frame").fetchall()
             ddl = ", ".join(f'"{column}" {pg_type(kind)}' for column, kind, *_ in columns)

@@ -377,8 +377,9 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
     else in memory, and the rows go to PostgreSQL by COPY (`_write_postgres`)."""
     if isinstance(con, duckdb.DuckDBPyConnection):
         return _ingest_file(con, con, path, tmp_dir, policy)
-    with duckdb.connect(config={"enable_progress_bar": False}) as duck:
+    with duckdb.connect() as duck:
         duck.execute("set TimeZone = 'UTC'")
+        duck.execute("set enable_progress_bar = false")
         return _ingest_file(duck, con, path, tmp_dir, policy)
 
 
