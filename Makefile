@@ -30,7 +30,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline tests
-	$(BIN)/python -m pytest -n 2 --ignore=tests/browser
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/browser
 
 # The dashboards: an Evidence project over the snapshot the pipeline writes (see reports/).
 REPORTS_NPM := reports/node_modules/.installed

@@ -23,6 +23,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 DEMO_END = datetime(2026, 11, 20, 0, tzinfo=UTC)
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests (whole pipeline runs, marked `slow`) first: the longest jobs handed out
+    first, the two workers finish at about the same time instead of one waiting on a late one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_env(tmp_path_factory):
     mp = pytest.MonkeyPatch()

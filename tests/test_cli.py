@@ -12,6 +12,7 @@ from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import settings
 
 
+@pytest.mark.slow
 def test_demo_run_status_end_to_end(home, capsys):
     """What `make demo` does, on a short window: exit 0 and a summary with real numbers."""
     assert main(["demo", "--days", "2", "--agents", "5", "--seed", "3", "--end", "2026-11-20T00:00Z"]) == 0

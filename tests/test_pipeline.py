@@ -104,6 +104,7 @@ def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     assert query("select count(*) from marts.dim_agent_versions where agent_id = 'support-bot'")[0][0] >= 2
 
 
+@pytest.mark.slow
 def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
     assert materialize_all().success
     landing = settings().landing_dir
@@ -144,6 +145,7 @@ def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_redrop_under_another_name_adds_nothing(demo_home):
     assert materialize_all().success
     before = query("select count(*), sum(total_tokens) from marts.fct_agent_runs")
@@ -240,6 +242,7 @@ def test_otlp_trace_split_across_files_joins_and_counts_tokens_once(home):
     ]
 
 
+@pytest.mark.slow
 def test_changed_models_rebuild_the_marts_from_raw(demo_home):
     """After an upgrade of the dbt models, incremental marts are rebuilt once, not patched."""
     assert materialize_all().success
@@ -321,6 +324,7 @@ def test_langfuse_exports_of_every_framework_give_the_reported_calls(home):
     assert query("select count(*) from marts.fct_events") == [(24,)]
 
 
+@pytest.mark.slow
 def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(demo_home, capsys):
     from agentmon_pipeline.cli import main
     from agentmon_pipeline.retention import prune

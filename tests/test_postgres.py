@@ -237,6 +237,7 @@ def _normalised(frame, order: list[str]):
     return frame.sort(order, nulls_last=True)
 
 
+@pytest.mark.slow
 def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp_path):
     """SPEC's promise for PostgreSQL: the same files give the same marts, row for row and number
     for number, and the same analytics. Each warehouse runs the whole pipeline (ingest by COPY,

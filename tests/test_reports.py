@@ -16,6 +16,9 @@ from agentmon_pipeline.demo import generate_demo
 from agentmon_pipeline.reports import SNAPSHOT_TABLES, snapshot_path
 from tests.conftest import DEMO_END
 
+# one worker builds the snapshot (a module fixture) and runs every test that reads it
+pytestmark = [pytest.mark.xdist_group("reports"), pytest.mark.slow]
+
 REPORTS = project_dir() / "reports"
 PAGES = sorted((REPORTS / "pages").glob("*.md"))
 SQL_BLOCK = re.compile(r"```sql (\w+)\n(.*?)```", re.DOTALL)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import dagster as dg
 import duckdb
 import polars as pl
+import pytest
 
 from agentmon_pipeline.analytics.db import DatabaseManager
 from agentmon_pipeline.analytics.engine import AnalyticsEngine
@@ -16,6 +17,7 @@ from agentmon_pipeline.demo import SPIKE_DAYS_BEFORE_END, generate_demo
 from tests.conftest import DEMO_END
 
 
+@pytest.mark.slow
 def test_demo_findings_are_found_and_stored(home, tmp_path, monkeypatch):
     from agentmon_pipeline.defs.analytics.assets import analytics_assets
     from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry

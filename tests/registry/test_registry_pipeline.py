@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 import yaml
 
 from agentmon_pipeline.cli import main
@@ -26,6 +27,7 @@ def _rows(sql: str) -> list[dict]:
         con.close()
 
 
+@pytest.mark.slow
 def test_agents_file_flows_into_the_marts_and_the_cli_rolls_back(home, tmp_path, monkeypatch, capsys):
     from agentmon_pipeline.defs.analytics.assets import version_comparisons
     from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
