@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from agentmon_pipeline.config import Settings, ensure_home
-from agentmon_pipeline.errors import WarehouseBusy
+from agentmon_pipeline.errors import UserError, WarehouseBusy
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry")
 
@@ -471,6 +471,11 @@ def connect(
         try:
             if not read_only:
                 postgres.migrate(pg.pg)
+            elif postgres.schema_version(pg.pg) == 0:
+                raise UserError(
+                    f"the warehouse {settings.warehouse_label} has no agentmon tables yet: "
+                    "run `agentmon run` (or `agentmon db init`) first"
+                )
             yield pg
         finally:
             pg.close()

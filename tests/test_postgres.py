@@ -8,7 +8,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -199,20 +198,31 @@ agents:
 """
 
 
-def _run(home: Path, landing: Path, url: str | None, suites: Path) -> str:
-    """`agentmon run` in a process of its own (its own Dagster definitions and dbt target)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MONITORING_DB_URL", "PYTEST_XDIST_WORKER")}
-    env.update({"AGENTMON_HOME": str(home), "MONITORING_LANDING_DIR": str(landing), "AGENTMON_SUITES_DIR": str(suites),
-                "AGENTMON_DBT_TARGET": f"target-{home.name}-{uuid.uuid4().hex[:6]}", "MONITORING_SETTLE_SECONDS": "0",
-                "AGENTMON_CONFIG": str(project_dir() / "examples" / "agentmon.yaml"),
-                "AGENTMON_AGENTS_FILE": str(suites.parent / "agents.yaml")})  # fmt: skip
-    if url:
-        env["MONITORING_DB_URL"] = url
-    agentmon = Path(sys.executable).parent / "agentmon"
-    done = subprocess.run([str(agentmon), "run"], env=env, capture_output=True, text=True, check=False)
-    shutil.rmtree(project_dir() / "dbt_project" / env["AGENTMON_DBT_TARGET"], ignore_errors=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+def _run(home: Path, landing: Path, url: str | None, agents_file: Path) -> list[tuple[str, bool]]:
+    """The whole pipeline in this process, less the benchmark suites (their runs bring ids and
+    timings of their own) and retention; returns every check's name and outcome."""
+    import dagster as dg
+
+    from agentmon_pipeline.config import ensure_home
+    from agentmon_pipeline.definitions import defs
+
+    saved = dict(os.environ)  # ensure_home exports dbt's settings for the warehouse: put them back after
+    try:
+        os.environ.pop("MONITORING_DB_URL", None)
+        os.environ.update({"AGENTMON_HOME": str(home), "MONITORING_LANDING_DIR": str(landing),
+                           "MONITORING_SETTLE_SECONDS": "0", "AGENTMON_AGENTS_FILE": str(agents_file),
+                           "AGENTMON_CONFIG": str(project_dir() / "examples" / "agentmon.yaml"),
+                           **({"MONITORING_DB_URL": url} if url else {})})  # fmt: skip
+        ensure_home()
+        job = dg.define_asset_job("compare", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("evals", "maintenance"))
+        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("compare")
+        result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        assert result.success, [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        return sorted((e.event_specific_data.check_name, e.event_specific_data.passed)
+                      for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION")  # fmt: skip
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _sort_order(frame) -> list[str]:
@@ -250,18 +260,17 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
     from agentmon_pipeline.postgres import PgConnection
     from agentmon_pipeline.postgres import connect as pg_connect
 
-    landing, suites = tmp_path / "landing", tmp_path / "no-suites"
-    suites.mkdir()
-    (tmp_path / "agents.yaml").write_text(AGENTS)  # deployment times given: none from the clock
+    landing, agents = tmp_path / "landing", tmp_path / "agents.yaml"
+    agents.write_text(AGENTS)  # deployment times given: none from the clock
     generate_demo(landing, days=4, agents=2, seed=11, end=DEMO_END)
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"create database {database}")
     db_url = pg_url.rsplit("/", 1)[0] + "/" + database
-    duck_out = _run(tmp_path / "duck", landing, None, suites)
-    pg_out = _run(tmp_path / "pg", landing, db_url, suites)
-    summary = lambda out: out[out.index("agentmon run succeeded") :].splitlines()[1:-2]  # less run id and warehouse
-    assert summary(pg_out) == summary(duck_out)  # the same files, runs, checks, alerts and findings
+    duck_checks = _run(tmp_path / "duck", landing, None, agents)
+    pg_checks = _run(tmp_path / "pg", landing, db_url, agents)
+    assert pg_checks == duck_checks  # the same checks pass and warn (findings) on both
+    assert len(duck_checks) > 40  # dbt's tests, great-expectations, and the analytics' and alerts' own
 
     duck = duckdb.connect(str(tmp_path / "duck" / "warehouse.duckdb"), read_only=True)
     pg = PgConnection(pg_connect(db_url))
@@ -340,3 +349,22 @@ def test_the_interface_translates_duckdb_sql_once_for_postgres(pg_url):
         assert str(frame.schema["at"]) == "Datetime(time_unit='us', time_zone='UTC')"
     finally:
         con.close()
+
+
+def test_an_empty_or_unreachable_postgres_warehouse_is_one_line(pg_url, monkeypatch, tmp_path, capsys):
+    import psycopg
+
+    database = f"agentmon_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"create database {database}")
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path))
+    monkeypatch.setenv("MONITORING_DB_URL", pg_url.rsplit("/", 1)[0] + "/" + database)
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "has no agentmon tables yet: run `agentmon run`" in err and err.count("\n") == 1
+    monkeypatch.setenv("MONITORING_DB_URL", pg_url.rsplit(":", 1)[0] + ":1/postgres")  # nothing listens there
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentmon: cannot connect to the PostgreSQL warehouse") and err.count("\n") == 1
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"drop database {database} with (force)")

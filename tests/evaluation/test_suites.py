@@ -185,3 +185,18 @@ def test_python_api_gives_the_numbers_of_the_yaml_suite(tmp_path):
     assert summary[("2", "quality.exact_match")]["pass_rate"] == pytest.approx(21 / 30)
     out = results.export(tmp_path / "leaderboard.csv", "leaderboard")
     assert out.read_text().splitlines()[0].startswith("version,role,quality.exact_match.rate")
+
+
+def test_suites_kept_elsewhere_are_found_by_name(tmp_path, monkeypatch, capsys):
+    """AGENTMON_SUITES_DIR: your suites, outside the repository."""
+    import shutil
+
+    from agentmon_pipeline.config import project_dir
+    from agentmon_pipeline.evaluation.suite import find_suite, list_suites
+
+    shutil.copy(project_dir() / "evals" / "suites" / "support-qa.yaml", tmp_path / "my-qa.yaml")
+    monkeypatch.setenv("AGENTMON_SUITES_DIR", str(tmp_path))
+    assert list_suites() == [tmp_path / "my-qa.yaml"]
+    assert find_suite("my-qa") == tmp_path / "my-qa.yaml"
+    with pytest.raises(UserError, match="no suite named 'support-qa'"):
+        find_suite("support-qa")
