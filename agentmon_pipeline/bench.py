@@ -177,15 +177,9 @@ def bench_postgres(data: Path, root: Path) -> None:
     one started with .ci/postgres.sh (Debian's PostgreSQL) and stopped after."""
     import psycopg
 
-    from agentmon_pipeline.config import project_dir
+    from agentmon_pipeline.postgres import throwaway_server
 
-    url, server = os.environ.get("AGENTMON_BENCH_POSTGRES_URL"), None
-    if not url:
-        server = Path(tempfile.mkdtemp(prefix="agentmon-bench-pg."))  # /tmp: the postgres user enters it
-        started = subprocess.run([str(project_dir() / ".ci" / "postgres.sh"), str(server)], capture_output=True,
-                                 text=True, check=True, env={**os.environ, "AGENTMON_TEST_POSTGRES_PORT": "55439"})  # fmt: skip
-        url = started.stdout.strip().splitlines()[-1]
-    try:
+    with throwaway_server(os.environ.get("AGENTMON_BENCH_POSTGRES_URL")) as url:
         times = {}
         for name, target in (("ingest", _ingest_postgres), ("copy", _copy_postgres)):
             database = f"agentmon_bench_{name}"
@@ -201,12 +195,6 @@ def bench_postgres(data: Path, root: Path) -> None:
         print(f"agentmon ingest_file -> postgresql: {times['ingest'][0]:6.2f} s wall  peak {times['ingest'][2]:5.0f} MB")
         print(f"ratio to duckdb                   : {times['ingest'][0] / duck[0]:6.2f} wall")
         print(f"ratio to postgresql's own COPY    : {times['ingest'][0] / times['copy'][0]:6.2f} wall")
-    finally:
-        if server is not None:
-            pg_ctl = max(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-            stop = [str(pg_ctl), "-D", str(server / "data"), "-m", "fast", "stop"]
-            subprocess.run((["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + stop,
-                           capture_output=True, check=False)  # fmt: skip
 
 
 def _in_child(target, *args):

@@ -12,9 +12,17 @@ Both are NOLOGIN: grant them to login users (`grant agentmon_reader to evidence_
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.warehouse import MIGRATIONS, SCHEMA_VERSION, SCHEMAS
@@ -47,6 +55,37 @@ def connect(url: str, ssl: bool = False):
     for kind in ("json", "jsonb"):
         con.adapters.register_loader(kind, TextLoader)
     return con
+
+
+@contextmanager
+def throwaway_server(url: str | None = None) -> Iterator[str]:
+    """`url` when given; else a PostgreSQL server of its own for tests and benchmarks:
+    .ci/postgres.sh (Debian's PostgreSQL, installed if missing) on a free loopback port, in a data
+    folder under /tmp (when we are root the server runs as the postgres user, who cannot enter
+    private temporary folders), stopped and removed afterwards. Yields a superuser's URL."""
+    if url:
+        yield url
+        return
+    from agentmon_pipeline.config import project_dir
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = Path(tempfile.mkdtemp(prefix="agentmon-pg."))
+    started = subprocess.run(
+        [str(project_dir() / ".ci" / "postgres.sh"), str(data)], capture_output=True, text=True, check=False,
+        env={**os.environ, "AGENTMON_TEST_POSTGRES_PORT": str(port)},
+    )  # fmt: skip
+    if started.returncode != 0:
+        raise RuntimeError(f"could not start PostgreSQL: {started.stderr[-2000:]}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        pg_ctl = max(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        stop = [str(pg_ctl), "-D", str(data / "data"), "-m", "fast", "stop"]
+        subprocess.run((["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + stop,
+                       capture_output=True, check=False)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -150,21 +189,18 @@ def pg_type(duckdb_type: str) -> str:
     raise UserError(f"no PostgreSQL type for DuckDB's {duckdb_type}")
 
 
-def create_table_like(duck, pg, source: str, target: str) -> list[str]:
-    """`create table if not exists target` with the columns of the DuckDB relation `source`
-    (a table or a query); returns the column names."""
+def create_table_like(duck, pg, source: str, target: str, temporary: bool = False) -> list[str]:
+    """`create table if not exists target` (or a temporary one) with the columns of the DuckDB
+    relation `source` (a table or a query); returns the column names."""
     columns = duck.execute(f"describe {source}").fetchall()
     ddl = ", ".join(f'"{name}" {pg_type(kind)}' for name, kind, *_ in columns)
-    pg.execute(f"create table if not exists {target} ({ddl})")
+    pg.execute(f"create {'temp ' if temporary else ''}table if not exists {target} ({ddl})")
     return [name for name, *_ in columns]
 
 
 def copy_into(duck, pg, source: str, target: str, scratch_dir=None) -> int:
     """Append the rows of the DuckDB relation `source` to the PostgreSQL table `target` with one
     COPY; returns the rows copied. Lists are written as PostgreSQL array literals."""
-    import os
-    import tempfile
-
     columns = duck.execute(f"describe {source}").fetchall()
     select = ", ".join(
         f"""'{{' || array_to_string(list_transform("{name}", lambda x: '"' || replace(replace(x, '\\', '\\\\'), '"', '\\"') || '"'), ',') || '}}' as "{name}\""""
@@ -299,9 +335,7 @@ class PgConnection:
         with duckdb.connect() as duck:
             duck.execute("set enable_progress_bar = false")
             duck.register("frame", arrow)
-            columns = duck.execute("describe frame").fetchall()
-            ddl = ", ".join(f'"{column}" {pg_type(kind)}' for column, kind, *_ in columns)
-            self.pg.execute(f'create temp table "{name}" ({ddl})')
+            create_table_like(duck, self.pg, "frame", f'"{name}"', temporary=True)
             copy_into(duck, self.pg, "frame", f'"{name}"')
 
     def unregister(self, name: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +153,7 @@ def run_pipeline() -> RunSummary:
         summary.spans = _count(con, "raw.spans", before, benchmarks)
         summary.metrics = _count(con, "raw.metrics", before, benchmarks)
         summary.events = _count(con, "raw.events", before, benchmarks)
-        summary.agent_runs = int(_scalar(con, "select count(*) from marts.fct_agent_runs") or 0)
+        summary.agent_runs = int(_scalar(con, "count(*)", "marts", "fct_agent_runs") or 0)
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(
@@ -207,10 +206,11 @@ def run_pipeline() -> RunSummary:
     return summary
 
 
-def _scalar(con, sql: str):
-    """The value of a query on one table; None when the table was never built (first run failed)."""
-    schema, table = re.search(r"\bfrom (\w+)\.(\w+)", sql).groups()
-    return con.execute(sql).fetchone()[0] if table_exists(con, schema, table) else None
+def _scalar(con, expression: str, schema: str, table: str):
+    """`expression` over one table; None when the table was never built (first run failed)."""
+    if not table_exists(con, schema, table):
+        return None
+    return con.execute(f"select {expression} from {schema}.{table}").fetchone()[0]
 
 
 def _count(con, table: str, after_load: int, benchmarks: str) -> int:
@@ -236,9 +236,9 @@ def status_report() -> str:
             """
         ).fetchone()
         spans = con.execute("select count(*), min(start_time), max(start_time) from raw.spans").fetchone()
-        runs = _scalar(con, "select count(*) from marts.fct_agent_runs")
-        agents = _scalar(con, "select count(*) from marts.dim_agents")
-        cost = _scalar(con, "select sum(cost_usd) from marts.fct_agent_runs")
+        runs = _scalar(con, "count(*)", "marts", "fct_agent_runs")
+        agents = _scalar(con, "count(*)", "marts", "dim_agents")
+        cost = _scalar(con, "sum(cost_usd)", "marts", "fct_agent_runs")
         reasons = con.execute(
             "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1 limit 5"
         ).fetchall()

@@ -5,10 +5,6 @@ This far: the schemas and the roles of `agentmon db init --roles`; the read-only
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -17,35 +13,16 @@ import pytest
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import project_dir
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.postgres import connection_kwargs
+from agentmon_pipeline.postgres import connection_kwargs, throwaway_server
 from tests.conftest import DEMO_END
 
 
 @pytest.fixture(scope="module")
 def pg_url():
     """AGENTMON_TEST_POSTGRES_URL when set (.ci/run starts one server for the whole run), else a
-    throwaway server of our own: .ci/postgres.sh (Debian's PostgreSQL, installed if missing) on a
-    free loopback port, stopped afterwards. These tests never skip."""
-    if os.environ.get("AGENTMON_TEST_POSTGRES_URL"):
-        yield os.environ["AGENTMON_TEST_POSTGRES_URL"]
-        return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # under /tmp itself: when the tests run as root the server runs as the postgres user, who
-    # cannot enter pytest's private temporary folders
-    data = Path(tempfile.mkdtemp(prefix="agentmon-test-pg."))
-    started = subprocess.run(
-        [str(project_dir() / ".ci" / "postgres.sh"), str(data)], capture_output=True, text=True, check=False,
-        env={**os.environ, "AGENTMON_TEST_POSTGRES_PORT": str(port)},
-    )  # fmt: skip
-    assert started.returncode == 0, f"could not start PostgreSQL: {started.stderr[-2000:]}"
-    yield started.stdout.strip().splitlines()[-1]
-    pg_ctl = max(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    stop = [str(pg_ctl), "-D", str(data / "data"), "-m", "fast", "stop"]
-    subprocess.run((["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + stop,
-                   capture_output=True, check=False)  # fmt: skip
-    shutil.rmtree(data, ignore_errors=True)
+    throwaway server of our own, stopped afterwards. These tests never skip."""
+    with throwaway_server(os.environ.get("AGENTMON_TEST_POSTGRES_URL")) as url:
+        yield url
 
 
 def test_connection_settings():
