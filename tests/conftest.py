@@ -14,7 +14,8 @@ import pytest
 
 from agentmon_pipeline.warehouse import migrate
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+# real telemetry of other projects (licences beside the files): see tests/fixtures/corpus/README.md
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
 # `make test` runs the tests in parallel (pytest-xdist): each worker builds dbt in its own target
 # folder, set before anything imports the Dagster definitions.

@@ -12,7 +12,7 @@ import pytest
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.demo import generate_demo
-from tests.conftest import DEMO_END
+from tests.conftest import CORPUS, DEMO_END
 
 
 def materialize_all() -> dg.ExecuteInProcessResult:
@@ -255,7 +255,7 @@ def test_changed_models_rebuild_the_marts_from_raw(demo_home):
     assert query("select sum(input_tokens) from marts.fct_llm_calls") == before
 
 
-LANGFUSE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "langfuse_framework_traces"
+LANGFUSE = CORPUS / "langfuse_framework_traces"
 
 
 def langfuse_expected_calls(export: dict) -> dict[str, tuple[str, int, int]]:

@@ -1,5 +1,5 @@
 """OTLP JSON traces: the request structure, every AnyValue kind, ids, the attribute mapping on the
-real fixtures of ../shared/corpus/openinference/, and the bad-input rules."""
+real fixtures of tests/fixtures/corpus/openinference/, and the bad-input rules."""
 
 from __future__ import annotations
 
