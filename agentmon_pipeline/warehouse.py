@@ -37,7 +37,7 @@ MIGRATIONS: list[list[str]] = [
             bytes bigint not null,
             mtime_ns bigint,
             format varchar,
-            status varchar not null,      -- loaded | partial | quarantined | duplicate | empty
+            status varchar not null,      -- loaded | partial | quarantined | duplicate | empty | refused
             lines bigint not null,        -- records found: non-blank lines of a JSONL file
             loaded bigint not null,
             quarantined bigint not null,

@@ -219,11 +219,11 @@ def test_sensor_waits_for_files_still_being_written(home, monkeypatch):
 def test_otlp_trace_split_across_files_joins_and_counts_tokens_once(home):
     """An agent span in one Collector file, its Vercel AI SDK call (ai.generateText wrapping
     ai.generateText.doGenerate, both with the same tokens) in another: one run, one LLM call."""
-    from tests.ingest.test_otlp import otlp_span, request
+    from tests.ingest.test_otlp import T0, otlp_span, request
 
     trace, agent, wrapper, call = "ab" * 16, "a1" * 8, "b2" * 8, "c3" * 8
     usage = {"ai.model.id": "gpt-4o-mini", "ai.usage.promptTokens": 14, "ai.usage.completionTokens": 20}
-    first = request([otlp_span("invoke_agent", trace, agent, {"gen_ai.operation.name": "invoke_agent"}, end=10**18 * 2)],
+    first = request([otlp_span("invoke_agent", trace, agent, {"gen_ai.operation.name": "invoke_agent"}, end=T0 + 10**10)],
                     resource={"service.name": "haiku-bot", "service.version": "3"})  # fmt: skip
     second = request([
         otlp_span("ai.generateText", trace, wrapper, {**usage, "ai.operationId": "ai.generateText"}, parent=agent),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.ingest.landing import pending_files
-from agentmon_pipeline.ingest.loader import FileResult, ingest_file
+from agentmon_pipeline.ingest.loader import FileResult, ingest_file, record_refused
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
 from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
@@ -70,11 +70,17 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] 
     batch = BatchResult()
     pending = pending_files(con, s.landing_dir, settle_seconds())
     if only:
-        wanted = {str(Path(p).resolve()) for p in only}
+        wanted = {str(Path(p).absolute()) for p in only} | {str(Path(p).resolve()) for p in only}
         pending = [p for p in pending if str(p.path) in wanted]
     tmp_dir = s.home / "tmp"
     policy = redaction_policy(s)
     for item in pending:
+        refused = item.refused
+        if refused is None and item.path.is_symlink():  # replaced by a symlink since it was listed
+            refused = f"symlink to {item.path.resolve()}, outside the landing folder: not read"
+        if refused:
+            batch.files.append(record_refused(con, item.path, item.size, item.mtime_ns, refused))
+            continue
         result = ingest_file(con, item.path, tmp_dir, policy)
         batch.files.append(result)
         if s.archive_processed and result.status != "quarantined":

@@ -3,6 +3,8 @@ landing sensor (against its cursor). No Dagster imports."""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,41 @@ class PendingFile:
     path: Path
     size: int
     mtime_ns: int
+    refused: str | None = None  # why the file is not read (a symlink out of the landing folder)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def landing_entries(landing: Path) -> list[tuple[Path, os.stat_result, str | None]]:
+    """Every file of the landing folder, with its lstat and, for a symlink, why it is refused.
+
+    Nothing outside the landing folder is opened: the walk does not follow symlinks, a symlink
+    that resolves outside the folder (or nowhere) is refused with its reason, and one that
+    resolves inside is skipped (its target is listed where it is). Hidden names (writers'
+    temporary files) are skipped."""
+    root = landing.resolve()
+    entries = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        linked_dirs = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        for name in sorted([*files, *linked_dirs]):
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            st = path.lstat()
+            refused = None
+            if stat.S_ISLNK(st.st_mode):
+                target = path.resolve()
+                if _inside(target, root) and target.exists():
+                    continue
+                where = "nowhere" if not target.exists() else str(target)
+                refused = f"symlink to {where}, outside the landing folder: not read"
+            elif not stat.S_ISREG(st.st_mode):
+                continue
+            entries.append((path, st, refused))
+    return entries
 
 
 def settled_files(
@@ -25,21 +62,17 @@ def settled_files(
     """Files not in `known` (path, size, mtime_ns) and not modified in the last `settle_seconds`.
 
     Returns them and the number of files still being written (they wait for the next tick).
-    Hidden files (writers' temporary names) are ignored.
     """
     found: list[PendingFile] = []
     waiting = 0
     if not landing.exists():
         return found, waiting
     now = time.time()
-    for entry in sorted(landing.rglob("*")):
-        if not entry.is_file() or entry.name.startswith("."):
-            continue
-        st = entry.stat()
-        item = PendingFile(entry.resolve(), st.st_size, st.st_mtime_ns)
+    for path, st, refused in landing_entries(landing):
+        item = PendingFile(path, st.st_size, st.st_mtime_ns, refused)
         if (str(item.path), item.size, item.mtime_ns) in known:
             continue
-        if now - st.st_mtime < settle_seconds:
+        if refused is None and now - st.st_mtime < settle_seconds:
             waiting += 1
             continue
         found.append(item)
@@ -59,6 +92,7 @@ def pending_files(con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds:
 class NewContent:
     path: Path
     sha256: str
+    refused: bool = False
 
 
 @dataclass
@@ -81,6 +115,9 @@ def scan_landing(landing: Path, cursor: dict, settle_seconds: float) -> LandingS
     scan = LandingScan(waiting=waiting)
     for item in found:
         files[str(item.path)] = [item.size, item.mtime_ns]
+        if item.refused:  # never opened: a run records the refusal in the ledger
+            scan.new.append(NewContent(item.path, f"refused:{item.path}:{item.mtime_ns}", refused=True))
+            continue
         sha = sha256_of(item.path)
         if sha in seen:
             continue

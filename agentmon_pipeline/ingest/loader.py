@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pyarrow as pa
 
 from agentmon_pipeline.ingest import langfuse, native, otlp
@@ -106,7 +107,9 @@ def detect_format(head: bytes) -> str:
         try:
             if isinstance(json.loads(line), dict):
                 return "native"
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting deeper than Python's parser: DuckDB's judges it
+            if line.lstrip().startswith("{"):
+                return "native"
             continue
     raise WholeFileRejected(f"no JSON object in the first lines; agentmon reads {READ_FORMATS}")
 
@@ -365,30 +368,68 @@ def _ledger_row(con: duckdb.DuckDBPyConnection, r: FileResult, mtime_ns: int | N
 
 def already_loaded(con: duckdb.DuckDBPyConnection, sha: str) -> int | None:
     row = con.execute(
-        "select min(load_id) from raw.ingested_files where sha256 = ? and status <> 'duplicate'", [sha]
+        "select min(load_id) from raw.ingested_files where sha256 = ? and status not in ('duplicate', 'refused')",
+        [sha],
     ).fetchone()
     return row[0]
+
+
+def record_refused(con, path: Path, size: int, mtime_ns: int, reason: str) -> FileResult:
+    """A ledger row for a file that is not read (a symlink out of the landing folder): status
+    `refused`, no records. Its sha256 is of the link's own path, since the target is never opened."""
+    sha = hashlib.sha256(f"refused:{path}".encode()).hexdigest()
+    result = FileResult(path=str(path), sha256=sha, bytes=size, format=None, status="refused", reason=reason)
+    result.load_id = int(con.execute("select nextval('raw.load_id_seq')").fetchone()[0])
+    _ledger_row(con, result, mtime_ns)
+    return result
 
 
 def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT) -> FileResult:
     """Ingest one file into the raw tables in one transaction. Never raises for bad content.
 
     `con` is the warehouse. DuckDB parses the file: in the warehouse itself when it is DuckDB,
-    else in memory, and the rows go to PostgreSQL by COPY (`_write_postgres`)."""
-    if isinstance(con, duckdb.DuckDBPyConnection):
-        return _ingest_file(con, con, path, tmp_dir, policy)
-    with duckdb.connect() as duck:
-        duck.execute("set TimeZone = 'UTC'")
-        duck.execute("set enable_progress_bar = false")
-        return _ingest_file(duck, con, path, tmp_dir, policy)
+    else in memory, and the rows go to PostgreSQL by COPY (`_write_postgres`).
+
+    A value no check foresaw that still makes DuckDB fail on the file's content (a conversion, a
+    constraint, a nesting too deep) quarantines the file whole with that reason, after the file's
+    transaction was rolled back: one hostile file never stops the files after it. Errors of the
+    machine (disk, memory, connection) are raised, since the file itself may be fine."""
+    try:
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            return _ingest_file(con, con, path, tmp_dir, policy)
+        with duckdb.connect() as duck:
+            duck.execute("set TimeZone = 'UTC'")
+            duck.execute("set enable_progress_bar = false")
+            return _ingest_file(duck, con, path, tmp_dir, policy)
+    except CONTENT_ERRORS as exc:
+        reason = f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        with duckdb.connect() as duck:
+            return _quarantine_whole_file(duck, con, path.resolve(), _new_result(con, path.resolve()), reason,
+                                          path.stat().st_mtime_ns, _is_gzip(path), policy)  # fmt: skip
+
+
+# What the content of a file can make DuckDB (or the PostgreSQL copy) raise, as opposed to the
+# machine: the file is quarantined whole with the reason instead of failing the run.
+CONTENT_ERRORS = (
+    duckdb.ConversionException, duckdb.InvalidInputException, duckdb.OutOfRangeException,
+    duckdb.ConstraintException, duckdb.BinderException, duckdb.NotImplementedException,
+    psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded, psycopg.errors.IntegrityError,
+    RecursionError, OverflowError, ValueError, UnicodeError,
+)  # fmt: skip
+
+
+def _new_result(con, path: Path) -> FileResult:
+    result = FileResult(path=str(path), sha256=sha256_of(path), bytes=path.stat().st_size, format=None,
+                        status="loaded")  # fmt: skip
+    result.load_id = int(con.execute("select nextval('raw.load_id_seq')").fetchone()[0])
+    return result
 
 
 def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) -> FileResult:
     path = path.resolve()
     stat = path.stat()
-    sha = sha256_of(path)
-    result = FileResult(path=str(path), sha256=sha, bytes=stat.st_size, format=None, status="loaded")
-    result.load_id = int(con.execute("select nextval('raw.load_id_seq')").fetchone()[0])
+    result = _new_result(con, path)
+    sha = result.sha256
 
     previous = already_loaded(con, sha)
     if previous is not None:

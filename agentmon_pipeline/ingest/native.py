@@ -31,6 +31,16 @@ METRIC_KINDS = ("counter", "gauge", "histogram", "summary")
 RECORD_TYPES = ("span", "metric", "event")
 CAP_BYTES = 64 * 1024
 CUT_MARKER = "…[truncated by agentmon]"
+# Numbers beyond ±(2^53 - 1) are not exact in a double and not interoperable in JSON (RFC 7493
+# §2.2); a count or a cost that large is a broken writer, and sums of it would overflow. Such a
+# record is quarantined, never cast (a cast error would fail the whole file).
+MAX_NUMBER = 2**53 - 1
+MAX_INT32 = 2**31 - 1  # retry_count is an integer column
+# Times before the Unix epoch, or more than a day after the ingest (a clock far off, or a corrupt
+# value such as year 9999), are quarantined: every bucket and window downstream would span them.
+MIN_TIME = "1970-01-01 00:00:00+00"
+MAX_FUTURE = "1 day"
+MAX_DURATION_MS = 366 * 24 * 3600 * 1000  # a span of more than a year is a corrupt value
 
 # Field -> how it is read. str: any JSON scalar as text; time: RFC 3339 string; int: whole number
 # >= 0 (numeric strings accepted); num: number >= 0; value: any finite number; obj: JSON object;
@@ -179,14 +189,18 @@ def typed_records_sql(source: str) -> str:
             )
         elif how == "int":
             add(
-                f"{col} is not null and ({num} is null or {num} <> floor({num}))",
+                f"{col} is not null and ({num} is null or not isfinite({num}) or {num} <> floor({num}))",
                 f"{field} must be a whole number",
             )
             add(f"{num} < 0", f"{field} must be >= 0")
+            if not field.endswith("_unix_nano"):  # nanoseconds: the time range below decides
+                top = MAX_INT32 if field == "retry_count" else MAX_NUMBER
+                add(f"{num} > {top}", f"{field} is too large (at most {top})")
         elif how in ("num", "value"):
             add(f"{col} is not null and ({num} is null or not isfinite({num}))", f"{field} must be a number")
             if how == "num":
                 add(f"{num} < 0", f"{field} must be >= 0")
+            add(f"abs({num}) > {MAX_NUMBER}", f"{field} is too large (at most {MAX_NUMBER})")
         elif how == "obj":
             add(f"{col} is not null and json_type({col}) <> 'OBJECT'", f"{field} must be a JSON object")
     add(
@@ -197,6 +211,21 @@ def typed_records_sql(source: str) -> str:
         f"{is_metric} and {s('metric_kind')} is not null and lower(trim({s('metric_kind')})) not in {METRIC_KINDS}",
         "metric_kind must be one of counter, gauge, histogram, summary",
     )
+    add(f"{s('duration_ms__n')} > {MAX_DURATION_MS}", f"duration_ms is too large (at most {MAX_DURATION_MS}, 366 days)")
+    add(
+        f"{is_span} and start_ts is null and {s('start_time_unix_nano')} is not null",
+        "start_time_unix_nano is not a time",
+    )
+    add(
+        f"{is_span} and end_ts is null and {s('end_time_unix_nano')} is not null",
+        "end_time_unix_nano is not a time",
+    )
+    for label, value in (("start_time", "start_ts"), ("end_time", "end_ts"), ("time", _q("time__ts"))):
+        add(f"{value} < '{MIN_TIME}'::timestamptz", f"{label} is before 1970-01-01")
+        add(
+            f"{value} > now() + interval '{MAX_FUTURE}'",
+            f"{label} is more than a day after the time of ingest",
+        )
     add(f"{is_span} and end_ts < start_ts", "end is before start")
 
     reason = "case " + " ".join(f"when {cond} then {_lit(r)}" for cond, r in checks) + " end"
@@ -220,6 +249,14 @@ def typed_records_sql(source: str) -> str:
     def ts(field: str, nano: str) -> str:
         exact_nanos = f"try_cast(trim({s(nano)}) as bigint)"  # a double would lose the microseconds
         return f"coalesce({_q(field + '__ts')}, make_timestamp({exact_nanos} // 1000)::timestamptz)"
+
+    # a duration that cannot be a span's (NaN, infinite, negative, beyond a year) gives no end time,
+    # and its record a reason, instead of a cast error that would fail the file
+    duration = '"duration_ms__n"'
+    duration_us = (
+        f"case when isfinite({duration}) and {duration} between 0 and {MAX_DURATION_MS} "
+        f"then to_microseconds(cast({duration} * 1000 as bigint)) end"
+    )
 
     # One pass maps the known fields; the unknown ones (json_transform ignores them) are kept as
     # `extras`, the object minus every known key, which span_rows_sql merges into attributes. Listing
@@ -252,7 +289,7 @@ def typed_records_sql(source: str) -> str:
         select *,
             coalesce(
                 {ts("end_time", "end_time_unix_nano")},
-                start_ts + to_microseconds(cast("duration_ms__n" * 1000 as bigint))
+                start_ts + {duration_us}
             ) as end_ts
         from started t
     )

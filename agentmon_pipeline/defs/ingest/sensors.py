@@ -24,7 +24,8 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
             yield dg.RunRequest(
                 run_key=item.sha256,
                 run_config={"ops": {"raw_telemetry": {"config": {"files": [str(item.path)]}}}},
-                tags={"agentmon/file": item.path.name, "agentmon/sha256": item.sha256},
+                tags={"agentmon/file": item.path.name}
+                | ({"agentmon/refused": "symlink"} if item.refused else {"agentmon/sha256": item.sha256}),
             )
         context.update_cursor(json.dumps(scan.cursor))
         if not scan.new:
