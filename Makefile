@@ -5,11 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-# the example configuration (budgets, alert rules) and registry (examples/agents.yaml), unless you
-# have an agentmon.yaml / agents.yaml or set AGENTMON_CONFIG / AGENTMON_AGENTS_FILE
-EXAMPLE_CONFIG := $(if $(wildcard agentmon.yaml),,$(CURDIR)/examples/agentmon.yaml)
-EXAMPLE_AGENTS := $(if $(wildcard agents.yaml),,$(CURDIR)/examples/agents.yaml)
-WITH_CONFIG := AGENTMON_CONFIG=$${AGENTMON_CONFIG:-$(EXAMPLE_CONFIG)} AGENTMON_AGENTS_FILE=$${AGENTMON_AGENTS_FILE:-$(EXAMPLE_AGENTS)}
+# `agentmon demo` marks its home: there, and only there, the examples apply (examples/agentmon.yaml,
+# examples/agents.yaml, evals/suites/), from make, agentmon and the UI alike.
 
 .PHONY: install demo run test ui docs bench lint clean reports reports-serve test-reports
 
@@ -23,10 +20,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/agentmon demo
-	$(WITH_CONFIG) $(BIN)/agentmon run
+	$(BIN)/agentmon run
 
 run: $(STAMP)
-	$(WITH_CONFIG) $(BIN)/agentmon run
+	$(BIN)/agentmon run
 
 test: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline tests
@@ -56,13 +53,13 @@ test-reports: $(STAMP)
 	command -v chromium >/dev/null || $(APT_INSTALL) chromium || (apt-get update -qq && $(APT_INSTALL) chromium)
 	rm -rf $(TEST_REPORTS_HOME)
 	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/agentmon demo
-	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(WITH_CONFIG) $(BIN)/agentmon run
+	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/agentmon run
 	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(MAKE) reports
 	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/python -m pytest tests/browser -p no:xdist
 
 ui: $(STAMP)
 	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()"
-	$(WITH_CONFIG) DAGSTER_HOME=$${AGENTMON_HOME:-$(CURDIR)/.agentmon}/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$${AGENTMON_HOME:-$(CURDIR)/.agentmon}/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # dbt reads the warehouse (a DuckDB file or MONITORING_DB_URL's PostgreSQL) from what ensure_home sets
 docs: $(STAMP)

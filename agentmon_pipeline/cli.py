@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentmon_pipeline.config import ensure_home, load_config_file, settings
+from agentmon_pipeline.config import ensure_home, load_config_file, mark_demo_home, settings
 from agentmon_pipeline.errors import UserError
 
 
@@ -37,6 +37,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     s = ensure_home()
     summary = generate_demo(s.landing_dir, days=args.days, agents=args.agents, seed=args.seed, end=args.end)
+    mark_demo_home(s)
     print(
         f"wrote {len(summary.files)} files to {s.landing_dir}: {summary.spans} spans in {summary.runs} agent runs, "
         f"{summary.metrics} metric points, {summary.events} events, {summary.bad_lines} deliberately bad lines "

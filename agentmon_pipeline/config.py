@@ -52,6 +52,12 @@ class Settings:
     archive_processed: bool
     config_file: Path | None
     agents_file: Path | None = None
+    suites_dir: Path | None = None
+
+    @property
+    def is_demo_home(self) -> bool:
+        """Written by `agentmon demo`: the examples (suites, agentmon.yaml, agents.yaml) apply."""
+        return (self.home / DEMO_MARKER).exists()
 
     @property
     def backend(self) -> str:
@@ -122,9 +128,16 @@ def warehouse_path_from_url(url: str) -> Path | None:
     )
 
 
+DEMO_MARKER = "demo.json"
+
+
 def settings() -> Settings:
     home_env = os.environ.get("AGENTMON_HOME")
     home = Path(home_env).expanduser().resolve() if home_env else project_dir() / ".agentmon"
+    # A home made by `agentmon demo` uses the repository's examples where the user names nothing;
+    # a user's own home never does: its findings come from its own data, suites and config.
+    demo = (home / DEMO_MARKER).exists()
+    examples = project_dir() / "examples"
     url = os.environ.get("MONITORING_DB_URL") or f"duckdb:///{home / 'warehouse.duckdb'}"
     landing_env = os.environ.get("MONITORING_LANDING_DIR")
     landing = Path(landing_env).expanduser().resolve() if landing_env else home / "landing"
@@ -132,10 +145,19 @@ def settings() -> Settings:
     config_file = Path(config_env).expanduser().resolve() if config_env else None
     if config_file is None and (project_dir() / "agentmon.yaml").exists():
         config_file = project_dir() / "agentmon.yaml"
+    if config_file is None and demo:
+        config_file = examples / "agentmon.yaml"
     agents_env = os.environ.get("AGENTMON_AGENTS_FILE")
     agents_file = Path(agents_env).expanduser().resolve() if agents_env else None
     if agents_file is None and (project_dir() / "agents.yaml").exists():
         agents_file = project_dir() / "agents.yaml"
+    if agents_file is None and demo:
+        agents_file = examples / "agents.yaml"
+    suites_env = os.environ.get("AGENTMON_SUITES_DIR")
+    if suites_env:
+        suites_dir = Path(suites_env).expanduser().resolve()
+    else:
+        suites_dir = project_dir() / "evals" / "suites" if demo else home / "suites"
     return Settings(
         home=home,
         warehouse_url=url,
@@ -146,6 +168,7 @@ def settings() -> Settings:
         archive_processed=_bool_env("MONITORING_ARCHIVE_PROCESSED"),
         config_file=config_file,
         agents_file=agents_file,
+        suites_dir=suites_dir,
     )
 
 
@@ -156,6 +179,8 @@ def ensure_home(s: Settings | None = None) -> Settings:
         folder.mkdir(parents=True, exist_ok=True)
     if s.warehouse_path is not None:
         s.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    if s.suites_dir is not None and s.suites_dir == s.home / "suites":
+        s.suites_dir.mkdir(exist_ok=True)  # where a user's own benchmark suites go
     dagster_yaml = s.dagster_home / "dagster.yaml"
     if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
         dagster_yaml.write_text(DAGSTER_YAML)
@@ -168,6 +193,18 @@ def ensure_home(s: Settings | None = None) -> Settings:
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return s
+
+
+def mark_demo_home(s: Settings) -> None:
+    """`agentmon demo` marks its home: the example suites, budgets, alert rules and registry of
+    `examples/` and `evals/suites/` then apply to it, from every command (make, agentmon, the UI)."""
+    import json
+
+    (s.home / DEMO_MARKER).write_text(json.dumps({
+        "written_by": "agentmon demo",
+        "means": "examples/agentmon.yaml, examples/agents.yaml and evals/suites/ apply to this home "
+                 "unless AGENTMON_CONFIG, AGENTMON_AGENTS_FILE or AGENTMON_SUITES_DIR say otherwise",
+    }, indent=2) + "\n")  # fmt: skip
 
 
 def dbt_environment(s: Settings) -> dict[str, str]:

@@ -20,10 +20,24 @@ import duckdb
 from agentmon_pipeline.config import Settings
 
 # name -> query over the warehouse. Production only (benchmark calls have their own tables).
+# The end of the complete hours, as the analytics judge them (AnalyticsEngine.complete_until): the
+# current hour, and the hour of the latest production run until an hour after its end, still fill.
+COMPLETE_UNTIL = """(
+    select least(date_trunc('hour', now()),
+                 case when now() >= date_trunc('hour', max(started_at)) + interval 2 hour
+                      then date_trunc('hour', max(started_at)) + interval 1 hour
+                      else date_trunc('hour', max(started_at)) end)
+    from marts.fct_agent_runs where not is_benchmark
+)"""
 SNAPSHOT_TABLES: dict[str, str] = {
-    "agent_daily": "select * exclude (last_trace_load_id) from marts.agg_agent_daily",
-    "agent_hourly": """
-        select * from marts.agg_agent_hourly
+    "agent_daily": f"""
+        select * exclude (last_trace_load_id),
+               coalesce(bucket_start + interval 1 day > {COMPLETE_UNTIL}, true) as is_partial
+        from marts.agg_agent_daily
+    """,
+    "agent_hourly": f"""
+        select *, coalesce(bucket_start + interval 1 hour > {COMPLETE_UNTIL}, true) as is_partial
+        from marts.agg_agent_hourly
         where bucket_start >= (select max(bucket_start) from marts.agg_agent_hourly) - interval 14 days
     """,
     "agents": "select * from marts.dim_agents",
@@ -134,7 +148,8 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, now: datetime |
         taken = now or datetime.now(UTC)
         con.execute(
             "create table snapshot.snapshot_info as select cast(? as timestamp) as taken_at, "
-            "(select cast(max(bucket_start) as timestamp) from marts.agg_agent_hourly) as data_end",
+            "(select cast(max(bucket_start) as timestamp) from marts.agg_agent_hourly) as data_end, "
+            f"cast({COMPLETE_UNTIL} as timestamp) as complete_until",
             [taken.replace(tzinfo=None) if taken.tzinfo is None else taken.astimezone(UTC).replace(tzinfo=None)],
         )
     except BaseException:

@@ -68,6 +68,7 @@ class RunSummary:
     alerts_open: int = 0
     notifications: int = 0
     suites_run: int = 0
+    waiting: list[str] = field(default_factory=list)  # analyses waiting for more history
 
     def render(self, s: Settings) -> str:
         lines = [
@@ -89,6 +90,8 @@ class RunSummary:
             lines.append(f"    failed step: {name}")
         if self.suites_run:
             lines.append(f"  benchmark suites    {self.suites_run} run")
+        if self.waiting:
+            lines.append(f"  waiting for history {', '.join(self.waiting)}  -> agentmon status says how much")
         lines.append(
             f"  alerts firing       {self.alerts_open} ({self.notifications} notification(s) sent this run)"
         )
@@ -154,6 +157,7 @@ def run_pipeline() -> RunSummary:
         summary.metrics = _count(con, "raw.metrics", before, benchmarks)
         summary.events = _count(con, "raw.events", before, benchmarks)
         summary.agent_runs = int(_scalar(con, "count(*)", "marts", "fct_agent_runs") or 0)
+        summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(
@@ -242,6 +246,7 @@ def status_report() -> str:
         reasons = con.execute(
             "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1 limit 5"
         ).fetchall()
+        waiting = waiting_analyses(con)
     out = [
         f"warehouse      {s.warehouse_label}",
         f"landing folder {s.landing_dir}",
@@ -257,4 +262,18 @@ def status_report() -> str:
     if reasons:
         out.append("top quarantine reasons:")
         out += [f"  {n:>6}  {reason}" for reason, n in reasons]
+    if waiting:
+        out.append("analyses waiting for more history:")
+        out += [f"  {line}" for line in waiting]
     return "\n".join(out)
+
+
+def waiting_analyses(con) -> list[str]:
+    """Why each analysis that could not judge a scope waits (analytics.readiness), one line each."""
+    if not table_exists(con, "analytics", "readiness"):
+        return []
+    rows = con.execute(
+        "select analysis, coalesce(agent_id, 'all agents'), has, needs, unit, reason from analytics.readiness "
+        "where status = 'waiting' order by analysis, agent_id nulls first"
+    ).fetchall()
+    return [f"{analysis:<20} {scope}: has {has} of the {needs} {unit} it needs" for analysis, scope, has, needs, unit, _ in rows]

@@ -384,6 +384,21 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # which analyses could judge which scope, and how much history the others wait for
+        """
+        create table if not exists analytics.readiness (
+            analysis varchar not null,      -- anomalies | forecasts | budget_burn | version_comparisons | correlations
+            agent_id varchar,               -- null: all agents together
+            status varchar not null,        -- ready | waiting
+            has bigint not null,
+            needs bigint not null,
+            unit varchar not null,          -- complete hours | complete days | versions
+            reason varchar,                 -- why it waits, e.g. "forecasts need 3 complete days of history, ..."
+            computed_at timestamptz not null
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

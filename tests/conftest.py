@@ -42,6 +42,8 @@ def _session_env(tmp_path_factory):
     mp.delenv("MONITORING_LANDING_DIR", raising=False)
     mp.delenv("AGENTMON_CONFIG", raising=False)
     mp.delenv("AGENTMON_AGENTS_FILE", raising=False)
+    # the tests are the example suites' users (with make demo): a user's own home has none
+    mp.setenv("AGENTMON_SUITES_DIR", str(Path(__file__).resolve().parents[1] / "evals" / "suites"))
     from agentmon_pipeline.runner import prepare_dbt_manifest
 
     prepare_dbt_manifest()

@@ -181,6 +181,7 @@ def score_series(
         raise ValueError(f"method {method!r}: expected zscore, mad or seasonal")
     if k is not None and n is not None:
         expected = np.clip(result.expected, 0, 1)
-        result.score = rate_scores(k, n, expected)
+        # no expectation (too little history before the point) is no judgement, not a guess of 0.5
+        result.score = np.where(np.isfinite(expected), rate_scores(k, n, expected), 0.0)
         result.expected = expected
     return result

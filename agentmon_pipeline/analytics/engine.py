@@ -29,6 +29,20 @@ from agentmon_pipeline.analytics.timeseries import RATE_EVENTS, canonical, get_t
 from agentmon_pipeline.analytics.versions import VersionComparison, compare_versions
 from agentmon_pipeline.errors import UserError
 
+LATE_DATA_GRACE = timedelta(hours=1)  # how long after its end the latest run's hour may still fill
+MIN_FORECAST_DAYS = 3  # fewer complete days give no level to smooth (forecast.py's models)
+MIN_ANOMALY_HOURS = 72  # three daily cycles: what the seasonal method fits (anomalies.py)
+MIN_CORRELATION_HOURS = 24
+
+
+class NotEnoughHistory(UserError):
+    """An analysis that waits for more history: what it has and what it needs."""
+
+    def __init__(self, message: str, has: int, needs: int, unit: str):
+        super().__init__(message)
+        self.has, self.needs, self.unit = has, needs, unit
+
+
 RUN_LEVEL = {"duration_ms", "cost_usd", "total_tokens", "input_tokens", "output_tokens", "llm_call_count",
              "tool_call_count", "retry_count"}  # fmt: skip
 
@@ -42,6 +56,33 @@ class AnalyticsEngine:
         value = self.db.scalar("select max(started_at) from marts.fct_agent_runs where not is_benchmark")
         return value
 
+    def complete_until(self, now: datetime | None = None) -> datetime | None:
+        """The end of the complete hours. The hour of the latest production run is complete once
+        an hour has passed since its end (`LATE_DATA_GRACE`: the files with its last runs have
+        landed); the current hour never is. A bucket is judged, forecast from and charted as an
+        actual only when it ends by then (README, "only complete buckets")."""
+        end = self.data_end()
+        if end is None:
+            return None
+        now = now or datetime.now(UTC)
+        hour = end.replace(minute=0, second=0, microsecond=0)
+        until = hour + timedelta(hours=1) if now >= hour + timedelta(hours=1) + LATE_DATA_GRACE else hour
+        return min(until, now.replace(minute=0, second=0, microsecond=0))
+
+    def complete_hours(self, agent_id: str | None = None) -> int:
+        """Complete hours since the scope's first production run."""
+        first, until = self.first_run(agent_id), self.complete_until()
+        if first is None or until is None:
+            return 0
+        return max(int((until - first.replace(minute=0, second=0, microsecond=0)).total_seconds() // 3600), 0)
+
+    def complete_days(self, agent_id: str | None = None) -> int:
+        """Complete UTC days since the day of the scope's first production run."""
+        first, until = self.first_run(agent_id), self.complete_until()
+        if first is None or until is None:
+            return 0
+        return max((until.date() - first.date()).days, 0)
+
     def first_run(self, agent_id: str | None = None) -> datetime | None:
         where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
         return self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}",
@@ -54,11 +95,15 @@ class AnalyticsEngine:
         return frame["agent_id"].to_list()
 
     def _window(self, start_time, end_time, days: int) -> tuple[datetime, datetime]:
-        end = end_time or self.data_end()
-        if end is None:
-            raise UserError("no production runs in the warehouse yet: drop telemetry and run `agentmon run`")
-        end = end if isinstance(end, datetime) else datetime.combine(end, datetime.min.time(), UTC)
-        end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        """[start, end) of whole hours. Without an end, it ends with the complete hours
+        (`complete_until`): the hour still filling is not judged."""
+        if end_time is None:
+            end = self.complete_until()
+            if end is None:
+                raise UserError("no production runs in the warehouse yet: drop telemetry and run `agentmon run`")
+        else:
+            end = end_time if isinstance(end_time, datetime) else datetime.combine(end_time, datetime.min.time(), UTC)
+            end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         return (start_time or end - timedelta(days=days)), end
 
     # --- series -----------------------------------------------------------------------------
@@ -185,18 +230,25 @@ class AnalyticsEngine:
         where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
         params = {"agent": agent_id} if agent_id else {}
         first = self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}", params)
-        last = end_time or self.data_end()
+        last = self.complete_until() if end_time is None else end_time + timedelta(hours=1)
         if first is None or last is None:
-            raise UserError(
-                "no production runs to forecast from" + (f" for agent {agent_id}" if agent_id else "")
-            )
-        end_day = (last + timedelta(hours=1)).date()  # the last complete day ends before this one
+            raise NotEnoughHistory(
+                "no production runs to forecast from" + (f" for agent {agent_id}" if agent_id else ""),
+                0, MIN_FORECAST_DAYS, "complete days",
+            )  # fmt: skip
+        end_day = last.date()  # the last complete day ends before this one
         start = datetime.combine(first.date(), datetime.min.time(), UTC)
         end = datetime.combine(end_day, datetime.min.time(), UTC)
         return self.get_time_series(metric, start, end, "1d", agent_id)
 
     def forecast(self, metric_name: str, horizon_days: int = 14, agent_id: str | None = None) -> pl.DataFrame:
         series = self.daily_series(metric_name, agent_id)
+        if series.height < MIN_FORECAST_DAYS:
+            raise NotEnoughHistory(
+                f"forecasts need {MIN_FORECAST_DAYS} complete days of history, "
+                + (f"agent {agent_id} has" if agent_id else "the warehouse has") + f" {series.height}",
+                series.height, MIN_FORECAST_DAYS, "complete days",
+            )  # fmt: skip
         values = series["value"].to_numpy().astype(float)
         result = forecast_series(values, horizon_days)
         last_day = series["bucket_start"].max().date()
@@ -211,9 +263,21 @@ class AnalyticsEngine:
             "yhat_lower_95", "yhat_upper_95", "backtest_mase", "backtest_mase_seasonal_naive").fill_nan(None))  # fmt: skip
 
     def budget_status(self, budget: Budget, as_of: date | None = None) -> BudgetBurn:
-        series = self.daily_series("cost_usd", budget.agent_id)
-        daily = {row["bucket_start"].date(): float(row["value"]) for row in series.iter_rows(named=True)}
-        as_of = as_of or max(daily)
+        """The budget as of the last complete day (of all production traffic, so an agent that
+        has not run for days has spent nothing on them)."""
+        until = self.complete_until()
+        if as_of is None:
+            if until is None or self.complete_days() < 1:
+                raise NotEnoughHistory(
+                    f"budget projections need 1 complete day of cost, the warehouse has {self.complete_days()}",
+                    self.complete_days(), 1, "complete days",
+                )  # fmt: skip
+            as_of = until.date() - timedelta(days=1)
+        try:
+            series = self.daily_series("cost_usd", budget.agent_id)
+        except UserError:  # an agent with a budget and no runs yet: nothing spent
+            series = pl.DataFrame({"bucket_start": [], "value": []})
+        daily = {row["bucket_start"].date(): float(row["value"] or 0.0) for row in series.iter_rows(named=True)}
         return burn(budget, daily, as_of)
 
     def compare_versions(self, agent_id: str | None = None) -> list[VersionComparison]:

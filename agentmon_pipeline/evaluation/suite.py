@@ -7,7 +7,6 @@ and the reason, raised when the suite is loaded, before any agent is called.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from agentmon_pipeline.config import project_dir
+from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.evaluation.evaluators import Evaluator, resolve
 
@@ -84,9 +83,9 @@ class Suite:
 
 
 def suites_dir() -> Path:
-    """`evals/suites/` of the project, or AGENTMON_SUITES_DIR (your suites, kept elsewhere)."""
-    override = os.environ.get("AGENTMON_SUITES_DIR")
-    return Path(override).expanduser().resolve() if override else project_dir() / "evals" / "suites"
+    """AGENTMON_SUITES_DIR, else `$AGENTMON_HOME/suites/` (your suites), else in a home made by
+    `agentmon demo` the repository's example suites (`evals/suites/`)."""
+    return settings().suites_dir
 
 
 def list_suites() -> list[Path]:

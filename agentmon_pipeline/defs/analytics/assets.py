@@ -22,9 +22,9 @@ def _engine() -> AnalyticsEngine:
     return AnalyticsEngine(DatabaseManager())
 
 
-def _store(table: str, frame: pl.DataFrame) -> int:
+def _store(table: str, frame: pl.DataFrame, readiness: list[compute.Readiness]) -> int:
     with connect(settings()) as con:
-        return compute.replace_table(con, table, frame)
+        return compute.replace_table(con, table, frame, readiness)
 
 
 def _md(frame: pl.DataFrame, columns: list[str], limit: int = 15) -> dg.MetadataValue:
@@ -38,11 +38,19 @@ def _md(frame: pl.DataFrame, columns: list[str], limit: int = 15) -> dg.Metadata
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def _refresh(table: str, compute_table, *args) -> tuple[AnalyticsEngine, pl.DataFrame, int]:
-    """Recompute `analytics.<table>` (empty before any production run) and store it."""
+def _refresh(table: str, compute_table, *args) -> tuple[AnalyticsEngine, pl.DataFrame, dict]:
+    """Recompute `analytics.<table>` and its rows of `analytics.readiness`, store them; returns
+    the engine, the frame, and metadata every analytics asset shows (rows, what waits and why)."""
     engine = _engine()
-    frame = compute_table(engine, *args) if engine.data_end() is not None else pl.DataFrame()
-    return engine, frame, _store(table, frame)
+    frame, readiness = compute_table(engine, *args)
+    stored = _store(table, frame, readiness)
+    waiting = [r for r in readiness if r.status == "waiting"]
+    lines = ["| scope | has | needs | why |", "|---|---|---|---|"] + [
+        f"| {r.agent_id or 'total'} | {r.has} {r.unit} | {r.needs} | {r.reason} |" for r in waiting
+    ]
+    metadata = {"rows": stored, "waiting_for_history": len(waiting),
+                "waiting": dg.MetadataValue.md("\n".join(lines) if waiting else "none: every scope has the history it needs")}  # fmt: skip
+    return engine, frame, metadata
 
 
 @dg.asset(
@@ -53,12 +61,12 @@ def _refresh(table: str, compute_table, *args) -> tuple[AnalyticsEngine, pl.Data
                                    description="WARN when an hour of the last day of data was abnormal.")],
 )  # fmt: skip
 def anomalies(context: dg.AssetExecutionContext):
-    engine, frame, stored = _refresh("anomalies", compute.compute_anomalies)
+    engine, frame, metadata = _refresh("anomalies", compute.compute_anomalies)
     recent = pl.DataFrame()
     if frame.height:
-        recent = frame.filter(pl.col("bucket_start") >= engine.data_end() - timedelta(hours=24))
+        recent = frame.filter(pl.col("bucket_start") >= engine.complete_until() - timedelta(hours=24))
     columns = ["bucket_start", "agent_id", "metric", "value", "expected", "score"]
-    yield dg.MaterializeResult(metadata={"anomalies": stored, "top": _md(frame, columns)})
+    yield dg.MaterializeResult(metadata={**metadata, "top": _md(frame, columns)})
     yield dg.AssetCheckResult(check_name="no_recent_anomalies", passed=recent.height == 0,
                               severity=dg.AssetCheckSeverity.WARN,
                               metadata={"last_24h": recent.height, "which": _md(recent, columns)})  # fmt: skip
@@ -70,7 +78,7 @@ def anomalies(context: dg.AssetExecutionContext):
     "with weekly seasonality, 80% and 95% prediction intervals, rolling-origin backtest (MASE).",
 )  # fmt: skip
 def forecasts() -> dg.MaterializeResult:
-    _, frame, stored = _refresh("forecasts", compute.compute_forecasts)
+    _, frame, metadata = _refresh("forecasts", compute.compute_forecasts)
     summary = pl.DataFrame()
     if frame.height:
         summary = (
@@ -80,7 +88,7 @@ def forecasts() -> dg.MaterializeResult:
                  pl.col("yhat_upper_80").sum().alias("high_80"), pl.col("model").first(),
                  pl.col("backtest_mase").first(), pl.col("backtest_mase_seasonal_naive").first())
         )  # fmt: skip
-    return dg.MaterializeResult(metadata={"rows": stored, "cost_next_14_days": _md(summary, summary.columns)})
+    return dg.MaterializeResult(metadata={**metadata, "cost_next_14_days": _md(summary, summary.columns)})
 
 
 @dg.asset(
@@ -92,11 +100,11 @@ def forecasts() -> dg.MaterializeResult:
 )  # fmt: skip
 def budget_burn():
     budgets = parse_budgets(load_config_file().get("budgets"))
-    _, frame, stored = _refresh("budget_burn", compute.compute_budget_burn, budgets)
+    _, frame, metadata = _refresh("budget_burn", compute.compute_budget_burn, budgets)
     columns = ["agent_id", "budget_usd", "spend_to_date", "projected_month_end", "projected_upper_80",
                "runs_out_on", "status"]  # fmt: skip
     risky = frame.filter(pl.col("status") != "ok") if frame.height else frame
-    yield dg.MaterializeResult(metadata={"budgets": stored, "status": _md(frame, columns) if budgets else
+    yield dg.MaterializeResult(metadata={**metadata, "status": _md(frame, columns) if budgets else
                                          dg.MetadataValue.md("no budgets in agentmon.yaml")})  # fmt: skip
     yield dg.AssetCheckResult(check_name="within_budget", passed=risky.height == 0,
                               severity=dg.AssetCheckSeverity.WARN, metadata={"at_risk_or_over": risky.height})  # fmt: skip
@@ -110,11 +118,11 @@ def budget_burn():
                                    description="WARN when a version regressed against the one before it.")],
 )  # fmt: skip
 def version_comparisons():
-    _, frame, stored = _refresh("version_comparisons", compute.compute_version_comparisons)
+    _, frame, metadata = _refresh("version_comparisons", compute.compute_version_comparisons)
     regressed = frame.filter(pl.col("verdict") == "regressed") if frame.height else frame
     columns = ["agent_id", "baseline_version", "candidate_version", "metric", "effect", "ci_low", "ci_high",
                "p_adjusted", "verdict"]  # fmt: skip
-    yield dg.MaterializeResult(metadata={"comparisons": stored, "verdicts": _md(frame, columns, 30)})
+    yield dg.MaterializeResult(metadata={**metadata, "verdicts": _md(frame, columns, 30)})
     yield dg.AssetCheckResult(check_name="no_version_regressions", passed=regressed.height == 0,
                               severity=dg.AssetCheckSeverity.WARN, metadata={"regressed": _md(regressed, columns)})  # fmt: skip
 
@@ -125,9 +133,9 @@ def version_comparisons():
     "error rate, p95 latency, cost and tokens (all agents).",
 )  # fmt: skip
 def correlations() -> dg.MaterializeResult:
-    _, frame, stored = _refresh("correlations", compute.compute_correlations)
+    _, frame, metadata = _refresh("correlations", compute.compute_correlations)
     columns = ["metric_a", "metric_b", "method", "r", "p_value", "n"]
-    return dg.MaterializeResult(metadata={"pairs": stored, "table": _md(frame, columns, 20)})
+    return dg.MaterializeResult(metadata={**metadata, "table": _md(frame, columns, 20)})
 
 
 analytics_assets = [anomalies, forecasts, budget_burn, version_comparisons, correlations]
