@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentmon_pipeline.config import ensure_home, load_config_file, mark_demo_home, settings
+from agentmon_pipeline.config import ensure_home, load_config_file, mark_demo_home, project_dir, settings
 from agentmon_pipeline.errors import UserError
 
 
@@ -76,7 +76,9 @@ def cmd_eval_list(args: argparse.Namespace) -> int:
 
     paths = list_suites()
     if not paths:
-        print(f"no suites in {suites_dir()}")
+        examples = project_dir() / "evals" / "suites"
+        print(f"no suites in {suites_dir()}: put yours there (or set AGENTMON_SUITES_DIR); "
+              f"the examples run on demand, e.g. agentmon eval run {examples / 'support-qa.yaml'}")  # fmt: skip
         return 0
     rows = [("suite", "kind", "versions (baseline first)", "cases", "evaluators", "file")]
     for path in paths:

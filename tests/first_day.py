@@ -75,15 +75,12 @@ def shape(name: str, landing: Path) -> None:
         start = now - timedelta(hours=30)
         write_jsonl(landing / "a.jsonl", run_records("solo-bot", "1.0", start, 15, 8, 0.05, 4)
                     + run_records("solo-bot", "1.1", start + timedelta(hours=15), 15, 8, 0.05, 5))  # fmt: skip
-    elif name == "metrics_only":
+    elif name == "metrics_and_events_only":  # a file of metrics, one of events, no span
         write_jsonl(landing / "metrics.jsonl", metric_records(now - timedelta(hours=5), 5))
-    elif name == "events_only":
         write_jsonl(landing / "events.jsonl", event_records(now - timedelta(hours=2), 12))
-    elif name == "nothing":
-        landing.mkdir(parents=True, exist_ok=True)
     else:
         raise ValueError(name)
 
 
-SHAPES = ("nothing", "one_run", "three_hours_one_agent", "less_than_a_day_two_agents", "one_day_two_versions",
-          "metrics_only", "events_only")  # fmt: skip
+SHAPES = ("one_run", "three_hours_one_agent", "less_than_a_day_two_agents", "one_day_two_versions",
+          "metrics_and_events_only")  # fmt: skip

@@ -116,3 +116,24 @@ def test_dagster_instance_runs_one_at_a_time_without_telemetry(home):
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
     # no pool limit: a run killed while holding a pool slot would block every later run
     assert "pools" not in config["concurrency"]
+
+
+def test_a_users_home_has_no_example_suites_or_config_and_a_demo_home_has(home, monkeypatch, capsys):
+    from agentmon_pipeline.config import mark_demo_home, project_dir
+
+    for name in ("AGENTMON_SUITES_DIR", "AGENTMON_CONFIG", "AGENTMON_AGENTS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    s = settings()
+    assert (s.suites_dir, s.config_file, s.agents_file) == (home / "suites", None, None)
+    assert main(["eval", "list"]) == 0
+    assert f"no suites in {home / 'suites'}: put yours there" in capsys.readouterr().out
+    assert main(["eval", "run", "support-qa"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"the example is {project_dir() / 'evals' / 'suites' / 'support-qa.yaml'}" in err
+    mark_demo_home(s)  # what `agentmon demo` does
+    demo = settings()
+    assert demo.suites_dir == project_dir() / "evals" / "suites"
+    assert demo.config_file == project_dir() / "examples" / "agentmon.yaml"
+    assert demo.agents_file == project_dir() / "examples" / "agents.yaml"
+    monkeypatch.setenv("AGENTMON_SUITES_DIR", str(home / "mine"))  # what the user names wins
+    assert settings().suites_dir == home / "mine"

@@ -159,24 +159,6 @@ def test_redrop_under_another_name_adds_nothing(demo_home):
     ]
 
 
-def test_whole_file_and_line_quarantine_do_not_fail_the_run(home):
-    landing = settings().landing_dir
-    (landing / "binary.bin").write_bytes(b"\x00\x01garbage")
-    (landing / "mixed.jsonl").write_text(
-        '{"trace_id": "t", "span_id": "a", "name": "run", "kind": "agent", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 5}\n'
-        "nonsense\n"
-    )
-    result = materialize_all()
-    assert result.success
-    assert query(
-        "select file_name, status, lines, loaded, quarantined from raw.ingested_files order by 1"
-    ) == [
-        ("binary.bin", "quarantined", 1, 0, 1),
-        ("mixed.jsonl", "partial", 2, 1, 1),
-    ]
-    assert query("select count(*) from marts.fct_agent_runs") == [(1,)]
-
-
 def test_sensor_requests_one_run_per_new_content(home):
     from agentmon_pipeline.definitions import defs
 

@@ -54,7 +54,7 @@ class VersionComparison:
     test: str
 
     def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def _boot(rng, a: np.ndarray, b: np.ndarray, stat) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from agentmon_pipeline.config import settings
+from agentmon_pipeline.config import project_dir, settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.evaluation.evaluators import Evaluator, resolve
 
@@ -104,8 +104,10 @@ def find_suite(ref: str) -> Path:
         if candidate.stem == ref:
             return candidate
     names = ", ".join(p.stem for p in list_suites()) or "none"
+    example = project_dir() / "evals" / "suites" / f"{ref}.yaml"
+    hint = f"; the example is {example}" if example.is_file() and example.parent != suites_dir() else ""
     raise UserError(
-        f"no suite named {ref!r} in {suites_dir()} (there are: {names}); or give a path to a suite file"
+        f"no suite named {ref!r} in {suites_dir()} (there are: {names}); or give a path to a suite file{hint}"
     )
 
 
