@@ -23,12 +23,12 @@ def test_demo_run_status_end_to_end(home, capsys):
     assert "lines quarantined   4" in out
     assert "0 failed" in out and "make ui" in out
     con = duckdb.connect(str(settings().warehouse_path), read_only=True)
-    runs = con.execute("select count(*) from marts.fct_agent_runs").fetchone()[0]
+    runs = con.execute("select count(*) from marts.fct_agent_runs where not is_benchmark").fetchone()[0]
     con.close()
-    assert f"agent runs in marts {runs}" in out and runs > 100
+    assert f"agent runs in marts {runs} (production)" in out and runs > 100
     assert main(["status"]) == 0
     status = capsys.readouterr().out
-    assert f"agent runs     {runs}" in status and "not valid JSON" in status
+    assert f"agent runs     {runs} (production)" in status and "not valid JSON" in status
 
 
 def test_demo_is_deterministic(tmp_path):

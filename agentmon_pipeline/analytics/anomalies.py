@@ -166,6 +166,21 @@ def rate_scores(k: np.ndarray, n: np.ndarray, expected_rate: np.ndarray) -> np.n
     return np.where(n > 0, np.clip(score, -SCORE_CAP, SCORE_CAP), 0.0)
 
 
+def non_negative(values: np.ndarray, scores: Scores) -> None:
+    """A series that is never negative (counts, costs, latencies) has no expectation below zero:
+    where the fit's trend and season dip under it, the expected value is 0 and the score shrinks
+    with the residual (same spread). Otherwise an hour with nothing (0) scores as 'up' against a
+    negative expectation."""
+    below = np.isfinite(scores.expected) & (scores.expected < 0)
+    if not below.any():
+        return
+    residual = values - scores.expected
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(below & (residual != 0), values / residual, 1.0)
+    scores.score = np.where(below, scores.score * np.nan_to_num(shrink, nan=0.0), scores.score)
+    scores.expected = np.where(below, 0.0, scores.expected)
+
+
 def score_series(
     values: np.ndarray, method: str, window: int, periods: tuple[int, ...],
     k: np.ndarray | None = None, n: np.ndarray | None = None,

@@ -135,6 +135,8 @@ class AnalyticsEngine:
             values, method, window_size, an.PERIODS[granularity],
             k=series["k"].to_numpy() if rate else None, n=series["n"].to_numpy() if rate else None,
         )  # fmt: skip
+        if not rate and np.all(values[np.isfinite(values)] >= 0):
+            an.non_negative(values, scores)  # a cost or a count is never expected below zero
         frame = series.with_columns(
             pl.Series("expected", scores.expected), pl.Series("score", scores.score),
             pl.lit(method).alias("method"), pl.lit(scores.note).alias("note"),

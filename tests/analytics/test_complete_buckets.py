@@ -72,3 +72,15 @@ def test_nothing_nan_or_infinite_reaches_a_table():
     assert finite(frame)["a"].to_list() == [1.0, None, None, None]
     assert Readiness("forecasts", None, 0, 3, "complete days").status == "waiting"
     assert Readiness("forecasts", "bot", 3, 3, "complete days").status == "ready"
+
+
+def test_a_count_or_a_cost_is_never_expected_below_zero():
+    """Where a seasonal fit dips under zero, an hour with nothing is not an 'up' anomaly."""
+    from agentmon_pipeline.analytics.anomalies import Scores, non_negative
+
+    values = np.array([0.0, 2.0, 0.5])
+    scores = Scores(expected=np.array([-0.2, 1.0, -0.5]), score=np.array([5.0, 4.0, 6.0]), method="seasonal")
+    non_negative(values, scores)
+    assert scores.expected.tolist() == [0.0, 1.0, 0.0]
+    assert scores.score[0] == 0.0 and scores.score[1] == 4.0  # nothing above nothing; untouched
+    assert scores.score[2] == pytest.approx(6.0 * 0.5 / 1.0)  # the residual 0.5, not 1.0
