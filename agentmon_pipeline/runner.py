@@ -59,6 +59,7 @@ class RunSummary:
     events: int = 0
     quarantined: int = 0
     files_quarantined: int = 0
+    refused: int = 0  # symlinks out of the landing folder, never read
     agent_runs: int = 0
     marts_built: int = 0
     checks_passed: int = 0
@@ -74,7 +75,8 @@ class RunSummary:
         lines = [
             f"agentmon run {'succeeded' if self.success else 'FAILED'} (Dagster run {self.run_id[:8]})",
             f"  files ingested      {self.files}"
-            + (f" (+{self.duplicates} duplicate)" if self.duplicates else ""),
+            + (f" (+{self.duplicates} duplicate)" if self.duplicates else "")
+            + (f" ({self.refused} refused: symlink out of the landing folder)" if self.refused else ""),
             f"  spans loaded        {self.spans}",
             f"  metrics / events    {self.metrics} / {self.events}",
             f"  lines quarantined   {self.quarantined}"
@@ -146,13 +148,14 @@ def run_pipeline() -> RunSummary:
     with connect(s, read_only=True) as con:
         row = con.execute(
             """
-            select count(*) filter (where status <> 'duplicate'), count(*) filter (where status = 'duplicate'),
-                   coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined' and reason is not null)
+            select count(*) filter (where status not in ('duplicate', 'refused')), count(*) filter (where status = 'duplicate'),
+                   coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined' and reason is not null),
+                   count(*) filter (where status = 'refused')
             from raw.ingested_files where load_id > ? and not starts_with(file_path, ?)
             """,
             [before, benchmarks],
         ).fetchone()
-        summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined = map(int, row)
+        summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined, summary.refused = map(int, row)
         summary.spans = _count(con, "raw.spans", before, benchmarks)
         summary.metrics = _count(con, "raw.metrics", before, benchmarks)
         summary.events = _count(con, "raw.events", before, benchmarks)
@@ -236,7 +239,8 @@ def status_report() -> str:
         files = con.execute(
             """
             select count(*), count(*) filter (where status = 'duplicate'), count(*) filter (where status = 'quarantined'),
-                   coalesce(sum(lines), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0), max(ingested_at)
+                   coalesce(sum(lines), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0), max(ingested_at),
+                   count(*) filter (where status = 'refused')
             from raw.ingested_files
             """
         ).fetchone()
@@ -245,16 +249,19 @@ def status_report() -> str:
         agents = _scalar(con, "count(*)", "marts", "dim_agents")
         cost = _scalar(con, "sum(cost_usd)", "marts", "fct_agent_runs")
         reasons = con.execute(
-            "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1 limit 5"
+            "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1"
         ).fetchall()
+        metrics = con.execute("select count(*) from raw.metrics").fetchone()[0]
+        events = con.execute("select count(*) from raw.events").fetchone()[0]
         waiting = waiting_analyses(con)
     out = [
         f"warehouse      {s.warehouse_label}",
         f"landing folder {s.landing_dir}",
-        f"files          {files[0]} in the ledger ({files[1]} duplicate, {files[2]} quarantined whole)",
+        f"files          {files[0]} in the ledger ({files[1]} duplicate, {files[2]} quarantined whole, {files[7]} refused)",
         f"lines          {files[3]} = {files[4]} loaded + {files[5]} quarantined",
         f"spans          {spans[0]}"
         + (f" from {spans[1]:%Y-%m-%d %H:%M} to {spans[2]:%Y-%m-%d %H:%M} UTC" if spans[0] else ""),
+        f"metrics/events {metrics} / {events}",
         f"agent runs     {runs if runs is not None else 'marts not built yet: agentmon run'} (production)",
         f"agents         {agents if agents is not None else '-'}",
         f"cost (USD)     {round(cost, 2) if cost is not None else '-'}",
@@ -262,7 +269,9 @@ def status_report() -> str:
     ]
     if reasons:
         out.append("top quarantine reasons:")
-        out += [f"  {n:>6}  {reason}" for reason, n in reasons]
+        out += [f"  {n:>6}  {reason}" for reason, n in reasons[:5]]
+        if len(reasons) > 5:
+            out.append(f"  and {len(reasons) - 5} more reason(s): select reason, count(*) from raw.quarantine group by 1")
     if waiting:
         out.append("analyses waiting for more history:")
         out += [f"  {line}" for line in waiting]

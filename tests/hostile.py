@@ -25,8 +25,8 @@ HOSTILE: dict[str, tuple[str, str | None]] = {
     "tokens_infinity_string": (_span("h3", kind="llm", input_tokens="Infinity"), "input_tokens must be a whole number"),
     "tokens_negative": (_span("h4", kind="llm", output_tokens=-5), "output_tokens must be >= 0"),
     "cost_1e308": (_span("h5", kind="llm", cost_usd=1e308), "cost_usd is too large"),
-    "duration_nan_literal": (_span("h6").replace('"duration_ms": 1200', '"duration_ms": NaN'), "duration_ms must be a number"),
-    "duration_infinity_literal": (_span("h7").replace('"duration_ms": 1200', '"duration_ms": Infinity'), "duration_ms must be a number"),
+    "duration_nan_literal": (_span("h6").replace('"duration_ms": 1200', '"duration_ms": NaN'), "duration_ms must be finite (not NaN or Infinity)"),
+    "duration_infinity_literal": (_span("h7").replace('"duration_ms": 1200', '"duration_ms": Infinity'), "duration_ms must be finite (not NaN or Infinity)"),
     "duration_1e13": (_span("h8", duration_ms=1e13), "duration_ms is too large"),
     "retry_count_beyond_int32": (_span("h9", retry_count=3_000_000_000), "retry_count is too large"),
     "unix_nanos_beyond_int64": (

@@ -197,7 +197,8 @@ def typed_records_sql(source: str) -> str:
                 top = MAX_INT32 if field == "retry_count" else MAX_NUMBER
                 add(f"{num} > {top}", f"{field} is too large (at most {top})")
         elif how in ("num", "value"):
-            add(f"{col} is not null and ({num} is null or not isfinite({num}))", f"{field} must be a number")
+            add(f"{col} is not null and {num} is null", f"{field} must be a number")
+            add(f"{col} is not null and not isfinite({num})", f"{field} must be finite (not NaN or Infinity)")
             if how == "num":
                 add(f"{num} < 0", f"{field} must be >= 0")
             add(f"abs({num}) > {MAX_NUMBER}", f"{field} is too large (at most {MAX_NUMBER})")
