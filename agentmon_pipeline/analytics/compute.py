@@ -108,14 +108,15 @@ def compute_version_comparisons(engine: AnalyticsEngine) -> Computed:
     now = datetime.now(UTC)
     rows = [{**c.as_dict(), "computed_at": now} for c in engine.compare_versions()]
     frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    # one query for every agent's production versions, not one per agent
+    versions = engine.db.query(
+        "select agent_id, count(distinct agent_version) as versions from marts.fct_agent_runs "
+        "where not is_benchmark and agent_id is not null group by 1 order by 1"
+    )
     readiness = []
-    for agent in engine.agents():
-        versions = engine.db.scalar(
-            "select count(distinct agent_version) from marts.fct_agent_runs where not is_benchmark and agent_id = $agent",
-            {"agent": agent},
-        )  # fmt: skip
-        reason = None if versions >= 2 else f"version comparisons need 2 versions in production, agent {agent} has {versions}"
-        readiness.append(Readiness("version_comparisons", agent, int(versions), 2, "versions", reason))
+    for agent, count in versions.iter_rows():
+        reason = None if count >= 2 else f"version comparisons need 2 versions in production, agent {agent} has {count}"
+        readiness.append(Readiness("version_comparisons", agent, int(count), 2, "versions", reason))
     return frame, readiness
 
 
