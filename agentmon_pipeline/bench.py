@@ -10,17 +10,26 @@
    function with the same signature, in the same process, while the collector's background thread
    writes the records into a landing folder (goal: at most 5 us more than the no-op).
 
-`python -m agentmon_pipeline.bench sdk` runs only the third (seconds, not minutes).
+4. The UI path: with `dagster dev` running over a demo home, a small file dropped into the landing
+   folder, timed until its LLM calls are in `marts.fct_llm_calls` (goal <= 60 s on 2 cores), with
+   the steps in the run's process (the default) and in a process per step.
+
+`python -m agentmon_pipeline.bench sdk` runs only the third (seconds, not minutes), `... bench ui`
+only the fourth (minutes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from multiprocessing import get_context
 from pathlib import Path
 from queue import Empty
@@ -237,6 +246,134 @@ def _agentmon_run(home: Path) -> float:
     return elapsed
 
 
+# The UI path: a real `dagster dev` (webserver, daemon, code server), as `make ui` starts it --------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+
+
+class DagsterDev:
+    """`make ui` in a subprocess: what a user starts, on the test's home."""
+
+    def __init__(self, home: Path, log: Path):
+        self.port = _free_port()
+        env = {**os.environ, "AGENTMON_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "DO_NOT_TRACK": "1"}
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=Path(__file__).resolve().parents[1], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def up(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"dagster dev exited with {self.process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/server_info", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def sensor_ticks(instance, name: str):
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == name:
+            return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
+    return []
+
+
+
+def _last_run_seconds(dagster_home: Path) -> float | None:
+    """How long the latest run of the instance took, once it has ended (None while it runs)."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        if not runs or not runs[0].is_finished:
+            return None
+        stats = instance.get_run_stats(runs[0].run_id)
+        return stats.end_time - stats.start_time
+
+
+def bench_ui(drops: int = 3) -> None:
+    """A small file dropped into the landing folder of a demo home with `dagster dev` running:
+    seconds until its LLM calls are in marts.fct_llm_calls (the sensor's interval and the settle
+    time included), with the steps in process (the default) and in a process each."""
+    from datetime import UTC, datetime
+
+    from agentmon_pipeline.config import mark_demo_home, settings
+    from agentmon_pipeline.demo import generate_demo
+    from agentmon_pipeline.errors import WarehouseBusy
+    from agentmon_pipeline.warehouse import connect
+
+    with tempfile.TemporaryDirectory(prefix="agentmon-bench-ui-") as tmp:
+        home = Path(tmp) / "home"
+        os.environ["AGENTMON_HOME"] = str(home)
+        s = settings()
+        generate_demo(s.landing_dir, days=2, agents=3, seed=5, end=datetime.now(UTC))
+        mark_demo_home(s)
+        _agentmon_run(home)
+        print(f"UI path: a demo home of {sum(1 for _ in s.landing_dir.iterdir())} files, settle time "
+              f"{os.environ.get('MONITORING_SETTLE_SECONDS', '10')} s, sensor every 10 s")  # fmt: skip
+
+        def in_marts(trace: str) -> bool:
+            try:
+                with connect(s, read_only=True, timeout=0.2) as con:
+                    found = con.execute("select count(*) from marts.fct_llm_calls where trace_id = ?", [trace])
+                    return found.fetchone()[0] > 0
+            except WarehouseBusy:
+                return False
+
+        for name in ("in_process", "multiprocess"):
+            os.environ["AGENTMON_EXECUTOR"] = name
+            ui = DagsterDev(home, Path(tmp) / f"dagster-{name}.log")
+            times, runs = [], []
+            try:
+                wait_for(ui.up, 180, "the webserver")
+                for drop in range(drops):
+                    trace = f"bench-{name}-{drop}-{time.time_ns()}"
+                    lines = [{"trace_id": trace, "span_id": "a", "name": "invoke_agent bench", "kind": "agent",
+                              "agent_id": "bench-bot", "start_time": datetime.now(UTC).isoformat(), "duration_ms": 900},
+                             {"trace_id": trace, "span_id": "b", "parent_span_id": "a", "name": "chat", "kind": "llm",
+                              "model": "gpt-4o-mini", "input_tokens": 100, "output_tokens": 20,
+                              "start_time": datetime.now(UTC).isoformat(), "duration_ms": 800}]  # fmt: skip
+                    started = time.monotonic()
+                    (s.landing_dir / f"{trace}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+                    wait_for(lambda trace=trace: in_marts(trace), 600, "the dropped file in the marts", every=0.5)
+                    times.append(time.monotonic() - started)
+                    runs.append(wait_for(lambda: _last_run_seconds(s.dagster_home), 600, "the run to end", every=1))
+            finally:
+                ui.stop()
+                os.environ.pop("AGENTMON_EXECUTOR", None)
+            print(f"UI, drop to fct_llm_calls, {name:<12}: " + ", ".join(f"{t:.0f} s" for t in times)
+                  + f"  (median {sorted(times)[len(times) // 2]:.0f} s; goal <= 60 s); the whole run (ingest, marts, "
+                  f"analytics, alerts, reports): median {sorted(runs)[len(runs) // 2]:.0f} s")  # fmt: skip
+
+
 def _noop_call(model=None, input_tokens=None, output_tokens=None, duration_ms=0.0, success=True, **fields):
     return None
 
@@ -288,6 +425,9 @@ def main() -> None:
     if sys.argv[1:] == ["sdk"]:
         print_sdk_bench()
         return
+    if sys.argv[1:] == ["ui"]:
+        bench_ui()
+        return
     if sys.argv[1:] == ["postgres"]:
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             data = Path(tmp) / "spans.jsonl"
@@ -296,6 +436,7 @@ def main() -> None:
             bench_postgres(data, Path(tmp))
         return
     print_sdk_bench()
+    bench_ui()
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
         root = Path(tmp)
         data = root / "spans.jsonl"

@@ -37,7 +37,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     s = ensure_home()
     summary = generate_demo(s.landing_dir, days=args.days, agents=args.agents, seed=args.seed, end=args.end)
-    mark_demo_home(s)
+    for line in mark_demo_home(s):
+        print(line)
     print(
         f"wrote {len(summary.files)} files to {s.landing_dir}: {summary.spans} spans in {summary.runs} agent runs, "
         f"{summary.metrics} metric points, {summary.events} events, {summary.bad_lines} deliberately bad lines "
@@ -52,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     s = ensure_home()
     load_config_file(s)
-    summary = run_pipeline()
+    summary = run_pipeline(verbose=args.verbose)
     print(summary.render(s))
     return 0 if summary.success else 1
 
@@ -378,7 +379,7 @@ def cmd_registry_sync(args: argparse.Namespace) -> int:
     s = settings()
     path = args.file or s.agents_file
     if path is None:
-        raise UserError("no agents file: pass one, set AGENTMON_AGENTS_FILE, or put agents.yaml in the project root")
+        raise UserError("no agents file: pass one, set AGENTMON_AGENTS_FILE, or put agents.yaml in $AGENTMON_HOME or the working directory")
     with connect(s) as con:
         changes = sync_agents_file(AgentRegistry(con, actor=args.by), Path(path))
     _print_changes(changes, f"the registry already matches {path}")
@@ -426,12 +427,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand's own --help opens with the line its parent's --help lists it with."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None and helps.get(name):
+                    child.description = helps[name][0].upper() + helps[name][1:] + "."
+                _describe(child)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentmon")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="agentmon",
         description="Monitoring pipeline for AI agents: drop telemetry in the landing folder, get marts.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="command")
+    parser.add_argument("--version", action="version", version=f"agentmon {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
     demo = sub.add_parser("demo", help="write realistic demo telemetry into the landing folder")
     demo.add_argument("--days", type=_positive, default=30, help="days of history (default 30)")
     demo.add_argument("--agents", type=_positive, default=6, help="number of agents, at most 8 (default 6)")
@@ -443,12 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="ingest the landing folder and build every asset through Dagster, headless"
     )
+    run.add_argument("--verbose", "-v", action="store_true", help="also print Dagster's and dbt's own logs")
     run.set_defaults(func=cmd_run)
     status = sub.add_parser("status", help="what is in the warehouse: files, spans, quarantine, runs")
     status.set_defaults(func=cmd_status)
 
     evals = sub.add_parser("eval", help="benchmark agent versions: list, run and compare suites")
-    eval_sub = evals.add_subparsers(dest="eval_command", metavar="command", required=True)
+    eval_sub = evals.add_subparsers(dest="eval_command", metavar="command", required=True, parser_class=_Parser)
     eval_sub.add_parser("list", help="the suites under evals/suites/").set_defaults(func=cmd_eval_list)
     suite_help = "a suite name under evals/suites/, or the path of a suite file"
     formats = ("table", "json", "csv")
@@ -483,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     alerts = sub.add_parser("alerts", help="alert rules: evaluate them, list, acknowledge and resolve alerts")
-    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="command", required=True)
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="command", required=True, parser_class=_Parser)
     alerts_sub.add_parser("evaluate", help="evaluate the rules now and send what is due").set_defaults(
         func=cmd_alerts_evaluate
     )
@@ -507,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap.set_defaults(func=cmd_reports_snapshot)
 
     db = sub.add_parser("db", help="the warehouse: PostgreSQL schemas and roles")
-    db_sub = db.add_subparsers(dest="db_command", metavar="command", required=True)
+    db_sub = db.add_subparsers(dest="db_command", metavar="command", required=True, parser_class=_Parser)
     db_init = db_sub.add_parser(
         "init", help="create or migrate the PostgreSQL schemas and tables; --roles: a writer and a read-only role"
     )
@@ -518,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_init.set_defaults(func=cmd_db_init)
 
     registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back")
-    reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True)
+    reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True, parser_class=_Parser)
     reg_list = reg_sub.add_parser("list", help="registered agents, and versions seen in telemetry but not registered")
     reg_list.add_argument("--format", choices=("table", "json"), default="table")
     reg_list.set_defaults(func=cmd_registry_list)
@@ -558,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("file", nargs="?", type=Path, help="default: AGENTMON_AGENTS_FILE, else ./agents.yaml")
     sync.add_argument("--by", **by)
     sync.set_defaults(func=cmd_registry_sync)
+    _describe(parser)
     return parser
 
 

@@ -27,9 +27,13 @@ DAGSTER_YAML = """\
 # holds a pool slot would block every later run until the slot is freed by hand.)
 telemetry:
   enabled: false
+nux:
+  enabled: false
 concurrency:
   runs:
     max_concurrent_runs: 1
+run_queue:
+  dequeue_interval_seconds: 1
 """
 
 
@@ -56,7 +60,7 @@ class Settings:
 
     @property
     def is_demo_home(self) -> bool:
-        """Written by `agentmon demo`: the examples (suites, agentmon.yaml, agents.yaml) apply."""
+        """Written by `agentmon demo`: the example suites apply (and its config was copied in)."""
         return (self.home / DEMO_MARKER).exists()
 
     @property
@@ -129,41 +133,42 @@ def warehouse_path_from_url(url: str) -> Path | None:
 
 
 DEMO_MARKER = "demo.json"
+CONFIG_NAMES = ("agentmon.yaml", "agents.yaml")
+
+
+def _found(variable: str, home: Path, name: str) -> Path | None:
+    """The file a variable names, else `name` in the home, else in the working directory."""
+    named = os.environ.get(variable)
+    if named:
+        return Path(named).expanduser().resolve()
+    for folder in (home, Path.cwd()):
+        if (folder / name).is_file():
+            return (folder / name).resolve()
+    return None
 
 
 def settings() -> Settings:
     home_env = os.environ.get("AGENTMON_HOME")
     home = Path(home_env).expanduser().resolve() if home_env else project_dir() / ".agentmon"
-    # A home made by `agentmon demo` uses the repository's examples where the user names nothing;
-    # a user's own home never does: its findings come from its own data, suites and config.
-    demo = (home / DEMO_MARKER).exists()
-    examples = project_dir() / "examples"
     url = os.environ.get("MONITORING_DB_URL") or f"duckdb:///{home / 'warehouse.duckdb'}"
     landing_env = os.environ.get("MONITORING_LANDING_DIR")
     landing = Path(landing_env).expanduser().resolve() if landing_env else home / "landing"
-    config_env = os.environ.get("AGENTMON_CONFIG")
-    config_file = Path(config_env).expanduser().resolve() if config_env else None
-    if config_file is None and (project_dir() / "agentmon.yaml").exists():
-        config_file = project_dir() / "agentmon.yaml"
-    if config_file is None and demo:
-        config_file = examples / "agentmon.yaml"
-    agents_env = os.environ.get("AGENTMON_AGENTS_FILE")
-    agents_file = Path(agents_env).expanduser().resolve() if agents_env else None
-    if agents_file is None and (project_dir() / "agents.yaml").exists():
-        agents_file = project_dir() / "agents.yaml"
-    if agents_file is None and demo:
-        agents_file = examples / "agents.yaml"
+    # One lookup for every entry point (the CLI, make, the UI): the variable, then the home (where
+    # `agentmon demo` copies the examples), then the working directory.
+    config_file = _found("AGENTMON_CONFIG", home, "agentmon.yaml")
+    agents_file = _found("AGENTMON_AGENTS_FILE", home, "agents.yaml")
     suites_env = os.environ.get("AGENTMON_SUITES_DIR")
     if suites_env:
         suites_dir = Path(suites_env).expanduser().resolve()
     else:
-        suites_dir = project_dir() / "evals" / "suites" if demo else home / "suites"
+        # a demo home runs the repository's example suites; a user's own home runs its own
+        suites_dir = project_dir() / "evals" / "suites" if (home / DEMO_MARKER).exists() else home / "suites"
     return Settings(
         home=home,
         warehouse_url=url,
         warehouse_path=warehouse_path_from_url(url),
         landing_dir=landing,
-        retention_days=_int_env("MONITORING_RETENTION_DAYS", 90),
+        retention_days=_int_env("MONITORING_RETENTION_DAYS", 0),  # 0 keeps everything
         log_level=os.environ.get("MONITORING_LOG_LEVEL", "INFO").upper(),
         archive_processed=_bool_env("MONITORING_ARCHIVE_PROCESSED"),
         config_file=config_file,
@@ -195,16 +200,26 @@ def ensure_home(s: Settings | None = None) -> Settings:
     return s
 
 
-def mark_demo_home(s: Settings) -> None:
-    """`agentmon demo` marks its home: the example suites, budgets, alert rules and registry of
-    `examples/` and `evals/suites/` then apply to it, from every command (make, agentmon, the UI)."""
+def mark_demo_home(s: Settings) -> list[str]:
+    """`agentmon demo` makes its home a demo home: the example agentmon.yaml and agents.yaml are
+    copied into it (so every command finds them, as it would find a user's own), and a marker says
+    that the example suites of evals/suites/ apply. Returns what it did, one line each."""
     import json
+    import shutil
 
+    done = []
+    for name in CONFIG_NAMES:
+        source, target = project_dir() / "examples" / name, s.home / name
+        if target.exists() and target.read_bytes() != source.read_bytes():
+            done.append(f"kept your {target} (the example is {source})")
+            continue
+        shutil.copyfile(source, target)
+        done.append(f"copied {source.name} of examples/ to {target}")
     (s.home / DEMO_MARKER).write_text(json.dumps({
         "written_by": "agentmon demo",
-        "means": "examples/agentmon.yaml, examples/agents.yaml and evals/suites/ apply to this home "
-                 "unless AGENTMON_CONFIG, AGENTMON_AGENTS_FILE or AGENTMON_SUITES_DIR say otherwise",
+        "means": "the example suites of evals/suites/ run in this home unless AGENTMON_SUITES_DIR says otherwise",
     }, indent=2) + "\n")  # fmt: skip
+    return done
 
 
 def dbt_environment(s: Settings) -> dict[str, str]:

@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class WarehouseBusy(UserError):
     """Another process holds the warehouse for writing longer than we were willing to wait."""
+
+
+class WarehouseMissing(UserError):
+    """A command that only reads found no warehouse: nothing was ingested there yet."""

@@ -1,4 +1,5 @@
-"""Retention: raw and per-call detail older than MONITORING_RETENTION_DAYS is deleted.
+"""Retention: raw and per-call detail older than MONITORING_RETENTION_DAYS is deleted. Off by
+default (0 keeps everything): a laptop keeps what it was given until the user sets a window.
 
 Never as a side effect of ingestion (importing last year's history must not delete it on
 arrival): on the daily schedule `retention_daily` (the asset `maintenance/retention`) and with
@@ -28,11 +29,37 @@ DETAIL = {
 }
 
 
-def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | None = None) -> dict[str, int]:
-    """Delete the detail older than the window, in one transaction; 0 keeps everything."""
+RAW = ("raw.spans", "raw.metrics", "raw.events")
+
+
+def cutoff_for(retention_days: int, now: datetime | None = None) -> datetime | None:
+    """The oldest time the window keeps; None when retention is off."""
     if retention_days <= 0:
+        return None
+    return (now or datetime.now(UTC)) - timedelta(days=retention_days)
+
+
+def outside_window(con: duckdb.DuckDBPyConnection, load_ids: list[int], retention_days: int) -> int:
+    """Records these loads wrote that are already older than the window: the next prune removes them."""
+    cutoff = cutoff_for(retention_days)
+    if cutoff is None or not load_ids:
+        return 0
+    ids = ",".join(str(int(i)) for i in load_ids)
+    total = 0
+    for table in RAW:
+        sql = f"select count(*) from {table} where load_id in ({ids}) and {DETAIL[table]} < ?"
+        total += int(con.execute(sql, [cutoff]).fetchone()[0])
+    return total
+
+
+def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | None = None) -> dict[str, int]:
+    """Delete the detail older than the window, in one transaction; 0 keeps everything. The ledger
+    records it: per file, how many of its records were pruned and when (`raw.ingested_files.pruned`,
+    `pruned_at`), and per pass and table in `raw.retention_log`."""
+    cutoff = cutoff_for(retention_days, now)
+    if cutoff is None:
         return {}
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    now = now or datetime.now(UTC)
     existing = {
         f"{s}.{t}"
         for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
@@ -40,10 +67,26 @@ def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | N
     removed = {}
     con.execute("begin transaction")
     try:
+        per_file = {}
+        for table in RAW:
+            rows = con.execute(
+                f"select load_id, count(*) from {table} where {DETAIL[table]} < ? group by 1", [cutoff]
+            ).fetchall()
+            for load_id, n in rows:
+                per_file[load_id] = per_file.get(load_id, 0) + int(n)
+        for load_id, n in per_file.items():
+            con.execute(
+                "update raw.ingested_files set pruned = coalesce(pruned, 0) + ?, pruned_at = ? where load_id = ?",
+                [n, now, load_id],
+            )
         for table, column in DETAIL.items():
             if table in existing:
                 removed[table] = int(
                     con.execute(f"delete from {table} where {column} < ?", [cutoff]).fetchone()[0]
+                )
+                con.execute(
+                    "insert into raw.retention_log values (?, ?, ?, ?, ?)",
+                    [now, retention_days, cutoff, table, removed[table]],
                 )
         con.execute("commit")
     except BaseException:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agentmon_pipeline.config import Settings, ensure_home, settings
+from agentmon_pipeline.numbers import plain
+from agentmon_pipeline.retention import outside_window
 from agentmon_pipeline.warehouse import connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -69,7 +75,10 @@ class RunSummary:
     alerts_open: int = 0
     notifications: int = 0
     suites_run: int = 0
+    suites_current: list[str] = field(default_factory=list)  # unchanged since their last run: not rerun
     waiting: list[str] = field(default_factory=list)  # analyses waiting for more history
+    log_file: Path | None = None  # dbt's and Dagster's console output of the run
+    outside_retention: int = 0  # records loaded by this run that the next prune deletes
 
     def render(self, s: Settings) -> str:
         lines = [
@@ -86,12 +95,18 @@ class RunSummary:
             f"  marts built         {self.marts_built}",
             f"  checks              {self.checks_passed} passed, {len(self.checks_failed)} failed",
         ]
+        if self.outside_retention:
+            lines.append(f"    {self.outside_retention} of them older than the retention window "
+                         f"({s.retention_days} days): the next prune deletes them")  # fmt: skip
         for name in self.checks_failed[:10]:
             lines.append(f"    failed: {name}")
         for name in self.failed_steps[:10]:
             lines.append(f"    failed step: {name}")
-        if self.suites_run:
-            lines.append(f"  benchmark suites    {self.suites_run} run")
+        if self.suites_run or self.suites_current:
+            lines.append(
+                f"  benchmark suites    {self.suites_run} run"
+                + (f", {len(self.suites_current)} unchanged since their last run (not rerun)" if self.suites_current else "")
+            )
         if self.waiting:
             lines.append(f"  waiting for history {', '.join(self.waiting)}  -> agentmon status says how much")
         lines.append(
@@ -101,30 +116,178 @@ class RunSummary:
             lines.append(f"  findings            {len(self.findings)} (recorded and alerted, not failures)")
             lines.extend(f"    {finding}" for finding in self.findings[:20])
         lines.append(f"  warehouse           {s.warehouse_label}")
+        if self.log_file is not None:
+            lines.append(f"  dbt's output        {self.log_file}  (agentmon run --verbose prints it)")
         lines.append("  open the UI with    make ui   (http://127.0.0.1:3000)")
         return "\n".join(lines)
 
 
-def run_pipeline() -> RunSummary:
-    """Materialize every asset once through Dagster, in this process, on the persistent instance."""
+# The stages `agentmon run` reports, by the Dagster step that starts them
+STAGES = (
+    ("benchmarks", ("evals__",)),
+    ("benchmarks", ("analytics__",), ("_regressions",)),
+    ("ingest", ("raw_telemetry", "raw__", "agent_registry")),
+    ("transform", ("agentmon_dbt_models",)),
+    ("analytics", ("analytics__",)),
+    ("alerts", ("alerts__",)),
+    ("reports", ("reports_snapshot", "exports__")),
+)
+STAGE_WORDS = {
+    "ingest": "ingest: the landing folder into the raw tables, great-expectations checks",
+    "transform": "transform: dbt build of the marts and their tests",
+    "benchmarks": "benchmarks: suites whose suite, dataset or agent changed",
+    "analytics": "analytics: anomalies, forecasts, budgets, version comparisons",
+    "alerts": "alerts: the rules of agentmon.yaml",
+    "reports": "reports: the dashboards' snapshot and the Prometheus textfile",
+}
+
+
+def stage_of(step_key: str) -> str:
+    for stage, prefixes, *suffixes in STAGES:
+        if step_key.startswith(prefixes) and (not suffixes or step_key.endswith(suffixes[0])):
+            return stage
+    return "other"
+
+
+class Progress:
+    """Prints a line when the run enters a stage, from the run's own event log (a thread that
+    polls it once a second), so a long run is never silent."""
+
+    def __init__(self, instance, run_id: str, out=None):
+        import threading
+
+        self.instance, self.run_id, self.out = instance, run_id, out or sys.stdout
+        self.started = time.monotonic()
+        self.entered: set[str] = set()
+        self.seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._poll()
+
+    def _loop(self):
+        while not self._stop.wait(1.0):
+            try:
+                self._poll()
+            except Exception:
+                log.debug("progress poll failed", exc_info=True)
+
+    def _poll(self):
+        from dagster import DagsterEventType
+
+        records = self.instance.all_logs(self.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_FAILURE})
+        for record in records[self.seen :]:
+            event = record.dagster_event
+            stage = stage_of(event.step_key or "")
+            if event.event_type == DagsterEventType.STEP_FAILURE:
+                self._say(f"{event.step_key} failed")
+            elif stage not in self.entered and stage != "other":
+                self.entered.add(stage)
+                self._say(STAGE_WORDS[stage])
+        self.seen = len(records)
+
+    def _say(self, text: str) -> None:
+        print(f"  [{time.monotonic() - self.started:6.1f} s] {text}", file=self.out, flush=True)
+
+
+class _LibraryNoise(logging.Filter):
+    """Alembic (Dagster's storage migrations), dbt and Dagster talk at INFO on the console: only
+    their warnings reach it (they still reach Dagster's event log, which the UI shows)."""
+
+    NAMES = ("alembic", "dbt", "dagster")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith(self.NAMES)
+
+
+def quiet_libraries(verbose: bool) -> None:
+    if verbose:
+        return
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _LibraryNoise) for f in handler.filters):
+            handler.addFilter(_LibraryNoise())
+
+
+def suites_due(s: Settings) -> tuple[dict[str, str], list[str]]:
+    """The suites whose results no longer measure what they are (name -> why), and those that
+    are up to date. A suite that does not load is due: its asset then fails with the reason."""
+    from agentmon_pipeline.errors import UserError
+    from agentmon_pipeline.evaluation.store import why_due
+    from agentmon_pipeline.evaluation.suite import list_suites, load_suite
+
+    due, current = {}, []
+    paths = list_suites()
+    if not paths:
+        return due, current
+    with connect(s, read_only=True) as con:
+        for path in paths:
+            try:
+                suite = load_suite(path)
+            except UserError as exc:
+                due[path.stem] = str(exc)
+                continue
+            reason = why_due(con, suite)
+            if reason is None:
+                current.append(suite.name)
+            else:
+                due[suite.name] = reason
+    return due, current
+
+
+def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSummary:
+    """Materialize every asset once through Dagster, in this process, on the persistent instance.
+
+    Benchmark suites run when they changed since their last run (`benchmarks=None`), always
+    (`True`) or never (`False`); their schedule and the UI run them too."""
     s = ensure_home(settings())
+    quiet_libraries(verbose)
     prepare_dbt_manifest()
     from dagster import AssetCheckSeverity, DagsterInstance
 
     from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.defs.evals.assets import _key_part
 
     with connect(s) as con:
         before = con.execute("select coalesce(max(load_id), 0) from raw.ingested_files").fetchone()[0]
+    due, current = suites_due(s)
+    if benchmarks is True:
+        due, current = {**due, **dict.fromkeys(current, "asked for")}, []
+    elif benchmarks is False:
+        due, current = {}, [*current, *due]
     job = defs.resolve_job_def("agentmon_job")
+    skipped = {
+        key
+        for name in current
+        for key in (("evals", f"{_key_part(name)}_results"), ("analytics", f"{_key_part(name)}_regressions"))
+    }
+    selection = [key for key in job.asset_layer.selected_asset_keys if tuple(key.path) not in skipped]
     started = datetime.now(UTC)
-    with DagsterInstance.get() as instance:
-        level = "DEBUG" if s.log_level == "DEBUG" else "WARNING"  # the summary below says the rest
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": level}}}},
-        )
-    summary = RunSummary(success=result.success, run_id=result.run_id)
+    run_id = str(uuid.uuid4())
+    console = sys.stdout
+    output = s.home / "logs" / f"run-{run_id[:8]}.log"  # dbt's own output, unless --verbose
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.get() as instance, open(output, "w", encoding="utf-8") as captured:
+        level = "DEBUG" if s.log_level == "DEBUG" else ("INFO" if verbose else "WARNING")
+        quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(captured)
+        with Progress(instance, run_id, out=console), quiet:
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_id=run_id,
+                asset_selection=selection if skipped else None,
+                run_config={"loggers": {"console": {"config": {"log_level": level}}}},
+            )
+    for old in sorted(output.parent.glob("run-*.log"), key=lambda f: f.stat().st_mtime)[:-20]:
+        old.unlink(missing_ok=True)  # the last 20 runs' output is kept
+    summary = RunSummary(success=result.success, run_id=result.run_id, suites_current=sorted(current),
+                         log_file=None if verbose else output)  # fmt: skip
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             key = event.asset_key.path if event.asset_key else []
@@ -142,7 +305,7 @@ def run_pipeline() -> RunSummary:
                 )
         elif event.event_type_value == "STEP_FAILURE":
             summary.failed_steps.append(event.step_key or "?")
-        elif event.event_type_value == "STEP_SUCCESS" and (event.step_key or "").startswith("evals__"):
+        elif event.event_type_value == "STEP_SUCCESS" and (event.step_key or "").endswith("_results"):
             summary.suites_run += 1
     benchmarks = str(s.home / "benchmarks") + "/"
     with connect(s, read_only=True) as con:
@@ -159,6 +322,10 @@ def run_pipeline() -> RunSummary:
         summary.spans = _count(con, "raw.spans", before, benchmarks)
         summary.metrics = _count(con, "raw.metrics", before, benchmarks)
         summary.events = _count(con, "raw.events", before, benchmarks)
+        new_loads = [r[0] for r in con.execute(
+            "select load_id from raw.ingested_files where load_id > ? and not starts_with(file_path, ?)",
+            [before, benchmarks]).fetchall()]  # fmt: skip
+        summary.outside_retention = outside_window(con, new_loads, s.retention_days)
         # production runs: the benchmark suites' calls are in the marts too, flagged is_benchmark
         summary.agent_runs = int(_scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs") or 0)
         summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
@@ -168,8 +335,10 @@ def run_pipeline() -> RunSummary:
             "select count(*) from alerts.deliveries where sent_at >= ?", [started]).fetchone()[0])  # fmt: skip
         regressed = con.execute(
             """
-            select suite, candidate, baseline, metric, effect, relative from analytics.eval_regressions
-            where verdict = 'regressed' order by suite, candidate, metric
+            select g.suite, g.candidate, g.baseline, g.metric, g.effect, g.relative,
+                   g.evaluator = 'latency_ms' and coalesce(r.repeats, 1) < 2 as machine_dependent
+            from analytics.eval_regressions g left join evals.runs r using (run_id)
+            where g.verdict = 'regressed' order by g.suite, g.candidate, g.metric
             """
         ).fetchall()
         versions = con.execute(
@@ -203,13 +372,14 @@ def run_pipeline() -> RunSummary:
         for scope, status, spent, budget, projected, runs_out in budgets
     ]
     summary.findings += [
-        f"anomaly {scope}: {metric} {direction} at {when:%Y-%m-%d %H:00} ({value:.4g} against {expected:.4g} expected)"
+        f"anomaly {scope}: {metric} {direction} at {when:%Y-%m-%d %H:00} ({plain(value)} against {plain(expected)} expected)"
         for scope, metric, when, value, expected, direction in recent
     ]
     summary.findings += [
         f"benchmark {suite}: {cand} regressed on {metric} against {base} "
         f"({f'{effect:+.1%}' if relative else f'{effect:+.3f}'})"
-        for suite, cand, base, metric, effect, relative in regressed
+        + (": wall-clock latency of one repeat on this machine, confirm with repeats: 3" if machine else "")
+        for suite, cand, base, metric, effect, relative, machine in regressed
     ]
     return summary
 
@@ -254,6 +424,16 @@ def status_report() -> str:
         metrics = con.execute("select count(*) from raw.metrics").fetchone()[0]
         events = con.execute("select count(*) from raw.events").fetchone()[0]
         waiting = waiting_analyses(con)
+        pruned = con.execute(
+            "select max(pruned_at), coalesce(sum(rows_removed), 0) from raw.retention_log "
+            "where pruned_at = (select max(pruned_at) from raw.retention_log)"
+        ).fetchone()
+    if s.retention_days:
+        retention = f"keeps {s.retention_days} days of detail (MONITORING_RETENTION_DAYS); " + (
+            f"last prune {pruned[0]:%Y-%m-%d %H:%M} UTC removed {pruned[1]} rows" if pruned[0] else "never pruned yet")
+    else:
+        retention = "keeps everything (MONITORING_RETENTION_DAYS is not set)" + (
+            f"; last prune {pruned[0]:%Y-%m-%d %H:%M} UTC removed {pruned[1]} rows" if pruned[0] else "")
     out = [
         f"warehouse      {s.warehouse_label}",
         f"landing folder {s.landing_dir}",
@@ -266,6 +446,7 @@ def status_report() -> str:
         f"agents         {agents if agents is not None else '-'}",
         f"cost (USD)     {round(cost, 2) if cost is not None else '-'}",
         f"last update    {files[6]:%Y-%m-%d %H:%M:%S} UTC" if files[6] else "last update    never",
+        f"retention      {retention}",
     ]
     if reasons:
         out.append("top quarantine reasons:")

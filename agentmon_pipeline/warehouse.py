@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from agentmon_pipeline.config import Settings, ensure_home
-from agentmon_pipeline.errors import UserError, WarehouseBusy
+from agentmon_pipeline.errors import WarehouseBusy, WarehouseMissing
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry")
 
@@ -399,6 +399,22 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # what a benchmark run measured (suite, dataset, agent code): suites rerun only when it changes
+        "alter table evals.runs add column if not exists fingerprint varchar",
+        # retention: what pruning removed, per file of the ledger and per pass
+        "alter table raw.ingested_files add column if not exists pruned bigint default 0",
+        "alter table raw.ingested_files add column if not exists pruned_at timestamptz",
+        """
+        create table if not exists raw.retention_log (
+            pruned_at timestamptz not null,
+            retention_days integer not null,
+            cutoff timestamptz not null,
+            table_name varchar not null,
+            rows_removed bigint not null
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -477,8 +493,12 @@ def connect(
     """A connection for one unit of work, under the warehouse lock; migrated on first write.
 
     On PostgreSQL (MONITORING_DB_URL=postgresql://...) it is a `postgres.PgConnection`: the same
-    calls, the same SQL (translated), no lock."""
-    ensure_home(settings)
+    calls, the same SQL (translated), no lock. A read-only connection to a warehouse that does
+    not exist raises WarehouseMissing and creates nothing (no folder, no lock file)."""
+    if read_only and settings.backend == "duckdb" and not settings.warehouse_path.exists():
+        raise _missing(settings)
+    if not read_only:
+        ensure_home(settings)
     if settings.backend == "postgres":
         from agentmon_pipeline import postgres
 
@@ -487,29 +507,27 @@ def connect(
             if not read_only:
                 postgres.migrate(pg.pg)
             elif postgres.schema_version(pg.pg) == 0:
-                raise UserError(
-                    f"the warehouse {settings.warehouse_label} has no agentmon tables yet: "
-                    "run `agentmon run` (or `agentmon db init`) first"
-                )
+                raise _missing(settings)
             yield pg
         finally:
             pg.close()
         return
     wait = _lock_timeout() if timeout is None else timeout
     with warehouse_lock(settings, exclusive=not read_only, timeout=wait):
-        if read_only and not settings.warehouse_path.exists():
-            # Nothing written yet: an empty, migrated in-memory warehouse answers the same questions.
-            con = duckdb.connect(":memory:")
-            con.execute("set TimeZone = 'UTC'")
-            migrate(con)
-        else:
-            con = _open(settings.warehouse_path, read_only, wait)
+        con = _open(settings.warehouse_path, read_only, wait)
+        try:
             if not read_only:
                 migrate(con)
-        try:
             yield con
         finally:
             con.close()
+
+
+def _missing(settings: Settings) -> WarehouseMissing:
+    return WarehouseMissing(
+        f"no warehouse at {settings.warehouse_label} yet: drop files into {settings.landing_dir} and run "
+        "`agentmon run` (or `agentmon demo` first), or point AGENTMON_HOME / MONITORING_DB_URL at yours"
+    )
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -15,7 +16,7 @@ from agentmon_pipeline.config import settings
 @pytest.mark.slow
 def test_demo_run_status_end_to_end(home, capsys):
     """What `make demo` does, on a short window: exit 0 and a summary with real numbers."""
-    assert main(["demo", "--days", "2", "--agents", "5", "--seed", "3", "--end", "2026-11-20T00:00Z"]) == 0
+    assert main(["demo", "--days", "2", "--agents", "3", "--seed", "3", "--end", "2026-11-20T00:00Z"]) == 0
     assert "deliberately bad lines" in capsys.readouterr().out
     assert main(["run"]) == 0
     out = capsys.readouterr().out
@@ -29,6 +30,33 @@ def test_demo_run_status_end_to_end(home, capsys):
     assert main(["status"]) == 0
     status = capsys.readouterr().out
     assert f"agent runs     {runs} (production)" in status and "not valid JSON" in status
+
+    # the README's `agentmon run` after `make demo`, then the UI's ingest job: the same config
+    # (the demo home's own agentmon.yaml), the same alerts (none resolved and fired again), the
+    # same findings, and no benchmark rerun (nothing they measure changed)
+    alerts, findings = firing_alerts(), summary_findings(out)
+    assert alerts and findings
+    assert main(["run"]) == 0
+    again = capsys.readouterr().out
+    assert "3 unchanged since their last run (not rerun)" in again
+    assert (firing_alerts(), summary_findings(again)) == (alerts, findings)
+    from agentmon_pipeline.definitions import defs
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert defs.resolve_job_def("ingest_job").execute_in_process(instance=instance).success
+    assert firing_alerts() == alerts
+
+
+def firing_alerts() -> list[tuple]:
+    with duckdb.connect(str(settings().warehouse_path), read_only=True) as con:
+        return con.execute(
+            "select alert_id, rule, agent_id, metric from alerts.alerts where state = 'firing' order by all"
+        ).fetchall()
+
+
+def summary_findings(out: str) -> list[str]:
+    return [line.strip() for line in out.splitlines() if line.startswith("    ") and not line.startswith("     ")
+            and line.split()[0] in ("production", "budget", "anomaly", "benchmark")]  # fmt: skip
 
 
 def test_demo_is_deterministic(tmp_path):
@@ -93,8 +121,10 @@ def test_invalid_config_names_file_and_key(home, tmp_path, monkeypatch):
 def test_status_says_busy_instead_of_crashing(home, monkeypatch):
     from agentmon_pipeline.errors import WarehouseBusy
     from agentmon_pipeline.runner import status_report
-    from agentmon_pipeline.warehouse import warehouse_lock
+    from agentmon_pipeline.warehouse import connect, warehouse_lock
 
+    with connect(settings()):
+        pass  # a warehouse exists, and another process is writing it
     monkeypatch.setenv("AGENTMON_STATUS_WAIT", "0.5")
     code = "import time; from agentmon_pipeline.config import settings; from agentmon_pipeline.warehouse import warehouse_lock\nwith warehouse_lock(settings()):\n    print('held', flush=True); time.sleep(5)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -108,11 +138,40 @@ def test_status_says_busy_instead_of_crashing(home, monkeypatch):
         pass
 
 
+@pytest.mark.parametrize("command", [["status"], ["alerts", "list"], ["registry", "list"], ["export", "fct_agent_runs"]])
+def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"agentmon: no warehouse at {tmp_path / 'nowhere'}")
+    assert list(tmp_path.iterdir()) == [], "a read-only command created files"
+
+
+def test_version_and_every_subcommand_says_what_it_does(capsys):
+    from agentmon_pipeline.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("agentmon 0.")
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if hasattr(action, "choices") and isinstance(action.choices, dict):
+                for name, child in action.choices.items():
+                    yield [*path, name], child
+                    yield from walk(child, [*path, name])
+
+    commands = list(walk(build_parser(), []))
+    assert len(commands) > 20
+    assert [" ".join(path) for path, child in commands if not child.description] == []
+
+
 def test_dagster_instance_runs_one_at_a_time_without_telemetry(home):
     import yaml
 
     config = yaml.safe_load((home / "dagster" / "dagster.yaml").read_text())
-    assert config["telemetry"] == {"enabled": False}
+    assert config["telemetry"] == {"enabled": False} and config["nux"] == {"enabled": False}  # no first-visit modal
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
     # no pool limit: a run killed while holding a pool slot would block every later run
     assert "pools" not in config["concurrency"]
@@ -133,7 +192,19 @@ def test_a_users_home_has_no_example_suites_or_config_and_a_demo_home_has(home, 
     mark_demo_home(s)  # what `agentmon demo` does
     demo = settings()
     assert demo.suites_dir == project_dir() / "evals" / "suites"
-    assert demo.config_file == project_dir() / "examples" / "agentmon.yaml"
-    assert demo.agents_file == project_dir() / "examples" / "agents.yaml"
+    assert demo.config_file == home / "agentmon.yaml"  # copied in: every entry point finds it there
+    assert demo.agents_file == home / "agents.yaml"
+    assert demo.config_file.read_text() == (project_dir() / "examples" / "agentmon.yaml").read_text()
+    (home / "agentmon.yaml").write_text("budgets: {monthly_usd: 1}\n")  # a user's edit is kept
+    assert "kept your" in mark_demo_home(demo)[0]
+    assert (home / "agentmon.yaml").read_text() == "budgets: {monthly_usd: 1}\n"
     monkeypatch.setenv("AGENTMON_SUITES_DIR", str(home / "mine"))  # what the user names wins
     assert settings().suites_dir == home / "mine"
+
+
+def test_numbers_are_plain_decimals():
+    from agentmon_pipeline.numbers import plain
+
+    assert [plain(x) for x in (46240.3, 18770, 12.5, 1.0, 0.0123, 0.000042, 0, None)] == [
+        "46,240", "18,770", "12.5", "1", "0.0123", "0.000042", "0", "-"]  # fmt: skip
+    assert plain(0.25, signed=True) == "+0.25" and plain(-1500, signed=True) == "-1,500"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -159,34 +158,28 @@ def test_redrop_under_another_name_adds_nothing(demo_home):
     ]
 
 
-def test_sensor_requests_one_run_per_new_content(home):
+def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home):
     from agentmon_pipeline.definitions import defs
 
     sensor = defs.get_sensor_def("landing_sensor")
     landing = settings().landing_dir
-    (landing / "a.jsonl").write_text(
-        '{"trace_id": "t", "span_id": "a", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n'
-    )
+    line = '{"trace_id": "t", "span_id": "%s", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n'
+    (landing / "a.jsonl").write_text(line % "a")
+    (landing / "b.jsonl").write_text(line % "b")
     with dg.DagsterInstance.ephemeral() as instance:
         ctx = dg.build_sensor_context(instance=instance, cursor=None)
-        first = list(sensor(ctx) or [])
-        requests = [r for r in first if isinstance(r, dg.RunRequest)]
-        assert len(requests) == 1
-        assert requests[0].run_config["ops"]["raw_telemetry"]["config"]["files"] == [
-            str((landing / "a.jsonl").resolve())
-        ]
-        cursor = ctx.cursor
-        # the same content under another name: no run; nothing new: no run
-        shutil.copy(landing / "a.jsonl", landing / "b.jsonl")
-        ctx2 = dg.build_sensor_context(instance=instance, cursor=cursor)
-        second = [r for r in (sensor(ctx2) or []) if isinstance(r, dg.RunRequest)]
-        assert second == []
-        (landing / "c.jsonl").write_text(
-            '{"trace_id": "t", "span_id": "c", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n'
-        )
-        ctx3 = dg.build_sensor_context(instance=instance, cursor=ctx2.cursor)
-        third = [r for r in (sensor(ctx3) or []) if isinstance(r, dg.RunRequest)]
-        assert [Path(r.tags["agentmon/file"]).name for r in third] == ["c.jsonl"]
+        [request] = [r for r in [sensor(ctx)] if isinstance(r, dg.RunRequest)]
+        assert request.tags["agentmon/files"] == "2" and not request.run_config  # the run takes every new file
+        # loaded by another command (agentmon run): the ledger has them, the sensor asks for nothing
+        assert materialize_all().success
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert isinstance(again, dg.SkipReason)
+        # the same content under another name: nothing to load; new content: one run for it
+        shutil.copy(landing / "a.jsonl", landing / "copy.jsonl")
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)), dg.SkipReason)
+        (landing / "c.jsonl").write_text(line % "c")
+        third = sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert third.tags == {"agentmon/files": "1", "agentmon/first_file": "c.jsonl"}
 
 
 def test_sensor_waits_for_files_still_being_written(home, monkeypatch):
@@ -335,3 +328,20 @@ def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(demo_home, ca
     assert query(daily) == before
     assert main(["prune", "--days", "3650"]) == 0
     assert "pruned detail older than 3650 days: raw.spans 0" in capsys.readouterr().out
+
+
+def test_runs_without_a_version_dropped_twice_on_one_day_are_counted_once(home):
+    """A first user's telemetry often has no agent_version: the second drop of the day must
+    replace the day's aggregate, not add a second row for it (null never equals null)."""
+    from tests.first_day import run_records, this_hour, write_jsonl
+
+    landing = settings().landing_dir
+    start = this_hour().replace(hour=0)
+    first = [{k: v for k, v in r.items() if k != "agent_version"} for r in run_records("solo-bot", "", start, 2, 20, 0.1, 1)]
+    second = [{k: v for k, v in r.items() if k != "agent_version"} for r in run_records("solo-bot", "", start, 2, 20, 0.1, 2)]
+    write_jsonl(landing / "first.jsonl", first)
+    assert materialize_all().success
+    write_jsonl(landing / "second.jsonl", second)
+    assert materialize_all().success  # the marts' unique tests hold
+    assert query("select agent_version, sum(runs) from marts.agg_agent_daily group by all") == [
+        (None, (len(first) + len(second)) // 2)]

@@ -121,7 +121,7 @@ def test_copy_writes_lists_as_arrays(pg_url, con, tmp_path):
     from agentmon_pipeline.postgres import copy_into, create_table_like
 
     con.execute("""insert into evals.runs values ('r1', 'qa', 'qa.yaml', 'agent', ['1.0', 'v "2", new', 'a\\b'], '1.0',
-                   1, 10, 20, 0, '2026-11-01 10:00:00+00', '2026-11-01 10:01:00+00')""")  # fmt: skip
+                   1, 10, 20, 0, '2026-11-01 10:00:00+00', '2026-11-01 10:01:00+00', 'abc')""")  # fmt: skip
     with psycopg.connect(pg_url, autocommit=True) as pg:
         table = f"copy_test_{uuid.uuid4().hex[:8]}"
         create_table_like(con, pg, "evals.runs", table)
@@ -338,7 +338,7 @@ def test_an_empty_or_unreachable_postgres_warehouse_is_one_line(pg_url, monkeypa
     monkeypatch.setenv("MONITORING_DB_URL", pg_url.rsplit("/", 1)[0] + "/" + database)
     assert main(["status"]) == 2
     err = capsys.readouterr().err
-    assert "has no agentmon tables yet: run `agentmon run`" in err and err.count("\n") == 1
+    assert "no warehouse at postgresql://" in err and "run `agentmon run`" in err and err.count("\n") == 1
     monkeypatch.setenv("MONITORING_DB_URL", pg_url.rsplit(":", 1)[0] + ":1/postgres")  # nothing listens there
     assert main(["status"]) == 2
     err = capsys.readouterr().err

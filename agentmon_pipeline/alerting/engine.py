@@ -27,6 +27,7 @@ import duckdb
 from agentmon_pipeline.alerting.rules import SEVERITIES, AlertConfig, Rule, severity_at_least
 from agentmon_pipeline.analytics.timeseries import RUN_METRICS
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.numbers import plain
 from agentmon_pipeline.warehouse import fetch_rows, table_exists
 
 UI_URL = "AGENTMON_UI_URL"
@@ -86,7 +87,7 @@ def _metric(con, rule: Rule, now: datetime) -> list[Observation]:
         if not rule.matches(row["agent_id"]) or row["n"] < rule.min_runs or row["value"] is None:
             continue
         if rule.condition.holds(row["value"]):
-            message = (f"{rule.metric} of {row['agent_id']} is {row['value']:.4g} over the last {_human(rule.window)} "
+            message = (f"{rule.metric} of {row['agent_id']} is {plain(row['value'])} over the last {_human(rule.window)} "
                        f"({row['n']} runs), {rule.condition}")  # fmt: skip
             out.append(Observation(rule, row["agent_id"], rule.metric, row["value"], rule.condition.threshold,
                                    message, ASSET_OF_KIND["metric"]))  # fmt: skip
@@ -112,7 +113,7 @@ def _anomalies(con, rule: Rule, now: datetime) -> list[Observation]:
             continue
         scope = row["agent_id"] or "all agents"
         message = (f"{row['metric']} of {scope} was abnormal at {row['bucket_start']:%Y-%m-%d %H:00} UTC: "
-                   f"{row['value']:.4g} against {row['expected']:.4g} expected (score {row['score']:.1f})")  # fmt: skip
+                   f"{plain(row['value'])} against {plain(row['expected'])} expected (score {row['score']:.1f})")  # fmt: skip
         out.append(Observation(rule, row["agent_id"], row["metric"], row["value"], row["expected"], message,
                                ASSET_OF_KIND["anomaly"]))  # fmt: skip
     return out

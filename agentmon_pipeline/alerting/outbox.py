@@ -21,6 +21,7 @@ from html import escape
 import duckdb
 
 from agentmon_pipeline.alerting.rules import AlertConfig, resolve_env
+from agentmon_pipeline.numbers import plain
 from agentmon_pipeline.webhooks import SIGNATURE_HEADER, post_json, signature
 
 SEVERITY_EMOJI = {
@@ -39,8 +40,8 @@ def title(payload: dict) -> str:
 
 
 def slack_body(payload: dict) -> dict:
-    value = "-" if payload["value"] is None else f"{payload['value']:.4g}"
-    against = payload["condition"] or ("-" if payload["threshold"] is None else f"{payload['threshold']:.4g}")
+    value = "-" if payload["value"] is None else plain(payload['value'])
+    against = payload["condition"] or ("-" if payload["threshold"] is None else plain(payload['threshold']))
     return {
         "text": title(payload),
         "blocks": [

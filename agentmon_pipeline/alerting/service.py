@@ -11,7 +11,8 @@ from agentmon_pipeline.alerting.outbox import DeliveryResult, deliver_pending
 from agentmon_pipeline.alerting.rules import AlertConfig, parse_alerts
 from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.config import settings as current_settings
-from agentmon_pipeline.warehouse import connect, fetch_rows
+from agentmon_pipeline.errors import WarehouseMissing
+from agentmon_pipeline.warehouse import connect, fetch_rows, table_exists
 
 
 @dataclass
@@ -44,3 +45,32 @@ def tick(s: Settings | None = None, now: datetime | None = None, senders=None) -
             "from alerts.alerts where state <> 'resolved' order by first_seen_at",
         )
     return TickResult(evaluation, delivery, firing)
+
+
+def due(s: Settings | None = None, now: datetime | None = None) -> str | None:
+    """Why an alerting tick is due although no data came in: a firing alert reached its next
+    escalation step, or a notification waits to be retried. None when nothing is: the escalation
+    schedule then starts no run. (New data is judged by the run that ingests it.) Raises
+    WarehouseBusy while a run writes: ask again at the next tick."""
+    s = s or current_settings()
+    now = now or datetime.now(UTC)
+    config = alert_config(s)
+    try:
+        with connect(s, read_only=True, timeout=1.0) as con:
+            if not table_exists(con, "alerts", "alerts"):
+                return None
+            retries = con.execute(
+                "select count(*) from alerts.deliveries where state = 'pending' and next_attempt_at <= ?", [now]
+            ).fetchone()[0]
+            firing = fetch_rows(
+                con, "select alert_id, escalation_level, first_seen_at from alerts.alerts where state = 'firing' and notified"
+            )
+    except WarehouseMissing:
+        return None
+    if retries:
+        return f"{retries} notification(s) due to be sent or retried"
+    for alert in firing:
+        for level, step in enumerate(config.escalation, start=1):
+            if alert["escalation_level"] < level and now - alert["first_seen_at"] >= step.after:
+                return f"alert {alert['alert_id']} reached escalation level {level}"
+    return None

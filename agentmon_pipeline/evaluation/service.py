@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.config import settings as current_settings
-from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.errors import UserError, WarehouseMissing
 from agentmon_pipeline.evaluation import store
 from agentmon_pipeline.evaluation.compare import AgentComparator, ResultAggregator
 from agentmon_pipeline.evaluation.regression import MetricComparison, RegressionDetector
@@ -83,14 +83,18 @@ def compare_stored(
             raise UserError(
                 f"suite {suite.name}: version {version!r} is not in its versions {suite.versions}"
             )
-    with connect(s, read_only=True) as con:
-        run_id = store.latest_run_id(con, suite.name, [baseline, candidate])
-        if run_id is None:
-            raise UserError(
-                f"no stored run of suite {suite.name} with versions {baseline} and {candidate}; "
-                f"run `agentmon eval run {suite_ref}` first, or add --run"
-            )
-        results = store.load_results(con, run_id)
+    nothing = UserError(
+        f"no stored run of suite {suite.name} with versions {baseline} and {candidate}; "
+        f"run `agentmon eval run {suite_ref}` first, or add --run"
+    )
+    try:
+        with connect(s, read_only=True) as con:
+            run_id = store.latest_run_id(con, suite.name, [baseline, candidate])
+            if run_id is None:
+                raise nothing
+            results = store.load_results(con, run_id)
+    except WarehouseMissing:
+        raise nothing from None
     comparisons = RegressionDetector(suite.regression).compare(
         results, suite.evaluators, baseline, candidate, suite.name
     )

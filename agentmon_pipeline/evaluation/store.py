@@ -17,6 +17,7 @@ import polars as pl
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.evaluation.regression import MetricComparison
 from agentmon_pipeline.evaluation.runner import RESULT_SCHEMA, SuiteRun
+from agentmon_pipeline.evaluation.suite import Suite, fingerprint
 
 
 def save_run(con: duckdb.DuckDBPyConnection, run: SuiteRun) -> None:
@@ -26,9 +27,11 @@ def save_run(con: duckdb.DuckDBPyConnection, run: SuiteRun) -> None:
     con.execute("begin transaction")
     try:
         con.execute(
-            "insert into evals.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into evals.runs (run_id, suite, suite_path, mode, versions, baseline, repeats, cases, calls, "
+            "failed_calls, started_at, finished_at, fingerprint) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run.run_id, suite.name, str(suite.path) if suite.path else None, run.mode, run.versions,
-             suite.baseline, suite.repeats, len(suite.cases), calls, failed, run.started_at, run.finished_at],
+             suite.baseline, suite.repeats, len(suite.cases), calls, failed, run.started_at, run.finished_at,
+             fingerprint(suite) if list(run.versions) == list(suite.versions) else None],
         )  # fmt: skip
         con.register("new_results", run.results.to_arrow())
         con.execute(f"insert into evals.results select {', '.join(RESULT_SCHEMA)} from new_results")
@@ -132,3 +135,18 @@ def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, ru
 
     result = ingest_file(con, path, settings.home / "tmp", redaction_policy(settings))
     return result.spans
+
+
+def why_due(con: duckdb.DuckDBPyConnection, suite: Suite) -> str | None:
+    """Why the suite should run now (never run in full, or its suite file, dataset or agent code
+    changed since its last full run); None when its latest results still measure what it is."""
+    row = con.execute(
+        "select fingerprint, finished_at from evals.runs where suite = ? and fingerprint is not null "
+        "order by finished_at desc limit 1",
+        [suite.name],
+    ).fetchone()
+    if row is None:
+        return "never run with all its versions"
+    if row[0] != fingerprint(suite):
+        return f"the suite, its dataset or its agent changed since its run of {row[1]:%Y-%m-%d %H:%M} UTC"
+    return None

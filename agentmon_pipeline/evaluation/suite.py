@@ -6,6 +6,9 @@ and the reason, raised when the suite is loaded, before any agent is called.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -80,6 +83,40 @@ class Suite:
     @property
     def telemetry_agent_id(self) -> str:
         return self.agent_id or self.name
+
+
+def fingerprint(suite: Suite) -> str:
+    """What a run of the suite measures: the suite file, its dataset (or recorded outputs) and the
+    source of the agent it calls. A benchmark reruns when this changes (or on its schedule), not
+    on every pipeline run: rerunning the same code on the same cases measures only the machine."""
+    digest = hashlib.sha256()
+    files = [suite.path, suite.outputs, *_agent_sources(suite.agent, suite.path)]
+    for path in files:
+        if path is not None and Path(path).is_file():
+            digest.update(str(Path(path).name).encode() + b"\0" + Path(path).read_bytes())
+    digest.update(json.dumps([[c.id, c.input, c.expected] for c in suite.cases], sort_keys=True, default=str).encode())
+    digest.update(json.dumps(suite.versions).encode())
+    return digest.hexdigest()
+
+
+def _agent_sources(agent: str | Callable[..., Any] | None, suite_path: Path | None) -> list[Path]:
+    """The source file of the agent's module (module:callable, or the callable itself); a module
+    beside the suite file first, as the suite imports it."""
+    if agent is None:
+        return []
+    if callable(agent):
+        source = inspect.getsourcefile(agent)
+        return [Path(source)] if source else []
+    module = agent.split(":", 1)[0]
+    if suite_path is not None:
+        for beside in (suite_path.parent / f"{module.replace('.', '/')}.py", suite_path.parent / module.replace(".", "/") / "__init__.py"):
+            if beside.is_file():
+                return [beside]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return []
+    return [Path(spec.origin)] if spec is not None and spec.origin and spec.origin != "built-in" else []
 
 
 def suites_dir() -> Path:

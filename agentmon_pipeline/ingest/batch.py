@@ -17,6 +17,7 @@ from agentmon_pipeline.ingest.loader import FileResult, ingest_file, record_refu
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
 from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
+from agentmon_pipeline.retention import outside_window
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def settle_seconds() -> float:
 @dataclass
 class BatchResult:
     files: list[FileResult] = field(default_factory=list)
+    outside_retention: int = 0  # records loaded now that are older than MONITORING_RETENTION_DAYS
+    retention_days: int = 0
 
     @property
     def load_ids(self) -> list[int]:
@@ -44,7 +47,14 @@ class BatchResult:
             if f.reason:
                 detail += f" ({f.reason})"
             lines.append(f"{Path(f.path).name}: {f.status}, {detail}")
+        if self.outside_retention:
+            lines.append(self.retention_warning())
         return lines
+
+    def retention_warning(self) -> str:
+        return (f"{self.outside_retention} loaded record(s) are older than the retention window "
+                f"(MONITORING_RETENTION_DAYS={self.retention_days}): the next prune (retention_daily, "
+                "agentmon prune) deletes them; unset it to keep everything")  # fmt: skip
 
     def markdown(self) -> str:
         if not self.files:
@@ -87,6 +97,10 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] 
             target = s.processed_dir / item.path.relative_to(s.landing_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(item.path), target)
+    batch.retention_days = s.retention_days
+    batch.outside_retention = outside_window(con, batch.load_ids, s.retention_days)
+    if batch.outside_retention:
+        log.warning(batch.retention_warning())
     return batch
 
 
@@ -105,6 +119,19 @@ def validate_loads(con: duckdb.DuckDBPyConnection, load_ids: list[int]) -> list[
     return validate_batches(frames)
 
 
+def price_overrides(s: Settings | None = None) -> set[str]:
+    """Model names the dbt seed `model_price_overrides.csv` prices (they win over genai-prices)."""
+    import csv
+
+    from agentmon_pipeline.config import settings
+
+    path = (s or settings()).dbt_project_dir / "seeds" / "model_price_overrides.csv"
+    if not path.is_file():
+        return set()
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["model"].strip() for row in csv.DictReader(handle) if row.get("model")}
+
+
 def refresh_model_prices(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
     """Resolve every model name seen in spans that has no price row yet. Returns (resolved, unknown)."""
     models = [
@@ -119,10 +146,12 @@ def refresh_model_prices(con: duckdb.DuckDBPyConnection) -> tuple[list[str], lis
         ).fetchall()
     ]
     resolved, unknown, rows = [], [], []
+    overridden = price_overrides()
     for model in models:  # one lookup per distinct model name, not per record
         prices = resolve_model(model)
         if not prices:
-            unknown.append(model)
+            if model not in overridden:  # priced by the overrides seed: not unknown
+                unknown.append(model)
             continue
         resolved.append(model)
         rows.extend(prices)

@@ -1,8 +1,10 @@
-"""What is waiting in the landing folder: for the ingest asset (against the ledger) and for the
-landing sensor (against its cursor). No Dagster imports."""
+"""What is waiting in the landing folder, judged against the warehouse's ledger: for the ingest
+asset and for the landing sensor (which keeps a cache of file hashes as its cursor). No Dagster
+imports."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -11,7 +13,10 @@ from pathlib import Path
 
 import duckdb
 
+from agentmon_pipeline.config import Settings
+from agentmon_pipeline.errors import WarehouseMissing
 from agentmon_pipeline.ingest.loader import sha256_of
+from agentmon_pipeline.warehouse import connect
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,7 @@ def settled_files(
 
 def pending_files(con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds: float) -> list[PendingFile]:
     """Settled files the ledger has not seen under the same path, size and mtime."""
-    known = {
-        (p, b, m)
-        for p, b, m in con.execute("select file_path, bytes, mtime_ns from raw.ingested_files").fetchall()
-    }
-    return settled_files(landing, known, settle_seconds)[0]
+    return settled_files(landing, set(Ledger.read(con).files), settle_seconds)[0]
 
 
 @dataclass(frozen=True)
@@ -101,27 +102,59 @@ class LandingScan:
     cursor: dict = field(default_factory=dict)
     waiting: int = 0
 
+    @property
+    def run_key(self) -> str:
+        """One key per set of new contents: the same files never start a second run."""
+        return hashlib.sha256("\n".join(sorted(item.sha256 for item in self.new)).encode()).hexdigest()
 
-def scan_landing(landing: Path, cursor: dict, settle_seconds: float) -> LandingScan:
-    """New file contents since the sensor's cursor; each new file is hashed once.
 
-    The cursor keeps every listed file's (size, mtime) so old files are not hashed again, and every
-    content hash seen so that the same bytes under another name start no run.
+@dataclass(frozen=True)
+class Ledger:
+    """What the warehouse has already seen: files by (path, size, mtime) and contents by sha256."""
+
+    files: frozenset[tuple[str, int, int]] = frozenset()
+    shas: frozenset[str] = frozenset()
+
+    @classmethod
+    def read(cls, con) -> Ledger:
+        rows = con.execute("select file_path, bytes, mtime_ns, sha256 from raw.ingested_files").fetchall()
+        return cls(frozenset((p, b, m) for p, b, m, _ in rows), frozenset(sha for *_, sha in rows))
+
+
+def scan_landing(landing: Path, cursor: dict, settle_seconds: float, ledger: Ledger | None = None) -> LandingScan:
+    """Settled files whose content the warehouse has not loaded (by any command), nor this scan seen.
+
+    The cursor is a cache, not the truth: it keeps each listed file's (size, mtime, sha256) so a
+    file is hashed once; the ledger decides what is new. Files that left the folder leave the cursor.
     """
-    files: dict[str, list[int]] = dict(cursor.get("files", {}))
-    seen: set[str] = set(cursor.get("shas", []))
-    known = {(path, size, mtime) for path, (size, mtime) in files.items()}
-    found, waiting = settled_files(landing, known, settle_seconds)
+    ledger = ledger or Ledger()
+    cached: dict[str, list] = dict(cursor.get("files", {}))
+    found, waiting = settled_files(landing, set(ledger.files), settle_seconds)
     scan = LandingScan(waiting=waiting)
+    listed: dict[str, list] = {}
+    seen: set[str] = set()
     for item in found:
-        files[str(item.path)] = [item.size, item.mtime_ns]
+        key = str(item.path)
         if item.refused:  # never opened: a run records the refusal in the ledger
+            listed[key] = [item.size, item.mtime_ns, None]
             scan.new.append(NewContent(item.path, f"refused:{item.path}:{item.mtime_ns}", refused=True))
             continue
-        sha = sha256_of(item.path)
-        if sha in seen:
-            continue
+        entry = cached.get(key)
+        sha = entry[2] if entry and entry[:2] == [item.size, item.mtime_ns] and entry[2] else sha256_of(item.path)
+        listed[key] = [item.size, item.mtime_ns, sha]
+        if sha in ledger.shas or sha in seen:
+            continue  # the same bytes were loaded under another name: nothing to load
         seen.add(sha)
         scan.new.append(NewContent(item.path, sha))
-    scan.cursor = {"files": files, "shas": sorted(seen)}
+    scan.cursor = {"files": listed}
     return scan
+
+
+def read_ledger(s: Settings, timeout: float = 1.0) -> Ledger:
+    """The warehouse's ledger, read without creating a warehouse and without waiting long on a
+    busy one (WarehouseBusy: a run is writing; ask again at the next tick)."""
+    try:
+        with connect(s, read_only=True, timeout=timeout) as con:
+            return Ledger.read(con)
+    except WarehouseMissing:
+        return Ledger()

@@ -185,21 +185,18 @@ def test_invalid_rules_fail_at_load_with_file_key_and_reason(alerts_section, mes
         parse_alerts(alerts_section, "agentmon.yaml")
 
 
-def test_the_alerts_asset_sensor_and_schedule(home, tmp_path, monkeypatch, receiver, smtp_server):
+def test_every_ingest_and_benchmark_run_ends_with_the_alerts_and_the_schedule_only_escalates(
+    home, tmp_path, monkeypatch, receiver, smtp_server
+):
     import dagster as dg
 
     from agentmon_pipeline.definitions import defs
     from agentmon_pipeline.defs.alerting.assets import alerts
 
-    sensor = defs.resolve_sensor_def("alerts_sensor")
-    assert {j.name for j in sensor._monitored_jobs} == {
-        "ingest_job",
-        "evals_job",
-    } and sensor.job_name == "alerts_job"
+    for job in ("ingest_job", "evals_job", "agentmon_job"):  # no run of its own after each of them
+        assert "alerts/alerts" in {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
     assert defs.resolve_schedule_def("alerts_escalation").job_name == "alerts_job"
-    assert "alerts/alerts" not in {
-        k.to_user_string() for k in defs.resolve_job_def("ingest_job").asset_layer.selected_asset_keys
-    }
+    assert not [s for s in defs.sensors if s.name == "alerts_sensor"]
 
     write_config(tmp_path, monkeypatch, receiver, smtp_server)
     add_runs("bot-a", 30, errors=15, at=datetime.now(UTC) - timedelta(minutes=5))

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from agentmon_pipeline.cli import main
+from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.evaluation import BenchmarkSuite, QualityEvaluator, TestCase
 from agentmon_pipeline.evaluation.compare import AgentComparator
@@ -200,3 +201,27 @@ def test_suites_kept_elsewhere_are_found_by_name(tmp_path, monkeypatch, capsys):
     assert find_suite("my-qa") == tmp_path / "my-qa.yaml"
     with pytest.raises(UserError, match="no suite named 'support-qa'"):
         find_suite("support-qa")
+
+
+def test_a_suite_reruns_only_when_what_it_measures_changed(home, tmp_path):
+    """`agentmon run` reruns a suite when its file, dataset or agent code changed (fingerprint)."""
+    from agentmon_pipeline.evaluation.service import run_and_record
+    from agentmon_pipeline.evaluation.store import why_due
+    from agentmon_pipeline.warehouse import connect
+
+    path = user_suite(tmp_path / "s", cases=5)
+    due = lambda: why_due(con, load_suite(path))
+    with connect(settings()) as con:
+        assert due() == "never run with all its versions"
+    run_and_record(path, ["1", "2"])  # a subset of its versions is not a run of the suite
+    with connect(settings()) as con:
+        assert due() == "never run with all its versions"
+    run_and_record(path)
+    with connect(settings()) as con:
+        assert due() is None
+        for changed in (path.parent / "cases.jsonl", path.parent / "my_agent.py", path):
+            before = changed.read_text()
+            changed.write_text(before + ("\n" if changed.suffix != ".jsonl" else '{"id": "new", "input": "x"}\n'))
+            assert "changed since its run of" in due(), changed.name
+            changed.write_text(before)
+            assert due() is None

@@ -293,6 +293,35 @@ def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
     assert prune(con, 30) == {"raw.spans": 1, "raw.metrics": 1, "raw.events": 0}
     assert con.execute("select span_id from raw.spans").fetchall() == [("new",)]
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 1
+    # the ledger says what went: per file (its lines still = loaded + quarantined) and per pass
+    assert con.execute("select loaded, pruned, pruned_at is not null from raw.ingested_files").fetchall() == [(4, 2, True)]
+    assert dict(con.execute("select table_name, rows_removed from raw.retention_log where table_name like 'raw.%'").fetchall()) == {
+        "raw.spans": 1, "raw.metrics": 1, "raw.events": 0}
+
+
+def test_ingestion_says_how_many_records_are_already_outside_the_retention_window(home, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.ingest.batch import ingest_landing
+    from agentmon_pipeline.warehouse import connect
+
+    def iso(days_ago: float) -> str:
+        return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+
+    monkeypatch.setenv("MONITORING_RETENTION_DAYS", "30")
+    s = settings()
+    write(s.landing_dir / "history.jsonl", [span(span_id=f"s{i}", start_time=iso(d), end_time=iso(d))
+                                             for i, d in enumerate((400, 45, 31, 2))])  # fmt: skip
+    with connect(s) as con:
+        batch = ingest_landing(con, s)
+        assert con.execute("select count(*) from raw.spans").fetchone()[0] == 4  # loaded, not pruned on arrival
+    assert batch.outside_retention == 3
+    assert "3 loaded record(s) are older than the retention window (MONITORING_RETENTION_DAYS=30)" in batch.log_lines()[-1]
+    monkeypatch.setenv("MONITORING_RETENTION_DAYS", "0")  # the default: nothing is outside
+    write(s.landing_dir / "more.jsonl", [span(span_id="x", start_time=iso(400), end_time=iso(400))])
+    with connect(settings()) as con:
+        assert ingest_landing(con, settings()).outside_retention == 0
 
 
 def test_warehouse_records_its_schema_version_and_migrates_once(tmp_path):

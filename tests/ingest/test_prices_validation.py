@@ -23,6 +23,22 @@ def test_unknown_model_has_no_price():
     assert resolve_model("local-llama-3-8b") == []
 
 
+def test_a_model_priced_by_the_overrides_seed_is_not_reported_unpriced(con, tmp_path):
+    import json
+
+    from agentmon_pipeline.ingest.batch import price_overrides, refresh_model_prices
+    from agentmon_pipeline.ingest.loader import ingest_file
+
+    assert "acme-internal-7b" in price_overrides()
+    path = tmp_path / "calls.jsonl"
+    path.write_text("".join(json.dumps({"trace_id": "t", "span_id": model, "name": "chat", "kind": "llm", "model": model,
+                                        "start_time": "2026-11-01T10:00:00Z", "duration_ms": 5}) + "\n"
+                            for model in ("acme-internal-7b", "local-llama-3-8b")))  # fmt: skip
+    ingest_file(con, path, tmp_path)
+    _, unknown = refresh_model_prices(con)
+    assert unknown == ["local-llama-3-8b"]
+
+
 def _spans(**overrides) -> pd.DataFrame:
     row = {
         "trace_id": "t", "span_id": "s", "name": "x", "kind": "llm", "status": "ok",

@@ -61,7 +61,7 @@ def test_an_instrumented_agent_lands_in_the_marts_without_secrets(home):
 
     sensor = defs.get_sensor_def("landing_sensor")
     with dg.DagsterInstance.ephemeral() as instance:
-        requests = [r for r in sensor(dg.build_sensor_context(instance=instance)) or [] if isinstance(r, dg.RunRequest)]
+        requests = [r for r in [sensor(dg.build_sensor_context(instance=instance))] if isinstance(r, dg.RunRequest)]
         assert requests, "the sensor saw no file"
         for request in requests:
             result = dg.materialize([raw_telemetry, raw_model_prices, agentmon_dbt_models], instance=instance,

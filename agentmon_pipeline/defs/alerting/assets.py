@@ -1,13 +1,14 @@
 """Alerting in Dagster: the `alerts/alerts` asset runs one alerting tick (evaluate the rules,
-update the alerts, escalate, send the outbox); a sensor runs it after every successful ingest or
-benchmark run, a schedule every 5 minutes for escalation and retries, and `agentmon run` as its
-last step."""
+update the alerts, escalate, send the outbox). Every ingest and benchmark run (and `agentmon run`)
+ends with it; the schedule `alerts_escalation` looks every 5 minutes and starts a run only when an
+escalation step or a notification retry is due, so an idle UI starts no run."""
 
 import dagster as dg
 
-from agentmon_pipeline.alerting.service import tick
+from agentmon_pipeline.alerting.service import due, tick
 from agentmon_pipeline.defs.analytics.assets import analytics_assets
 from agentmon_pipeline.defs.evals.assets import SUITES, _key_part
+from agentmon_pipeline.errors import WarehouseBusy
 
 ALERTS = dg.AssetKey(["alerts", "alerts"])
 UPSTREAM = [
@@ -49,20 +50,17 @@ alerts_job = dg.define_asset_job(
 )
 
 
-def build_alerts_sensor(monitored_jobs) -> dg.RunStatusSensorDefinition:
-    @dg.run_status_sensor(
-        name="alerts_sensor", run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=monitored_jobs,
-        request_job=alerts_job, default_status=dg.DefaultSensorStatus.RUNNING,
-        description="After every successful ingest or benchmark run, evaluate the alert rules.",
-    )  # fmt: skip
-    def alerts_sensor(context: dg.RunStatusSensorContext):
-        return dg.RunRequest(run_key=f"alerts-after-{context.dagster_run.run_id}")
-
-    return alerts_sensor
-
-
-alerts_schedule = dg.ScheduleDefinition(
+@dg.schedule(
     name="alerts_escalation", job=alerts_job, cron_schedule="*/5 * * * *", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every 5 minutes: escalate unacknowledged alerts and retry failed notifications.",
+    description="Every 5 minutes, only when something is due: escalate unacknowledged alerts, retry failed "
+    "notifications. (Every ingest and benchmark run evaluates the rules itself.)",
 )  # fmt: skip
+def alerts_schedule(context: dg.ScheduleEvaluationContext):
+    try:
+        reason = due()
+    except WarehouseBusy as exc:
+        return dg.SkipReason(f"{exc}; the next tick asks again")
+    if reason is None:
+        return dg.SkipReason("nothing to escalate or retry")
+    return dg.RunRequest(tags={"agentmon/due": reason[:200]})

@@ -13,6 +13,7 @@ from agentmon_pipeline.analytics.budgets import parse_budgets
 from agentmon_pipeline.analytics.db import DatabaseManager
 from agentmon_pipeline.analytics.engine import AnalyticsEngine
 from agentmon_pipeline.config import load_config_file, settings
+from agentmon_pipeline.numbers import plain
 from agentmon_pipeline.warehouse import connect
 
 RUNS = dg.AssetKey(["marts", "fct_agent_runs"])
@@ -33,7 +34,7 @@ def _md(frame: pl.DataFrame, columns: list[str], limit: int = 15) -> dg.Metadata
     rows = frame.select(columns).head(limit).rows()
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [f"{v:.4g}" if isinstance(v, float) else ("total" if v is None else str(v)) for v in row]
+        cells = [plain(v) if isinstance(v, float) else ("total" if v is None else str(v)) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return dg.MetadataValue.md("\n".join(lines))
 

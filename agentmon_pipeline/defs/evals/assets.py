@@ -10,6 +10,7 @@ from agentmon_pipeline.config import settings
 from agentmon_pipeline.evaluation.compare import comparisons_table
 from agentmon_pipeline.evaluation.service import judge_latest, run_and_record
 from agentmon_pipeline.evaluation.suite import list_suites, load_suite
+from agentmon_pipeline.numbers import plain
 from agentmon_pipeline.warehouse import connect
 
 
@@ -48,7 +49,7 @@ def build_suite_assets(name: str, path: str) -> list:
         context.log.info(f"suite {name}: run {run.run_id}, {len(run.calls)} calls")
         lines = ["| version | evaluator | mean | pass rate | cases |", "|---|---|---|---|---|"]
         for row in report.summaries:
-            mean = "-" if row["mean"] is None else f"{row['mean']:.4g}"
+            mean = "-" if row["mean"] is None else plain(row['mean'])
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.1%}"
             lines.append(f"| {row['version']} | {row['evaluator']} | {mean} | {rate} | {row['cases']} |")
         # numbers the UI plots across materializations: each version's pass rate and mean score

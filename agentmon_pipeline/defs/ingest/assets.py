@@ -49,7 +49,7 @@ def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
     for line in batch.log_lines():
         context.log.info(line)
     per_table = {
-        "spans": {"loaded_now": batch.total("spans")},
+        "spans": {"loaded_now": batch.total("spans"), "outside_retention_window": batch.outside_retention},
         "metrics": {"loaded_now": batch.total("metrics")},
         "events": {"loaded_now": batch.total("events")},
         "ingested_files": {"files_now": len(batch.files), "preview": dg.MetadataValue.md(batch.markdown())},

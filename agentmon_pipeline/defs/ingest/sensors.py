@@ -1,36 +1,70 @@
-"""The landing sensor: one run per new file content, keyed by the content's sha256."""
+"""The landing sensor: one run for every settled file the warehouse's ledger has not loaded.
+
+The ledger decides what is new, whichever command loaded it (`agentmon run`, the UI, a test):
+after `make demo`, opening the UI starts no run for the demo's files. New files are batched into
+one run; while an ingest run is queued or running the sensor waits, and what was dropped in the
+meantime joins the next run (no queue of one run per file).
+"""
 
 import json
+import os
 
 import dagster as dg
 
 from agentmon_pipeline.config import settings
+from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.ingest.batch import settle_seconds
-from agentmon_pipeline.ingest.landing import scan_landing
+from agentmon_pipeline.ingest.landing import read_ledger, scan_landing
+
+INGESTING_JOBS = ("ingest_job", "agentmon_job")
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def ingest_in_flight(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
+    """A run that ingests (queued or running), if any."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=None, statuses=IN_FLIGHT), limit=20
+    )
+    return next((r for r in runs if r.job_name in INGESTING_JOBS), None)
 
 
 def build_landing_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(
         name="landing_sensor",
         job=job,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=int(os.environ.get("AGENTMON_SENSOR_INTERVAL_SECONDS", "10")),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Starts a run for each new file content dropped into the landing folder.",
+        description="Starts one ingest run for the files in the landing folder that the warehouse has not loaded.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        scan = scan_landing(settings().landing_dir, cursor, settle_seconds())
-        for item in scan.new:
-            yield dg.RunRequest(
-                run_key=item.sha256,
-                run_config={"ops": {"raw_telemetry": {"config": {"files": [str(item.path)]}}}},
-                tags={"agentmon/file": item.path.name}
-                | ({"agentmon/refused": "symlink"} if item.refused else {"agentmon/sha256": item.sha256}),
+        busy = ingest_in_flight(context.instance)
+        if busy is not None:
+            return dg.SkipReason(
+                f"run {busy.run_id[:8]} ({busy.job_name}) is {busy.status.value.lower()}: "
+                "files dropped now join the next run"
             )
+        s = settings()
+        try:
+            ledger = read_ledger(s)
+        except UserError as exc:  # the warehouse is busy (an `agentmon run`): next tick
+            return dg.SkipReason(str(exc))
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        scan = scan_landing(s.landing_dir, cursor, settle_seconds(), ledger)
         context.update_cursor(json.dumps(scan.cursor))
         if not scan.new:
             return dg.SkipReason(
-                f"no new content in {settings().landing_dir} ({scan.waiting} file(s) still being written)"
+                f"nothing new in {s.landing_dir} ({scan.waiting} file(s) still being written)"
             )
+        names = [item.path.name for item in scan.new]
+        return dg.RunRequest(
+            run_key=scan.run_key,
+            tags={"agentmon/files": str(len(names)), "agentmon/first_file": names[0][:200]}
+            | ({"agentmon/refused": "symlink"} if any(item.refused for item in scan.new) else {}),
+        )
 
     return landing_sensor

@@ -23,7 +23,13 @@ def retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 retention_job = dg.define_asset_job("retention_job", selection=[dg.AssetKey(["maintenance", "retention"])])
-retention_schedule = dg.ScheduleDefinition(
+@dg.schedule(
     name="retention_daily", job=retention_job, cron_schedule="30 3 * * *", execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING, description="Every day at 03:30 UTC: prune old detail.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day at 03:30 UTC: prune old detail, when MONITORING_RETENTION_DAYS sets a window.",
 )  # fmt: skip
+def retention_schedule(context: dg.ScheduleEvaluationContext):
+    days = settings().retention_days
+    if days <= 0:
+        return dg.SkipReason("retention is off (MONITORING_RETENTION_DAYS is not set): everything is kept")
+    return dg.RunRequest(tags={"agentmon/retention_days": str(days)})

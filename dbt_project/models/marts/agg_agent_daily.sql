@@ -1,13 +1,16 @@
 {{
     config(
         materialized='incremental',
-        unique_key=['agent_id', 'agent_version', 'bucket_start'],
+        unique_key=['bucket_start'],
         incremental_strategy='delete+insert',
         full_refresh=false,
         on_schema_change='append_new_columns',
     )
 }}
 -- Grain: agent_id, agent_version, UTC day (bucket_start).
+-- An incremental run recomputes every agent of each day that received new runs, so it replaces
+-- those days whole (unique_key bucket_start): a key with agent_version would never match the
+-- rows of runs without a version (null = null is not true) and add them a second time.
 -- Kept when the detail is pruned (retention): only the days that received new runs are
 -- recomputed, and a full refresh does not rebuild this model (full_refresh = false), so the
 -- days whose runs were pruned keep their numbers.
