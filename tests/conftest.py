@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -22,6 +23,7 @@ CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["AGENTMON_DBT_TARGET"] = f"target-{os.environ['PYTEST_XDIST_WORKER']}"
 DEMO_END = datetime(2026, 11, 20, 0, tzinfo=UTC)
+DEMO_DAYS = 23  # the shared demo warehouse: enough for the forecasts' backtest
 
 
 def pytest_collection_modifyitems(config, items):
@@ -129,3 +131,53 @@ def receiver():
     r = Receiver()
     yield r
     r.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> dict:
+    """DEMO_DAYS of the demo (6 agents, seed 7, ending DEMO_END) run through the whole pipeline once
+    for every test that only reads it (the reports, the analytics' planted findings), with the
+    example config and one benchmark suite. Built by the first worker that asks, under a file lock;
+    the others read its paths. Its environment is undone: the tests only read the files.
+    Returns the warehouse path, the reports snapshot's path and metadata, and the WARN checks."""
+    # this test session's folder: the workers' basetemps are inside it (without xdist, it is the basetemp)
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    built = root / "demo-warehouse.json"
+    with open(root / "demo-warehouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            built.write_text(json.dumps(_build_demo_warehouse(tmp_path_factory), default=str))
+    return json.loads(built.read_text())
+
+
+def _build_demo_warehouse(tmp_path_factory) -> dict:
+    import dagster as dg
+
+    from agentmon_pipeline.config import ensure_home, project_dir
+    from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.demo import generate_demo
+    from agentmon_pipeline.reports import snapshot_path
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AGENTMON_HOME", str(tmp_path_factory.mktemp("demo-home")))
+    mp.setenv("AGENTMON_CONFIG", str(project_dir() / "examples" / "agentmon.yaml"))
+    mp.setenv("AGENTMON_AGENTS_FILE", str(project_dir() / "examples" / "agents.yaml"))
+    try:
+        s = ensure_home()
+        generate_demo(s.landing_dir, days=DEMO_DAYS, agents=6, seed=7, end=DEMO_END)
+        other_suites = dg.AssetSelection.groups("evals") - dg.AssetSelection.assets(
+            dg.AssetKey(["evals", "support_qa_results"]), dg.AssetKey(["analytics", "support_qa_regressions"]),
+            dg.AssetKey(["evals", "runs"]), dg.AssetKey(["evals", "results"]))  # fmt: skip
+        job = dg.define_asset_job("demo_test", selection=dg.AssetSelection.all()
+                                  - dg.AssetSelection.groups("maintenance") - other_suites)  # fmt: skip
+        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("demo_test")
+        result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        assert result.success
+        [materialization] = [m for m in result.asset_materializations_for_node("reports_snapshot")]
+        checks = {e.event_specific_data.check_name: [e.event_specific_data.passed, str(e.event_specific_data.severity)]
+                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}  # fmt: skip
+        return {"warehouse": str(s.warehouse_path), "snapshot": str(snapshot_path(s)), "checks": checks,
+                "snapshot_metadata": {k: v.value for k, v in materialization.metadata.items()}}  # fmt: skip
+    finally:
+        mp.undo()

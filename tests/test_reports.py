@@ -4,19 +4,14 @@ runs the built site)."""
 
 from __future__ import annotations
 
-import fcntl
-import json
 import re
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
 from agentmon_pipeline.config import project_dir
-from agentmon_pipeline.demo import generate_demo
-from agentmon_pipeline.reports import SNAPSHOT_TABLES, snapshot_path
-from tests.conftest import DEMO_END
+from agentmon_pipeline.reports import SNAPSHOT_TABLES
 
 # one worker builds the snapshot (a module fixture) and runs every test that reads it
 pytestmark = [pytest.mark.xdist_group("reports"), pytest.mark.slow]
@@ -71,47 +66,10 @@ class Page:
 
 
 @pytest.fixture(scope="session")
-def snapshot(tmp_path_factory):
-    """A demo warehouse run through the pipeline (one benchmark suite), and its reports snapshot.
-    Built once for all test workers (pytest-xdist may hand this module's tests to both): the first
-    builds it under a file lock, the others read its path and metadata. Its environment is undone
-    before the tests, which only read the file."""
-    root = tmp_path_factory.getbasetemp().parent
-    built = root / "reports-snapshot.json"
-    with open(root / "reports-snapshot.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not built.exists():
-            path, metadata = _build_snapshot(tmp_path_factory)
-            built.write_text(json.dumps({"path": str(path), "metadata": metadata}, default=str))
-    saved = json.loads(built.read_text())
-    METADATA.update(saved["metadata"])
-    return Path(saved["path"])
-
-
-def _build_snapshot(tmp_path_factory) -> tuple[Path, dict]:
-    from agentmon_pipeline.definitions import defs
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AGENTMON_HOME", str(tmp_path_factory.mktemp("reports-home")))
-    mp.setenv("AGENTMON_CONFIG", str(project_dir() / "examples" / "agentmon.yaml"))
-    mp.setenv("AGENTMON_AGENTS_FILE", str(project_dir() / "examples" / "agents.yaml"))
-    try:
-        from agentmon_pipeline.config import ensure_home
-
-        s = ensure_home()
-        generate_demo(s.landing_dir, days=21, agents=6, seed=7, end=DEMO_END)
-        other_suites = dg.AssetSelection.groups("evals") - dg.AssetSelection.assets(
-            dg.AssetKey(["evals", "support_qa_results"]), dg.AssetKey(["analytics", "support_qa_regressions"]),
-            dg.AssetKey(["evals", "runs"]), dg.AssetKey(["evals", "results"]))  # fmt: skip
-        job = dg.define_asset_job("reports_test", selection=dg.AssetSelection.all()
-                                  - dg.AssetSelection.groups("maintenance") - other_suites)  # fmt: skip
-        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("reports_test")
-        result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-        assert result.success
-        [materialization] = [m for m in result.asset_materializations_for_node("reports_snapshot")]
-        return snapshot_path(s), {k: v.value for k, v in materialization.metadata.items()}
-    finally:
-        mp.undo()
+def snapshot(demo_warehouse):
+    """The reports snapshot of the shared demo warehouse (tests/conftest.py)."""
+    METADATA.update(demo_warehouse["snapshot_metadata"])
+    return Path(demo_warehouse["snapshot"])
 
 
 METADATA: dict = {}
