@@ -64,3 +64,15 @@ def test_demo_findings_are_found_and_stored(demo_warehouse):
     stats = engine.get_execution_statistics("support-bot")
     assert stats["runs"] == series["value"].sum() and stats["versions"] >= 2
 
+
+
+def test_the_anomalies_summary_shows_one_line_per_series():
+    from datetime import datetime
+
+    from agentmon_pipeline.defs.analytics.assets import strongest_per_series
+
+    t = datetime(2026, 11, 1)
+    frame = pl.DataFrame({"bucket_start": [t] * 4, "agent_id": ["a", "a", "a", None], "metric": ["cost_usd", "cost_usd", "runs", "runs"],
+                          "score": [5.0, -9.0, 4.5, 6.0]})  # fmt: skip
+    top = strongest_per_series(frame)
+    assert top.select("agent_id", "metric", "score").rows() == [("a", "cost_usd", -9.0), (None, "runs", 6.0), ("a", "runs", 4.5)]

@@ -39,6 +39,15 @@ def _md(frame: pl.DataFrame, columns: list[str], limit: int = 15) -> dg.Metadata
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def strongest_per_series(frame: pl.DataFrame) -> pl.DataFrame:
+    """The strongest abnormal hour of each (agent, metric), strongest first: one line per series,
+    not fifteen hours of the same spike."""
+    if frame.height == 0:
+        return frame
+    ranked = frame.with_columns(pl.col("score").abs().alias("_strength")).sort("_strength", descending=True)
+    return ranked.unique(subset=["agent_id", "metric"], keep="first", maintain_order=True).drop("_strength")
+
+
 def _refresh(table: str, compute_table, *args) -> tuple[AnalyticsEngine, pl.DataFrame, dict]:
     """Recompute `analytics.<table>` and its rows of `analytics.readiness`, store them; returns
     the engine, the frame, and metadata every analytics asset shows (rows, what waits and why)."""
@@ -67,7 +76,7 @@ def anomalies(context: dg.AssetExecutionContext):
     if frame.height:
         recent = frame.filter(pl.col("bucket_start") >= engine.complete_until() - timedelta(hours=24))
     columns = ["bucket_start", "agent_id", "metric", "value", "expected", "score"]
-    yield dg.MaterializeResult(metadata={**metadata, "top": _md(frame, columns)})
+    yield dg.MaterializeResult(metadata={**metadata, "top": _md(strongest_per_series(frame), columns)})
     yield dg.AssetCheckResult(check_name="no_recent_anomalies", passed=recent.height == 0,
                               severity=dg.AssetCheckSeverity.WARN,
                               metadata={"last_24h": recent.height, "which": _md(recent, columns)})  # fmt: skip
