@@ -122,13 +122,19 @@ def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
                       "agent_id": "support-bot", "start_time": "2026-11-19T10:00:00Z", "duration_ms": 1200}) + "\n"
     )  # fmt: skip
     assert materialize_all().success
-    incremental = query(
-        "select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all"
-    )
     assert query("select count(*) from marts.fct_agent_runs where run_id = 'new-run'") == [(1,)]
     assert query(f"select output_tokens from marts.fct_llm_calls where span_id = '{span_id}'") == [
         (tokens + 1000,)
     ]
+    # another run without a version on that day: the day's aggregate is replaced, not added a
+    # second time (a key of agent, version and day never matches a null version)
+    (landing / "later.jsonl").write_text(json.dumps({"trace_id": "newer-trace", "span_id": "newer-run", "name": "run",
+        "kind": "agent", "agent_id": "support-bot", "start_time": "2026-11-19T11:00:00Z", "duration_ms": 900}) + "\n")  # fmt: skip
+    assert materialize_all().success  # the marts' unique tests hold
+    assert query("select runs from marts.agg_agent_daily where agent_id = 'support-bot' and agent_version is null") == [(2,)]
+    incremental = query(
+        "select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all"
+    )
 
     # full refresh on a copy of the warehouse gives the same runs
     for table in ("int_spans_attributed",):
@@ -329,19 +335,3 @@ def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(demo_home, ca
     assert main(["prune", "--days", "3650"]) == 0
     assert "pruned detail older than 3650 days: raw.spans 0" in capsys.readouterr().out
 
-
-def test_runs_without_a_version_dropped_twice_on_one_day_are_counted_once(home):
-    """A first user's telemetry often has no agent_version: the second drop of the day must
-    replace the day's aggregate, not add a second row for it (null never equals null)."""
-    from tests.first_day import run_records, this_hour, write_jsonl
-
-    landing = settings().landing_dir
-    start = this_hour().replace(hour=0)
-    first = [{k: v for k, v in r.items() if k != "agent_version"} for r in run_records("solo-bot", "", start, 2, 20, 0.1, 1)]
-    second = [{k: v for k, v in r.items() if k != "agent_version"} for r in run_records("solo-bot", "", start, 2, 20, 0.1, 2)]
-    write_jsonl(landing / "first.jsonl", first)
-    assert materialize_all().success
-    write_jsonl(landing / "second.jsonl", second)
-    assert materialize_all().success  # the marts' unique tests hold
-    assert query("select agent_version, sum(runs) from marts.agg_agent_daily group by all") == [
-        (None, (len(first) + len(second)) // 2)]

@@ -16,6 +16,7 @@ from tests.conftest import DEMO_DAYS, DEMO_END
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("reports")  # the worker that builds the shared demo warehouse: the other goes on
 def test_demo_findings_are_found_and_stored(demo_warehouse):
     """The shared demo warehouse (tests/conftest.py: DEMO_DAYS days, 6 agents, the example config)."""
     checks = demo_warehouse["checks"]
