@@ -287,12 +287,17 @@ class DagsterDev:
             return False
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+        """Ctrl-C, as a user stops `make ui`; then harder, and never a process left behind."""
+        for sig, grace in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             try:
-                self.process.wait(timeout=30)
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break  # the whole group is gone
+            try:
+                self.process.wait(timeout=grace)
+                time.sleep(0.5)  # its children leave after it
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                continue
         self.log.close()
 
 
@@ -319,8 +324,8 @@ def _last_run_seconds(dagster_home: Path) -> float | None:
         return stats.end_time - stats.start_time
 
 
-def bench_ui(drops: int = 3) -> None:
-    """A small file dropped into the landing folder of a demo home with `dagster dev` running:
+def bench_ui(drops: int = 2) -> None:
+    """A small file dropped into the landing folder of `make demo`'s home with `dagster dev` running:
     seconds until its LLM calls are in marts.fct_llm_calls (the sensor's interval and the settle
     time included), with the steps in process (the default) and in a process each."""
     from datetime import UTC, datetime
@@ -334,7 +339,7 @@ def bench_ui(drops: int = 3) -> None:
         home = Path(tmp) / "home"
         os.environ["AGENTMON_HOME"] = str(home)
         s = settings()
-        generate_demo(s.landing_dir, days=2, agents=3, seed=5, end=datetime.now(UTC))
+        generate_demo(s.landing_dir, days=30, agents=6, seed=7, end=datetime.now(UTC))  # what `make demo` writes
         mark_demo_home(s)
         _agentmon_run(home)
         print(f"UI path: a demo home of {sum(1 for _ in s.landing_dir.iterdir())} files, settle time "

@@ -142,9 +142,19 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
     return 1 if regressed else 0
 
 
+def _require_warehouse() -> None:
+    """A command that changes an existing warehouse (not `run`, which creates one) on a home
+    without one says so, instead of creating an empty warehouse and succeeding on nothing."""
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(settings(), read_only=True, timeout=5):
+        pass
+
+
 def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
     from agentmon_pipeline.alerting.service import tick
 
+    _require_warehouse()
     result = tick()
     print(result.line())
     for alert in result.firing:
@@ -174,9 +184,11 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no alerts" + (f" in state {args.state}" if args.state else ""))
         return 0
-    for r in rows:
-        print(f"{r['alert_id']}  {r['state']:<12} {r['severity']:<8} x{r['fire_count']:<4} {r['last_seen_at']:%Y-%m-%d %H:%M}  "
-              f"{r['rule']}: {r['message']}")  # fmt: skip
+    table = [("alert", "state", "severity", "seen", "last seen (UTC)", "rule: what")]
+    table += [(r["alert_id"], r["state"], r["severity"], f"{r['fire_count']}x", f"{r['last_seen_at']:%Y-%m-%d %H:%M}",
+               f"{r['rule']}: {r['message']}") for r in rows]  # fmt: skip
+    _table(table)
+    print("\n(seen: how many evaluations found the condition holding; agentmon alerts ack ALERT --by NAME stops an escalation)")
     return 0
 
 
@@ -220,8 +232,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     s = settings()
     days = args.days if args.days is not None else s.retention_days
     if days <= 0:
-        print("retention is off (MONITORING_RETENTION_DAYS=0): nothing pruned")
+        print("retention is off (MONITORING_RETENTION_DAYS is not set, --days not given): nothing pruned")
         return 0
+    _require_warehouse()
     with connect(s) as con:
         removed = prune(con, days)
     print(f"pruned detail older than {days} days: " + ", ".join(f"{t} {n}" for t, n in removed.items()))
@@ -472,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evals = sub.add_parser("eval", help="benchmark agent versions: list, run and compare suites")
     eval_sub = evals.add_subparsers(dest="eval_command", metavar="command", required=True, parser_class=_Parser)
-    eval_sub.add_parser("list", help="the suites under evals/suites/").set_defaults(func=cmd_eval_list)
-    suite_help = "a suite name under evals/suites/, or the path of a suite file"
+    eval_sub.add_parser("list", help="the suites of this home ($AGENTMON_HOME/suites, or AGENTMON_SUITES_DIR)").set_defaults(func=cmd_eval_list)
+    suite_help = "a suite name of this home's suites folder, or the path of a suite file"
     formats = ("table", "json", "csv")
     run_eval = eval_sub.add_parser("run", help="run a suite, store its results and verdicts")
     run_eval.add_argument("suite", help=suite_help)
@@ -500,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="a mart, benchmark, analytics or alerts table as CSV, JSON or Parquet"
     )
     export.add_argument("table", help="e.g. fct_agent_runs, agg_agent_daily, evals.results, alerts.alerts")
-    export.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    export.add_argument("--format", choices=("csv", "json", "parquet"), default="csv", help="default csv")
     export.add_argument("--since", type=_date, help="only rows from this day on (YYYY-MM-DD, UTC)")
     export.add_argument("--out", type=Path, help="the file to write (default: ./TABLE.FORMAT)")
     export.set_defaults(func=cmd_export)
@@ -511,9 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_alerts_evaluate
     )
     listing = alerts_sub.add_parser("list", help="the latest alerts")
-    listing.add_argument("--state", choices=("firing", "acknowledged", "resolved"))
-    listing.add_argument("--format", choices=("table", "json"), default="table")
-    listing.add_argument("--limit", type=_positive, default=50)
+    listing.add_argument("--state", choices=("firing", "acknowledged", "resolved"), help="only alerts in this state")
+    listing.add_argument("--format", choices=("table", "json"), default="table", help="default table")
+    listing.add_argument("--limit", type=_positive, default=50, help="the latest N (default 50)")
     listing.set_defaults(func=cmd_alerts_list)
     ack = alerts_sub.add_parser("ack", help="acknowledge an alert: it stops escalating")
     ack.add_argument("alert_id")
@@ -540,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_init.add_argument("--reader", default="agentmon_reader")
     db_init.set_defaults(func=cmd_db_init)
 
-    registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back")
+    registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back, sync")
     reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True, parser_class=_Parser)
     reg_list = reg_sub.add_parser("list", help="registered agents, and versions seen in telemetry but not registered")
     reg_list.add_argument("--format", choices=("table", "json"), default="table")
@@ -578,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--by", **by)
     rb.set_defaults(func=cmd_registry_rollback)
     sync = reg_sub.add_parser("sync", help="bring the registry in line with agents.yaml")
-    sync.add_argument("file", nargs="?", type=Path, help="default: AGENTMON_AGENTS_FILE, else ./agents.yaml")
+    sync.add_argument("file", nargs="?", type=Path,
+                      help="default: AGENTMON_AGENTS_FILE, else agents.yaml in $AGENTMON_HOME, else in the working directory")
     sync.add_argument("--by", **by)
     sync.set_defaults(func=cmd_registry_sync)
     _describe(parser)

@@ -33,7 +33,7 @@ concurrency:
   runs:
     max_concurrent_runs: 1
 run_queue:
-  dequeue_interval_seconds: 1
+  dequeue_interval_seconds: 2
 """
 
 
@@ -208,6 +208,9 @@ def mark_demo_home(s: Settings) -> list[str]:
     import shutil
 
     done = []
+    suites = s.home / "suites"
+    if suites.is_dir() and not any(suites.iterdir()):
+        suites.rmdir()  # a demo home runs evals/suites/: an empty folder here would be ignored
     for name in CONFIG_NAMES:
         source, target = project_dir() / "examples" / name, s.home / name
         if target.exists() and target.read_bytes() != source.read_bytes():

@@ -23,3 +23,17 @@ def plain(x: float | None, signed: bool = False) -> str:
     else:
         text = np.format_float_positional(x, precision=3, unique=False, fractional=False, trim="-")
     return sign + text
+
+
+def p_value(p: float | None) -> str:
+    """A p-value as it is reported: `p = 0.031`, or `p < 0.001` (never `1.51e-89`)."""
+    if p is None or (isinstance(p, float) and not math.isfinite(p)):
+        return "p = -"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def runs_out(day, today) -> str:
+    """', runs out on 2026-12-03', or ', ran out on 2026-11-26' when that day is past."""
+    if day is None:
+        return ""
+    return f", {'ran' if day < today else 'runs'} out on {day}"

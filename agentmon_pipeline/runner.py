@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agentmon_pipeline.config import Settings, ensure_home, settings
-from agentmon_pipeline.numbers import plain
+from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.retention import outside_window
 from agentmon_pipeline.warehouse import connect, table_exists
 
@@ -77,12 +77,13 @@ class RunSummary:
     suites_run: int = 0
     suites_current: list[str] = field(default_factory=list)  # unchanged since their last run: not rerun
     waiting: list[str] = field(default_factory=list)  # analyses waiting for more history
-    log_file: Path | None = None  # dbt's and Dagster's console output of the run
+    log_file: Path | None = None  # dbt's console output of the run
+    seconds: float = 0.0  # the run's wall time
     outside_retention: int = 0  # records loaded by this run that the next prune deletes
 
     def render(self, s: Settings) -> str:
         lines = [
-            f"agentmon run {'succeeded' if self.success else 'FAILED'} (Dagster run {self.run_id[:8]})",
+            f"agentmon run {'succeeded' if self.success else 'FAILED'} in {self.seconds:.0f} s (Dagster run {self.run_id[:8]})",
             f"  files ingested      {self.files}"
             + (f" (+{self.duplicates} duplicate)" if self.duplicates else "")
             + (f" ({self.refused} refused: symlink out of the landing folder)" if self.refused else ""),
@@ -113,7 +114,7 @@ class RunSummary:
             f"  alerts firing       {self.alerts_open} ({self.notifications} notification(s) sent this run)"
         )
         if self.findings:
-            lines.append(f"  findings            {len(self.findings)} (recorded and alerted, not failures)")
+            lines.append(f"  findings            {len(self.findings)} (recorded and shown in the UI; not failures)")
             lines.extend(f"    {finding}" for finding in self.findings[:20])
         lines.append(f"  warehouse           {s.warehouse_label}")
         if self.log_file is not None:
@@ -130,7 +131,7 @@ STAGES = (
     ("transform", ("agentmon_dbt_models",)),
     ("analytics", ("analytics__",)),
     ("alerts", ("alerts__",)),
-    ("reports", ("reports_snapshot", "exports__")),
+    ("reports", ("reports_snapshot",)),
 )
 STAGE_WORDS = {
     "ingest": "ingest: the landing folder into the raw tables, great-expectations checks",
@@ -138,7 +139,7 @@ STAGE_WORDS = {
     "benchmarks": "benchmarks: suites whose suite, dataset or agent changed",
     "analytics": "analytics: anomalies, forecasts, budgets, version comparisons",
     "alerts": "alerts: the rules of agentmon.yaml",
-    "reports": "reports: the dashboards' snapshot and the Prometheus textfile",
+    "reports": "reports: the dashboards' snapshot",
 }
 
 
@@ -198,10 +199,10 @@ class Progress:
 
 
 class _LibraryNoise(logging.Filter):
-    """Alembic (Dagster's storage migrations), dbt and Dagster talk at INFO on the console: only
+    """Alembic (Dagster's storage migrations), dbt, Dagster and great-expectations talk at INFO on the console: only
     their warnings reach it (they still reach Dagster's event log, which the UI shows)."""
 
-    NAMES = ("alembic", "dbt", "dagster")
+    NAMES = ("alembic", "dbt", "dagster", "great_expectations")
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING or not record.name.startswith(self.NAMES)
@@ -272,6 +273,8 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
     run_id = str(uuid.uuid4())
     console = sys.stdout
     output = s.home / "logs" / f"run-{run_id[:8]}.log"  # dbt's own output, unless --verbose
+    if not verbose:
+        os.environ["DBT_USE_COLORS"] = "false"  # plain text in the log file
     output.parent.mkdir(parents=True, exist_ok=True)
     with DagsterInstance.get() as instance, open(output, "w", encoding="utf-8") as captured:
         level = "DEBUG" if s.log_level == "DEBUG" else ("INFO" if verbose else "WARNING")
@@ -287,7 +290,8 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
     for old in sorted(output.parent.glob("run-*.log"), key=lambda f: f.stat().st_mtime)[:-20]:
         old.unlink(missing_ok=True)  # the last 20 runs' output is kept
     summary = RunSummary(success=result.success, run_id=result.run_id, suites_current=sorted(current),
-                         log_file=None if verbose else output)  # fmt: skip
+                         log_file=None if verbose else output,
+                         seconds=(datetime.now(UTC) - started).total_seconds())  # fmt: skip
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             key = event.asset_key.path if event.asset_key else []
@@ -368,8 +372,8 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
     ]
     summary.findings += [
         f"budget {scope}: {status}, {spent:.2f} of {budget:.2f} USD spent, month-end projected {projected:.2f}"
-        + (f", runs out on {runs_out}" if runs_out else "")
-        for scope, status, spent, budget, projected, runs_out in budgets
+        + runs_out(day, datetime.now(UTC).date())
+        for scope, status, spent, budget, projected, day in budgets
     ]
     summary.findings += [
         f"anomaly {scope}: {metric} {direction} at {when:%Y-%m-%d %H:00} ({plain(value)} against {plain(expected)} expected)"
@@ -405,16 +409,22 @@ def _count(con, table: str, after_load: int, benchmarks: str) -> int:
 def status_report() -> str:
     """What is in the warehouse: files, spans, quarantine, runs, last update."""
     s = settings()
+    benchmarks = str(s.home / "benchmarks") + "/"  # the benchmark calls' spans, written by the suites
     with connect(s, read_only=True, timeout=float(os.environ.get("AGENTMON_STATUS_WAIT", "30"))) as con:
         files = con.execute(
             """
             select count(*), count(*) filter (where status = 'duplicate'), count(*) filter (where status = 'quarantined'),
                    coalesce(sum(lines), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0), max(ingested_at),
-                   count(*) filter (where status = 'refused')
+                   count(*) filter (where status = 'refused'), count(*) filter (where starts_with(file_path, ?))
             from raw.ingested_files
-            """
+            """,
+            [benchmarks],
         ).fetchone()
-        spans = con.execute("select count(*), min(start_time), max(start_time) from raw.spans").fetchone()
+        spans = con.execute(
+            "select count(*), min(start_time), max(start_time) from raw.spans where load_id not in "
+            "(select load_id from raw.ingested_files where starts_with(file_path, ?))",
+            [benchmarks],
+        ).fetchone()
         runs = _scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs")
         agents = _scalar(con, "count(*)", "marts", "dim_agents")
         cost = _scalar(con, "sum(cost_usd)", "marts", "fct_agent_runs")
@@ -437,12 +447,13 @@ def status_report() -> str:
     out = [
         f"warehouse      {s.warehouse_label}",
         f"landing folder {s.landing_dir}",
-        f"files          {files[0]} in the ledger ({files[1]} duplicate, {files[2]} quarantined whole, {files[7]} refused)",
+        f"files          {files[0] - files[8]} in the ledger ({files[1]} duplicate, {files[2]} quarantined whole, {files[7]} refused)"
+        + (f", and {files[8]} of benchmark calls" if files[8] else ""),
         f"lines          {files[3]} = {files[4]} loaded + {files[5]} quarantined",
-        f"spans          {spans[0]}"
+        f"spans          {spans[0]} (from your files; benchmark calls not counted)"
         + (f" from {spans[1]:%Y-%m-%d %H:%M} to {spans[2]:%Y-%m-%d %H:%M} UTC" if spans[0] else ""),
         f"metrics/events {metrics} / {events}",
-        f"agent runs     {runs if runs is not None else 'marts not built yet: agentmon run'} (production)",
+        f"agent runs     {f'{runs} (production)' if runs is not None else 'none yet (the marts are built by agentmon run)'}",
         f"agents         {agents if agents is not None else '-'}",
         f"cost (USD)     {round(cost, 2) if cost is not None else '-'}",
         f"last update    {files[6]:%Y-%m-%d %H:%M:%S} UTC" if files[6] else "last update    never",

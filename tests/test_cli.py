@@ -138,7 +138,8 @@ def test_status_says_busy_instead_of_crashing(home, monkeypatch):
         pass
 
 
-@pytest.mark.parametrize("command", [["status"], ["alerts", "list"], ["registry", "list"], ["export", "fct_agent_runs"]])
+@pytest.mark.parametrize("command", [["status"], ["alerts", "list"], ["registry", "list"], ["export", "fct_agent_runs"],
+                                     ["alerts", "evaluate"], ["prune", "--days", "30"]])  # fmt: skip
 def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(tmp_path, monkeypatch, capsys, command):
     monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "nowhere"))
     monkeypatch.chdir(tmp_path)
@@ -208,3 +209,11 @@ def test_numbers_are_plain_decimals():
     assert [plain(x) for x in (46240.3, 18770, 12.5, 1.0, 0.0123, 0.000042, 0, None)] == [
         "46,240", "18,770", "12.5", "1", "0.0123", "0.000042", "0", "-"]  # fmt: skip
     assert plain(0.25, signed=True) == "+0.25" and plain(-1500, signed=True) == "-1,500"
+    from datetime import date
+
+    from agentmon_pipeline.numbers import p_value, runs_out
+
+    assert (p_value(1.04e-84), p_value(0.0312), p_value(None)) == ("p < 0.001", "p = 0.031", "p = -")
+    today = date(2026, 11, 28)
+    assert runs_out(date(2026, 11, 27), today) == ", ran out on 2026-11-27"
+    assert runs_out(date(2026, 12, 3), today) == ", runs out on 2026-12-03" and runs_out(None, today) == ""

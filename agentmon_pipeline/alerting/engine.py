@@ -20,14 +20,14 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
 from agentmon_pipeline.alerting.rules import SEVERITIES, AlertConfig, Rule, severity_at_least
 from agentmon_pipeline.analytics.timeseries import RUN_METRICS
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.numbers import plain
+from agentmon_pipeline.numbers import p_value, plain, runs_out
 from agentmon_pipeline.warehouse import fetch_rows, table_exists
 
 UI_URL = "AGENTMON_UI_URL"
@@ -126,8 +126,8 @@ def _regressions(con, rule: Rule) -> list[Observation]:
             if not rule.matches(row["agent_id"]) or (rule.metric and row["metric"] != rule.metric):
                 continue
             message = (f"{row['agent_id']} {row['candidate_version']} regressed on {row['metric']} against "
-                       f"{row['baseline_version']}: effect {row['effect']:+.3g} (95% CI {row['ci_low']:+.3g} to "
-                       f"{row['ci_high']:+.3g}), p = {row['p_adjusted']:.3g}")  # fmt: skip
+                       f"{row['baseline_version']}: effect {plain(row['effect'], signed=True)} (95% CI {plain(row['ci_low'], signed=True)} to "
+                       f"{plain(row['ci_high'], signed=True)}), {p_value(row['p_adjusted'])}")  # fmt: skip
             out.append(Observation(rule, row["agent_id"], f"{row['metric']}@{row['candidate_version']}", row["effect"],
                                    None, message, ASSET_OF_KIND["regression"]))  # fmt: skip
     if table_exists(con, "analytics", "eval_regressions"):
@@ -135,8 +135,8 @@ def _regressions(con, rule: Rule) -> list[Observation]:
             if not rule.matches(row["suite"]):
                 continue
             message = (f"benchmark {row['suite']}: {row['candidate']} regressed on {row['metric']} against "
-                       f"{row['baseline']}: effect {row['effect']:+.3g} (95% CI {row['ci_low']:+.3g} to "
-                       f"{row['ci_high']:+.3g}), p = {row['p_adjusted']:.3g}")  # fmt: skip
+                       f"{row['baseline']}: effect {plain(row['effect'], signed=True)} (95% CI {plain(row['ci_low'], signed=True)} to "
+                       f"{plain(row['ci_high'], signed=True)}), {p_value(row['p_adjusted'])}")  # fmt: skip
             out.append(Observation(rule, row["suite"], f"{row['metric']}@{row['candidate']}", row["effect"], None,
                                    message, f"analytics/{row['suite'].replace('-', '_')}_regressions"))  # fmt: skip
     return out
@@ -152,7 +152,7 @@ def _budgets(con, rule: Rule) -> list[Observation]:
             continue
         message = (f"budget {scope}: {row['status']}, {row['spend_to_date']:.2f} of {row['budget_usd']:.2f} USD spent, "
                    f"month-end projected {row['projected_month_end']:.2f}"
-                   + (f", runs out on {row['runs_out_on']}" if row["runs_out_on"] else ""))  # fmt: skip
+                   + runs_out(row["runs_out_on"], datetime.now(UTC).date()))  # fmt: skip
         out.append(Observation(rule, row["agent_id"], "budget", row["projected_month_end"], row["budget_usd"],
                                message, ASSET_OF_KIND["budget"]))  # fmt: skip
     return out

@@ -86,8 +86,10 @@ def raw_model_prices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with connect(s) as con:
         resolved, unknown = refresh_model_prices(con)
         total = con.execute("select count(distinct model) from raw.model_prices").fetchone()[0]
-    if unknown:
-        context.log.warning(
+    if unknown:  # a warning when a model is new to the list, a line of the log after that
+        said = _models_without_price_before(context)
+        log = context.log.warning if set(unknown) - said else context.log.info
+        log(
             f"no price for {len(unknown)} model(s): {', '.join(unknown[:10])}; "
             "their calls get cost_source = 'unknown_model' (add them to dbt_project/seeds/model_price_overrides.csv)"
         )
@@ -98,3 +100,11 @@ def raw_model_prices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "models_without_price": dg.MetadataValue.text(", ".join(unknown) or "none"),
         }
     )
+
+
+def _models_without_price_before(context: dg.AssetExecutionContext) -> set[str]:
+    """The unpriced models the previous materialization of raw/model_prices listed."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(["raw", "model_prices"]))
+    entry = event.asset_materialization.metadata.get("models_without_price") if event and event.asset_materialization else None
+    text = getattr(entry, "value", None) or getattr(entry, "text", None) or ""
+    return {m for m in str(text).split(", ") if m and m != "none"}
