@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import dagster as dg
 import duckdb
 import pytest
 
@@ -40,11 +39,7 @@ def test_demo_run_status_end_to_end(home, capsys):
     again = capsys.readouterr().out
     assert "3 unchanged since their last run (not rerun)" in again
     assert (firing_alerts(), summary_findings(again)) == (alerts, findings)
-    from agentmon_pipeline.definitions import defs
-
-    with dg.DagsterInstance.ephemeral() as instance:
-        assert defs.resolve_job_def("ingest_job").execute_in_process(instance=instance).success
-    assert firing_alerts() == alerts
+    # (the UI's entry point, a real `dagster dev` and its ingest_job: tests/test_ui.py)
 
 
 def firing_alerts() -> list[tuple]:

@@ -37,10 +37,14 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
     monkeypatch.setenv("AGENTMON_SENSOR_INTERVAL_SECONDS", "3")  # 10 by default: the test waits less
     s = settings()
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    generate_demo(s.landing_dir, days=1, agents=2, seed=5, end=end)  # `make demo`, shorter
+    generate_demo(s.landing_dir, days=2, agents=2, seed=5, end=end)  # `make demo`, shorter
     mark_demo_home(s)
+    config = s.home / "agentmon.yaml"  # the example config, copied in, with a budget this data exceeds
+    config.write_text(config.read_text().replace("monthly_usd: 150", "monthly_usd: 0.01"))
     cli_run = run_pipeline(benchmarks=False)
     assert cli_run.success
+    alerts_before = firing_alerts(s)
+    assert any(rule == "budget" for _, rule, *_ in alerts_before), alerts_before
     monkeypatch.setenv("DAGSTER_HOME", str(s.dagster_home))
     new_runs = lambda instance: [r for r in instance.get_runs() if r.run_id != cli_run.run_id]
     ui = DagsterDev(s.home, tmp_path / "dagster-dev.log")
@@ -71,6 +75,8 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
                 ).fetchone()[0]
                 suites = con.execute("select count(*) from evals.runs").fetchone()[0]
             assert calls > 0 and suites == 0  # a dropped file never starts a benchmark
+            # the same config as the CLI's (the demo home's agentmon.yaml): no alert resolved or fired anew
+            assert firing_alerts(s) == alerts_before
             print(f"drop to marts through the UI: {took:.1f} s")
 
             # idle: the next ticks skip (the file is in the ledger now), no other run starts
@@ -80,6 +86,13 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
     finally:
         ui.stop()
     escalation_runs_only_when_due(s)
+
+
+def firing_alerts(s) -> list[tuple]:
+    with connect(s, read_only=True) as con:
+        return con.execute(
+            "select alert_id, rule, agent_id, metric from alerts.alerts where state = 'firing' order by all"
+        ).fetchall()
 
 
 def escalation_runs_only_when_due(s) -> None:
