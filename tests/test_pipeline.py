@@ -339,3 +339,22 @@ def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(demo_home, ca
     assert main(["prune", "--days", "3650"]) == 0
     assert "pruned detail older than 3650 days: raw.spans 0" in capsys.readouterr().out
 
+
+
+def test_the_sensor_waits_for_an_ingest_run_in_flight_but_not_for_a_dead_one(home, monkeypatch):
+    import uuid
+    from datetime import timedelta
+
+    from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.defs.ingest import sensors
+
+    (settings().landing_dir / "a.jsonl").write_text(
+        '{"trace_id": "t", "span_id": "a", "name": "x", "start_time": "2026-11-01T00:00:00Z", "duration_ms": 1}\n'
+    )
+    sensor = defs.get_sensor_def("landing_sensor")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_run(dg.DagsterRun(job_name="agentmon_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED))
+        waiting = sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(waiting, dg.SkipReason) and "files dropped now join the next run" in waiting.skip_message
+        monkeypatch.setattr(sensors, "STALE_AFTER", timedelta(0))  # an `agentmon run` killed long ago
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.RunRequest)

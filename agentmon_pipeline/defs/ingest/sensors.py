@@ -8,6 +8,7 @@ meantime joins the next run (no queue of one run per file).
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -25,12 +26,21 @@ IN_FLIGHT = [
 ]
 
 
+STALE_AFTER = timedelta(hours=6)
+
+
 def ingest_in_flight(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
-    """A run that ingests (queued or running), if any."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(job_name=None, statuses=IN_FLIGHT), limit=20
-    )
-    return next((r for r in runs if r.job_name in INGESTING_JOBS), None)
+    """A run that ingests (queued or running), if any. A run whose status has not changed for
+    STALE_AFTER does not count: an `agentmon run` killed with SIGKILL stays STARTED in the instance
+    forever, and must not stop the sensor for good (a second run would only wait in the queue)."""
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=20)
+    now = datetime.now(UTC)
+    for record in records:
+        updated = record.update_timestamp
+        updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
+        if record.dagster_run.job_name in INGESTING_JOBS and now - updated < STALE_AFTER:
+            return record.dagster_run
+    return None
 
 
 def build_landing_sensor(job) -> dg.SensorDefinition:
