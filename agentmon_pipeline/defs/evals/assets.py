@@ -10,7 +10,7 @@ from agentmon_pipeline.config import settings
 from agentmon_pipeline.evaluation.compare import comparisons_table
 from agentmon_pipeline.evaluation.service import judge_latest, run_and_record
 from agentmon_pipeline.evaluation.suite import list_suites, load_suite
-from agentmon_pipeline.numbers import plain
+from agentmon_pipeline.numbers import p_value, plain
 from agentmon_pipeline.warehouse import connect
 
 
@@ -103,8 +103,11 @@ def build_suite_assets(name: str, path: str) -> list:
             check_name="no_regressions",
             passed=not regressed,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"regressed": dg.MetadataValue.md("\n".join(f"- {c.candidate} {c.metric}: effect {c.effect:+.4g}, "
-                                                                 f"p (Holm) {c.p_adjusted:.3g}" for c in regressed) or "none")},
+            metadata={"regressed": dg.MetadataValue.md("\n".join(
+                f"- {c.candidate} {c.metric}: effect {plain(c.effect, signed=True)}, {p_value(c.p_adjusted)} (Holm)"
+                + (" (wall-clock latency of one repeat on this machine: confirm with repeats)"
+                   if c.metric.startswith("latency_ms") and suite.repeats < 2 else "")
+                for c in regressed) or "none")},
         )  # fmt: skip
 
     return [suite_results, suite_regressions]
