@@ -4,7 +4,8 @@ Which metrics an evaluator gives:
 - scores that are all 0 or 1 (exact_match, error, ...): `<evaluator>.rate`, absolute effect;
 - other quality scores (token_f1, rouge_l, ...): `<evaluator>.mean`, absolute effect, and
   `<evaluator>.pass_rate` when the evaluator has a threshold;
-- `latency_ms`: `latency_ms.p95`, effect = p95 ratio - 1;
+- `latency_ms`: `latency_ms.p95` of the per-case medians, effect = p95 ratio - 1, tested per case
+  (Wilcoxon signed-rank on the per-case log ratios); a verdict needs the test's direction to agree;
 - other measures (tokens, cost_usd, custom lower-is-better measures): `<evaluator>.mean`, effect =
   ratio of means - 1.
 Absolute effects are judged against `min_effect`, relative ones against `min_relative_change`.
@@ -110,15 +111,27 @@ def _rate_or_mean(
 def _relative(
     name: str, base: np.ndarray, cand: np.ndarray, ctx: dict, latency: bool, n_boot: int = stats.N_BOOT
 ) -> MetricComparison:
-    """Latency: p95 ratio, Mann–Whitney U. Other measures: ratio of means, Wilcoxon."""
+    """Latency: p95 ratio of the per-case medians, Wilcoxon on per-case log ratios. Other measures:
+    ratio of means, Wilcoxon on per-case differences."""
     seed = _seed(ctx["suite"], ctx["candidate"], name)
+    shift = math.nan
     if latency:
-        statistic, test = "p95", "mann_whitney_u"
-        b_flat, c_flat = base[~np.isnan(base)], cand[~np.isnan(cand)]
-        b_value = float(np.percentile(b_flat, 95)) if b_flat.size else math.nan
-        c_value = float(np.percentile(c_flat, 95)) if c_flat.size else math.nan
-        p = stats.mann_whitney_p(b_flat, c_flat)
-        low, high = stats.p95_ratio_ci(base, cand, seed=seed, n_boot=n_boot)
+        # The case is the unit, paired across versions: each case's repeats give its median, the
+        # test is Wilcoxon's signed-rank on the per-case log ratios (a typical case got slower or
+        # faster), the effect is the ratio of the p95s of the per-case medians with a paired
+        # bootstrap CI over cases. Calls of one case are not independent samples.
+        statistic, test = "p95", "wilcoxon_signed_rank_log_ratio"
+        with np.errstate(all="ignore"):
+            b_case, c_case = np.nanmedian(base, axis=1), np.nanmedian(cand, axis=1)
+        ok = np.isfinite(b_case) & np.isfinite(c_case) & (b_case > 0) & (c_case > 0)
+        b_case, c_case = b_case[ok], c_case[ok]
+        b_value = float(np.percentile(b_case, 95)) if b_case.size else math.nan
+        c_value = float(np.percentile(c_case, 95)) if c_case.size else math.nan
+        log_ratios = np.log(c_case / b_case)
+        p = stats.wilcoxon_p(log_ratios)
+        shift = float(np.median(log_ratios)) if log_ratios.size else math.nan
+        low, high = stats.p95_ratio_ci(b_case[:, None], c_case[:, None], seed=seed, n_boot=n_boot)
+        base = b_case[:, None]
     else:
         statistic, test = "mean", "wilcoxon_signed_rank"
         b_value = float(np.nanmean(base)) if base.size else math.nan
@@ -126,11 +139,13 @@ def _relative(
         p = stats.wilcoxon_p(np.nanmean(cand, axis=1) - np.nanmean(base, axis=1))
         low, high = stats.mean_ratio_ci(base, cand, seed=seed, n_boot=n_boot)
     effect = c_value / b_value - 1 if b_value and not math.isnan(b_value) else math.nan
-    return MetricComparison(
+    comparison = MetricComparison(
         metric=f"{name}.{statistic}", evaluator=name, statistic=statistic, test=test,
         baseline_value=b_value, candidate_value=c_value, n=base.shape[0], effect=effect,
         ci_low=low - 1, ci_high=high - 1, p_value=p, relative=True, **ctx,
     )  # fmt: skip
+    comparison.typical_shift = shift  # not stored: the direction the test saw (median log ratio)
+    return comparison
 
 
 class RegressionDetector:
@@ -190,3 +205,8 @@ class RegressionDetector:
             tiny = abs(c.candidate_value - c.baseline_value) < self.policy.min_latency_ms
             if c.statistic == "p95" and c.verdict in ("regressed", "improved") and tiny:
                 c.verdict = "unchanged"
+            # the test and the effect must point the same way: a typical case faster while the p95
+            # grew (a heavier tail), or the reverse, is not a verdict either way
+            shift = getattr(c, "typical_shift", math.nan)
+            if c.verdict in ("regressed", "improved") and not math.isnan(shift) and shift * c.effect <= 0:
+                c.verdict = "inconclusive"

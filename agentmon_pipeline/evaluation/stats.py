@@ -9,14 +9,15 @@ of the suite; counting them as such would overstate the evidence).
 - Pass rates with repeats, and continuous scores: Wilcoxon's signed-rank test on the per-case
   differences (zeros dropped, Wilcoxon 1945), and a paired bootstrap (cases resampled) 95% CI
   of the mean difference.
-- Latency: Mann–Whitney U over the per-call latencies of the two versions, and a bootstrap 95% CI
-  (cases resampled with all their repeats) of the ratio of the p95s.
+- Latency: the case is the unit (its repeats give its median): Wilcoxon on the per-case log ratios
+  of the two versions, and a paired bootstrap 95% CI (cases resampled) of the ratio of the p95s of
+  the per-case medians; a verdict needs the median log ratio to point the way the p95 moved.
 - Tokens and cost: Wilcoxon on the per-case differences, bootstrap CI of the ratio of the means.
 - Holm–Bonferroni over the metrics of one comparison (Holm 1979).
 
 Verdicts, with `worse` the effect in the bad direction and `min` the smallest drop worth an alarm:
   regressed    significant after Holm, and worse by at least `min`
-  improved     significant after Holm, and better
+  improved     significant after Holm, and better by at least `min` (the same bar as a regression)
   unchanged    not flagged, and the 95% CI excludes a drop of `min`
   inconclusive not flagged, but the CI still admits a drop of `min`
 """
@@ -133,7 +134,7 @@ def verdict(
     worse = -effect if higher_is_better else effect
     if p_adjusted < alpha and worse >= min_effect:
         return "regressed"
-    if p_adjusted < alpha and worse < 0:
+    if p_adjusted < alpha and -worse >= min_effect:  # the same minimum as a regression
         return "improved"
     worst_plausible = -ci_low if higher_is_better else ci_high
     if not math.isnan(worst_plausible) and worst_plausible < min_effect:

@@ -137,3 +137,47 @@ def test_continuous_scores_false_alarms_and_ci_coverage():
         f"\ncontinuous scores: A/A false-alarm rate {alarms / n_sims:.3f}, CI coverage {covered / n_sims:.3f}"
     )
     assert alarms / n_sims <= 0.07 and covered / n_sims >= 0.91
+
+
+LATENCY = [EvaluatorSpec("latency_ms", BUILTIN["latency_ms"], None)]
+
+
+def latency_results(rng, cases: int, repeats: int, candidate_factor) -> pl.DataFrame:
+    """Wall-clock latency as benchmarks see it: each case has its own cost (lognormal, sd 0.8 in
+    logs), each call adds its own noise (lognormal, sd 0.3), repeats of a case share its cost.
+    `candidate_factor(case_cost) -> factor` makes the candidate's calls slower or faster."""
+    case_cost = rng.lognormal(6.0, 0.8, cases)
+    rows = []
+    for version, factor in (("b", np.ones(cases)), ("c", candidate_factor(case_cost))):
+        noise = rng.lognormal(0.0, 0.3, (cases, repeats))
+        values = (case_cost * factor)[:, None] * noise
+        for r in range(repeats):
+            rows.append(pl.DataFrame({"case_id": np.arange(cases).astype(str), "version": version, "repeat": r,
+                                      "evaluator": "latency_ms", "score": values[:, r], "passed": None},
+                                     schema_overrides={"passed": pl.Boolean}))  # fmt: skip
+    return pl.concat(rows)
+
+
+def latency_verdicts(seed: int, runs: int, cases: int, repeats: int, factor) -> list[str]:
+    rng = np.random.default_rng(seed)
+    detector = RegressionDetector(n_boot=200)
+    return [detector.compare(latency_results(rng, cases, repeats, factor), LATENCY, "b", "c")[0].verdict
+            for _ in range(runs)]  # fmt: skip
+
+
+def test_benchmark_latency_is_judged_per_case_and_its_direction_agrees_with_its_effect():
+    """The case is the unit (repeats are not independent samples), and a verdict's direction must
+    agree with its effect. Per-case effects and 3 repeats: A/A false verdicts at most 0.06; a true
+    +20% slowdown never 'improved' (and found in two thirds of 60-case suites); a faster typical case with a heavier tail (p95 up)
+    neither 'regressed' nor 'improved'."""
+    same = latency_verdicts(21, 300, 60, 3, lambda cost: np.ones_like(cost))
+    false_rate = np.mean([v in ("regressed", "improved") for v in same])
+    slower = latency_verdicts(22, 200, 60, 3, lambda cost: np.full_like(cost, 1.2))
+    tail = latency_verdicts(23, 200, 60, 3, lambda cost: np.where(cost > np.quantile(cost, 0.9), 2.5, 0.85))
+    print(f"latency A/A false verdicts {false_rate:.3f}; +20%: regressed {slower.count('regressed') / 200:.2f}, "
+          f"improved {slower.count('improved')}; faster median, heavier tail: {sorted(set(tail))}")  # fmt: skip
+    assert false_rate <= 0.06
+    # found 66% of the time on 60 cases: the p95 of 60 per-case medians is a noisy estimate of a
+    # +20% change against a 10% minimum (more cases or repeats buy power)
+    assert "improved" not in slower and slower.count("regressed") / 200 >= 0.6
+    assert "regressed" not in tail and "improved" not in tail
