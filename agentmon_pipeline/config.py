@@ -84,6 +84,11 @@ class Settings:
         return self.home / "dagster"
 
     @property
+    def benchmarks_dir(self) -> Path:
+        """Where the benchmark suites write their calls' spans (loaded, flagged is_benchmark)."""
+        return self.home / "benchmarks"
+
+    @property
     def processed_dir(self) -> Path:
         return self.home / "processed"
 

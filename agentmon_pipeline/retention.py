@@ -67,18 +67,16 @@ def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | N
     removed = {}
     con.execute("begin transaction")
     try:
-        per_file = {}
-        for table in RAW:
-            rows = con.execute(
-                f"select load_id, count(*) from {table} where {DETAIL[table]} < ? group by 1", [cutoff]
-            ).fetchall()
-            for load_id, n in rows:
-                per_file[load_id] = per_file.get(load_id, 0) + int(n)
-        for load_id, n in per_file.items():
-            con.execute(
-                "update raw.ingested_files set pruned = coalesce(pruned, 0) + ?, pruned_at = ? where load_id = ?",
-                [n, now, load_id],
-            )
+        # per file of the ledger, in one statement: how many of its records go
+        going = " union all ".join(f"select load_id from {table} where {DETAIL[table]} < $cutoff" for table in RAW)
+        con.execute(
+            f"""
+            update raw.ingested_files set pruned = coalesce(pruned, 0) + going.n, pruned_at = $now
+            from (select load_id, count(*) as n from ({going}) as rows group by load_id) as going
+            where raw.ingested_files.load_id = going.load_id
+            """,
+            {"cutoff": cutoff, "now": now},
+        )
         for table, column in DETAIL.items():
             if table in existing:
                 removed[table] = int(

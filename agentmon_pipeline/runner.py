@@ -14,7 +14,6 @@ from pathlib import Path
 
 from agentmon_pipeline.config import Settings, ensure_home, settings
 from agentmon_pipeline.numbers import plain, runs_out
-from agentmon_pipeline.retention import outside_window
 from agentmon_pipeline.warehouse import connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -216,7 +215,7 @@ def quiet_libraries(verbose: bool) -> None:
             handler.addFilter(_LibraryNoise())
 
 
-def suites_due(s: Settings) -> tuple[dict[str, str], list[str]]:
+def suites_due(con) -> tuple[dict[str, str], list[str]]:
     """The suites whose results no longer measure what they are (name -> why), and those that
     are up to date. A suite that does not load is due: its asset then fails with the reason."""
     from agentmon_pipeline.errors import UserError
@@ -224,21 +223,17 @@ def suites_due(s: Settings) -> tuple[dict[str, str], list[str]]:
     from agentmon_pipeline.evaluation.suite import list_suites, load_suite
 
     due, current = {}, []
-    paths = list_suites()
-    if not paths:
-        return due, current
-    with connect(s, read_only=True) as con:
-        for path in paths:
-            try:
-                suite = load_suite(path)
-            except UserError as exc:
-                due[path.stem] = str(exc)
-                continue
-            reason = why_due(con, suite)
-            if reason is None:
-                current.append(suite.name)
-            else:
-                due[suite.name] = reason
+    for path in list_suites():
+        try:
+            suite = load_suite(path)
+        except UserError as exc:
+            due[path.stem] = str(exc)
+            continue
+        reason = why_due(con, suite)
+        if reason is None:
+            current.append(suite.name)
+        else:
+            due[suite.name] = reason
     return due, current
 
 
@@ -254,10 +249,11 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
 
     from agentmon_pipeline.definitions import defs
     from agentmon_pipeline.defs.evals.assets import _key_part
+    from agentmon_pipeline.evaluation.regression import MACHINE_NOTE, machine_dependent
 
     with connect(s) as con:
         before = con.execute("select coalesce(max(load_id), 0) from raw.ingested_files").fetchone()[0]
-    due, current = suites_due(s)
+        due, current = suites_due(con)
     if benchmarks is True:
         due, current = {**due, **dict.fromkeys(current, "asked for")}, []
     elif benchmarks is False:
@@ -297,6 +293,9 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
             key = event.asset_key.path if event.asset_key else []
             if key and key[0] == "marts":
                 summary.marts_built += 1
+            elif key == ["raw", "spans"]:  # what the ingest counted, not counted again
+                entry = event.event_specific_data.materialization.metadata.get("outside_retention_window")
+                summary.outside_retention = int(entry.value) if entry is not None else 0
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if evaluation.passed:
@@ -311,25 +310,22 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
             summary.failed_steps.append(event.step_key or "?")
         elif event.event_type_value == "STEP_SUCCESS" and (event.step_key or "").endswith("_results"):
             summary.suites_run += 1
-    benchmarks = str(s.home / "benchmarks") + "/"
     with connect(s, read_only=True) as con:
+        # this run's loads from the landing folder (not the benchmark calls' spans)
+        loads = f"select load_id from raw.ingested_files where load_id > {int(before)} and not {_benchmark_file(s)}"
         row = con.execute(
-            """
+            f"""
             select count(*) filter (where status not in ('duplicate', 'refused')), count(*) filter (where status = 'duplicate'),
                    coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined' and reason is not null),
                    count(*) filter (where status = 'refused')
-            from raw.ingested_files where load_id > ? and not starts_with(file_path, ?)
-            """,
-            [before, benchmarks],
+            from raw.ingested_files where load_id in ({loads})
+            """
         ).fetchone()
         summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined, summary.refused = map(int, row)
-        summary.spans = _count(con, "raw.spans", before, benchmarks)
-        summary.metrics = _count(con, "raw.metrics", before, benchmarks)
-        summary.events = _count(con, "raw.events", before, benchmarks)
-        new_loads = [r[0] for r in con.execute(
-            "select load_id from raw.ingested_files where load_id > ? and not starts_with(file_path, ?)",
-            [before, benchmarks]).fetchall()]  # fmt: skip
-        summary.outside_retention = outside_window(con, new_loads, s.retention_days)
+        summary.spans, summary.metrics, summary.events = (
+            int(con.execute(f"select count(*) from {table} where load_id in ({loads})").fetchone()[0])
+            for table in ("raw.spans", "raw.metrics", "raw.events")
+        )
         # production runs: the benchmark suites' calls are in the marts too, flagged is_benchmark
         summary.agent_runs = int(_scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs") or 0)
         summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
@@ -340,7 +336,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
         regressed = con.execute(
             """
             select g.suite, g.candidate, g.baseline, g.metric, g.effect, g.relative,
-                   g.evaluator = 'latency_ms' and coalesce(r.repeats, 1) < 2 as machine_dependent
+                   g.evaluator, r.repeats
             from analytics.eval_regressions g left join evals.runs r using (run_id)
             where g.verdict = 'regressed' order by g.suite, g.candidate, g.metric
             """
@@ -382,8 +378,8 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
     summary.findings += [
         f"benchmark {suite}: {cand} regressed on {metric} against {base} "
         f"({f'{effect:+.1%}' if relative else f'{effect:+.3f}'})"
-        + (": wall-clock latency of one repeat on this machine, confirm with repeats: 3" if machine else "")
-        for suite, cand, base, metric, effect, relative, machine in regressed
+        + (f": {MACHINE_NOTE}" if machine_dependent(evaluator, repeats) else "")
+        for suite, cand, base, metric, effect, relative, evaluator, repeats in regressed
     ]
     return summary
 
@@ -395,35 +391,27 @@ def _scalar(con, expression: str, schema: str, table: str):
     return con.execute(f"select {expression} from {schema}.{table}").fetchone()[0]
 
 
-def _count(con, table: str, after_load: int, benchmarks: str) -> int:
-    """Rows loaded from the landing folder by this run (not the benchmark calls' spans)."""
-    return int(
-        con.execute(
-            f"""select count(*) from {table} where load_id in (
-                select load_id from raw.ingested_files where load_id > ? and not starts_with(file_path, ?))""",
-            [after_load, benchmarks],
-        ).fetchone()[0]
-    )
+def _benchmark_file(s: Settings) -> str:
+    """SQL: a ledger row of a file the benchmark suites wrote (their calls' spans)."""
+    prefix = str(s.benchmarks_dir).replace("'", "''") + "/"
+    return f"starts_with(file_path, '{prefix}')"
 
 
 def status_report() -> str:
     """What is in the warehouse: files, spans, quarantine, runs, last update."""
     s = settings()
-    benchmarks = str(s.home / "benchmarks") + "/"  # the benchmark calls' spans, written by the suites
     with connect(s, read_only=True, timeout=float(os.environ.get("AGENTMON_STATUS_WAIT", "30"))) as con:
         files = con.execute(
-            """
+            f"""
             select count(*), count(*) filter (where status = 'duplicate'), count(*) filter (where status = 'quarantined'),
                    coalesce(sum(lines), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0), max(ingested_at),
-                   count(*) filter (where status = 'refused'), count(*) filter (where starts_with(file_path, ?))
+                   count(*) filter (where status = 'refused'), count(*) filter (where {_benchmark_file(s)})
             from raw.ingested_files
-            """,
-            [benchmarks],
+            """
         ).fetchone()
         spans = con.execute(
             "select count(*), min(start_time), max(start_time) from raw.spans where load_id not in "
-            "(select load_id from raw.ingested_files where starts_with(file_path, ?))",
-            [benchmarks],
+            f"(select load_id from raw.ingested_files where {_benchmark_file(s)})"
         ).fetchone()
         runs = _scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs")
         agents = _scalar(con, "count(*)", "marts", "dim_agents")

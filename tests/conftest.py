@@ -181,3 +181,14 @@ def _build_demo_warehouse(tmp_path_factory) -> dict:
                 "snapshot_metadata": {k: v.value for k, v in materialization.metadata.items()}}  # fmt: skip
     finally:
         mp.undo()
+
+
+def firing_alerts(s=None) -> list[tuple]:
+    """The alerts firing in the warehouse of `s` (default: the current settings), in order."""
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.warehouse import connect
+
+    with connect(s or settings(), read_only=True) as con:
+        return con.execute(
+            "select alert_id, rule, agent_id, metric from alerts.alerts where state = 'firing' order by all"
+        ).fetchall()

@@ -10,6 +10,7 @@ import pytest
 
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import settings
+from tests.conftest import firing_alerts
 
 
 @pytest.mark.slow
@@ -40,13 +41,6 @@ def test_demo_run_status_end_to_end(home, capsys):
     assert "3 unchanged since their last run (not rerun)" in again
     assert (firing_alerts(), summary_findings(again)) == (alerts, findings)
     # (the UI's entry point, a real `dagster dev` and its ingest_job: tests/test_ui.py)
-
-
-def firing_alerts() -> list[tuple]:
-    with duckdb.connect(str(settings().warehouse_path), read_only=True) as con:
-        return con.execute(
-            "select alert_id, rule, agent_id, metric from alerts.alerts where state = 'firing' order by all"
-        ).fetchall()
 
 
 def summary_findings(out: str) -> list[str]:

@@ -345,3 +345,29 @@ def test_an_empty_or_unreachable_postgres_warehouse_is_one_line(pg_url, monkeypa
     assert err.startswith("agentmon: cannot connect to the PostgreSQL warehouse") and err.count("\n") == 1
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"drop database {database} with (force)")
+
+
+def test_prune_records_the_pruned_rows_in_the_ledger_on_postgresql(pg_url, tmp_path, monkeypatch):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.ingest.loader import ingest_file
+    from agentmon_pipeline.retention import prune
+    from agentmon_pipeline.warehouse import connect
+
+    database = f"agentmon_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"create database {database}")
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MONITORING_DB_URL", pg_url.rsplit("/", 1)[0] + "/" + database)
+    old, new = (datetime.now(UTC) - timedelta(days=d) for d in (40, 2))
+    path = tmp_path / "f.jsonl"
+    path.write_text("".join(json.dumps({"trace_id": "t", "span_id": sid, "name": "x", "start_time": t.isoformat(),
+                                        "duration_ms": 1}) + "\n" for sid, t in (("old", old), ("new", new))))  # fmt: skip
+    with connect(settings()) as con:
+        ingest_file(con, path, tmp_path)
+        assert prune(con, 30)["raw.spans"] == 1
+        assert con.execute("select loaded, pruned from raw.ingested_files").fetchall() == [(2, 1)]

@@ -24,7 +24,7 @@ from agentmon_pipeline.config import mark_demo_home, settings
 from agentmon_pipeline.demo import generate_demo
 from agentmon_pipeline.runner import run_pipeline
 from agentmon_pipeline.warehouse import connect
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, firing_alerts
 
 TRACE = CORPUS / "langfuse_framework_traces" / "pydantic-ai-tools-2025-12-04.trace.json"
 DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -86,13 +86,6 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
     finally:
         ui.stop()
     escalation_runs_only_when_due(s)
-
-
-def firing_alerts(s) -> list[tuple]:
-    with connect(s, read_only=True) as con:
-        return con.execute(
-            "select alert_id, rule, agent_id, metric from alerts.alerts where state = 'firing' order by all"
-        ).fetchall()
 
 
 def escalation_runs_only_when_due(s) -> None:

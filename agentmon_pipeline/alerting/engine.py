@@ -21,6 +21,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 
@@ -270,13 +271,20 @@ def apply(
     return result
 
 
+ESCALATING = "select * from alerts.alerts where state = 'firing' and notified"
+
+
+def due_steps(alert: dict, config: AlertConfig, now: datetime) -> list[tuple[int, Any]]:
+    """The escalation steps (level, step) an alert has reached and not taken yet."""
+    return [(level, step) for level, step in enumerate(config.escalation, start=1)
+            if alert["escalation_level"] < level and now - alert["first_seen_at"] >= step.after]  # fmt: skip
+
+
 def _escalate(con, config: AlertConfig, now: datetime, floor: str) -> tuple[int, int]:
     escalated = queued = 0
     # only alerts that were notified escalate: an info alert below the notification floor stays quiet
-    for alert in fetch_rows(con, "select * from alerts.alerts where state = 'firing' and notified"):
-        for level, step in enumerate(config.escalation, start=1):
-            if alert["escalation_level"] >= level or now - alert["first_seen_at"] < step.after:
-                continue
+    for alert in fetch_rows(con, ESCALATING):
+        for level, step in due_steps(alert, config, now):
             con.execute("update alerts.alerts set escalation_level = ?, severity = ? where alert_id = ?",
                         [level, step.severity, alert["alert_id"]])  # fmt: skip
             alert = {**alert, "escalation_level": level, "severity": step.severity}

@@ -132,13 +132,15 @@ class DeliveryResult:
     failed: int = 0
 
 
+DUE = "state = 'pending' and next_attempt_at <= ?"  # a notification to send or retry now
+
+
 def deliver_pending(con: duckdb.DuckDBPyConnection, config: AlertConfig, now: datetime,
                     senders: dict[str, Callable[[dict, dict], None]] | None = None) -> DeliveryResult:  # fmt: skip
     senders = senders or SENDERS
     result = DeliveryResult()
     rows = con.execute(
-        "select delivery_id, channel, payload, attempts from alerts.deliveries "
-        "where state = 'pending' and next_attempt_at <= ? order by created_at",
+        f"select delivery_id, channel, payload, attempts from alerts.deliveries where {DUE} order by created_at",
         [now],
     ).fetchall()
     for delivery_id, channel, payload, attempts in rows:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agentmon_pipeline.alerting.engine import EvaluationResult, apply, observe
-from agentmon_pipeline.alerting.outbox import DeliveryResult, deliver_pending
+from agentmon_pipeline.alerting.engine import ESCALATING, EvaluationResult, apply, due_steps, observe
+from agentmon_pipeline.alerting.outbox import DUE, DeliveryResult, deliver_pending
 from agentmon_pipeline.alerting.rules import AlertConfig, parse_alerts
 from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.config import settings as current_settings
@@ -59,18 +59,13 @@ def due(s: Settings | None = None, now: datetime | None = None) -> str | None:
         with connect(s, read_only=True, timeout=1.0) as con:
             if not table_exists(con, "alerts", "alerts"):
                 return None
-            retries = con.execute(
-                "select count(*) from alerts.deliveries where state = 'pending' and next_attempt_at <= ?", [now]
-            ).fetchone()[0]
-            firing = fetch_rows(
-                con, "select alert_id, escalation_level, first_seen_at from alerts.alerts where state = 'firing' and notified"
-            )
+            retries = con.execute(f"select count(*) from alerts.deliveries where {DUE}", [now]).fetchone()[0]
+            firing = fetch_rows(con, ESCALATING)
     except WarehouseMissing:
         return None
     if retries:
         return f"{retries} notification(s) due to be sent or retried"
     for alert in firing:
-        for level, step in enumerate(config.escalation, start=1):
-            if alert["escalation_level"] < level and now - alert["first_seen_at"] >= step.after:
-                return f"alert {alert['alert_id']} reached escalation level {level}"
+        for level, _ in due_steps(alert, config, now)[:1]:
+            return f"alert {alert['alert_id']} reached escalation level {level}"
     return None

@@ -148,6 +148,15 @@ def _relative(
     return comparison
 
 
+MACHINE_NOTE = "wall-clock latency of one repeat on this machine, confirm with repeats: 3"
+
+
+def machine_dependent(evaluator: str, repeats: int | None) -> bool:
+    """A latency verdict of a suite run once per case measures the machine's load as much as the
+    agent: it is stated as such (one rule for the run summary and the UI)."""
+    return evaluator == "latency_ms" and (repeats or 1) < 2
+
+
 class RegressionDetector:
     """Compares a candidate version with the baseline on every evaluator of a suite."""
 

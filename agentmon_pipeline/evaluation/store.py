@@ -98,7 +98,7 @@ def write_benchmark_spans(con: duckdb.DuckDBPyConnection, settings: Settings, ru
 
     if run.mode != "agent" or not run.calls:
         return 0
-    folder = settings.home / "benchmarks"
+    folder = settings.benchmarks_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run.suite.name}-{run.run_id}.jsonl"
     agent_id = run.suite.telemetry_agent_id

@@ -8,6 +8,7 @@ import yaml
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.evaluation.compare import comparisons_table
+from agentmon_pipeline.evaluation.regression import MACHINE_NOTE, machine_dependent
 from agentmon_pipeline.evaluation.service import judge_latest, run_and_record
 from agentmon_pipeline.evaluation.suite import list_suites, load_suite
 from agentmon_pipeline.numbers import p_value, plain
@@ -105,8 +106,7 @@ def build_suite_assets(name: str, path: str) -> list:
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"regressed": dg.MetadataValue.md("\n".join(
                 f"- {c.candidate} {c.metric}: effect {plain(c.effect, signed=True)}, {p_value(c.p_adjusted)} (Holm)"
-                + (" (wall-clock latency of one repeat on this machine: confirm with repeats)"
-                   if c.metric.startswith("latency_ms") and suite.repeats < 2 else "")
+                + (f" ({MACHINE_NOTE})" if machine_dependent(c.evaluator, suite.repeats) else "")
                 for c in regressed) or "none")},
         )  # fmt: skip
 

@@ -105,6 +105,5 @@ def raw_model_prices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def _models_without_price_before(context: dg.AssetExecutionContext) -> set[str]:
     """The unpriced models the previous materialization of raw/model_prices listed."""
     event = context.instance.get_latest_materialization_event(dg.AssetKey(["raw", "model_prices"]))
-    entry = event.asset_materialization.metadata.get("models_without_price") if event and event.asset_materialization else None
-    text = getattr(entry, "value", None) or getattr(entry, "text", None) or ""
-    return {m for m in str(text).split(", ") if m and m != "none"}
+    entry = event.asset_materialization.metadata.get("models_without_price") if event else None
+    return set(entry.value.split(", ")) - {"none"} if entry is not None else set()
