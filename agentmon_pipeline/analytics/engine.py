@@ -25,7 +25,7 @@ from scipy import stats as sps
 from agentmon_pipeline.analytics import anomalies as an
 from agentmon_pipeline.analytics.budgets import Budget, BudgetBurn, burn
 from agentmon_pipeline.analytics.forecast import forecast_series
-from agentmon_pipeline.analytics.timeseries import RATE_EVENTS, canonical, get_time_series
+from agentmon_pipeline.analytics.timeseries import KIND, canonical, get_time_series
 from agentmon_pipeline.analytics.versions import VersionComparison, compare_versions
 from agentmon_pipeline.errors import UserError
 
@@ -52,16 +52,19 @@ class AnalyticsEngine:
         self.db = db
 
     # --- the range of the data ------------------------------------------------------------
-    def data_end(self) -> datetime | None:
-        value = self.db.scalar("select max(started_at) from marts.fct_agent_runs where not is_benchmark")
-        return value
+    def data_end(self, agent_id: str | None = None) -> datetime | None:
+        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
+        return self.db.scalar(f"select max(started_at) from marts.fct_agent_runs where {where}",
+                              {"agent": agent_id} if agent_id else None)  # fmt: skip
 
-    def complete_until(self, now: datetime | None = None) -> datetime | None:
+    def complete_until(self, now: datetime | None = None, agent_id: str | None = None) -> datetime | None:
         """The end of the complete hours. The hour of the latest production run is complete once
         an hour has passed since its end (`LATE_DATA_GRACE`: the files with its last runs have
         landed); the current hour never is. A bucket is judged, forecast from and charted as an
-        actual only when it ends by then (README, "only complete buckets")."""
-        end = self.data_end()
+        actual only when it ends by then (README, "only complete buckets"). With an agent, its
+        own latest run: an agent whose telemetry arrives later than the others' is not judged
+        on hours it has not sent yet."""
+        end = self.data_end(agent_id)
         if end is None:
             return None
         now = now or datetime.now(UTC)
@@ -70,8 +73,8 @@ class AnalyticsEngine:
         return min(until, now.replace(minute=0, second=0, microsecond=0))
 
     def complete_hours(self, agent_id: str | None = None) -> int:
-        """Complete hours since the scope's first production run."""
-        first, until = self.first_run(agent_id), self.complete_until()
+        """Complete hours since the scope's first production run (until its own latest run)."""
+        first, until = self.first_run(agent_id), self.complete_until(agent_id=agent_id)
         if first is None or until is None:
             return 0
         return max(int((until - first.replace(minute=0, second=0, microsecond=0)).total_seconds() // 3600), 0)
@@ -94,11 +97,11 @@ class AnalyticsEngine:
         )
         return frame["agent_id"].to_list()
 
-    def _window(self, start_time, end_time, days: int) -> tuple[datetime, datetime]:
-        """[start, end) of whole hours. Without an end, it ends with the complete hours
-        (`complete_until`): the hour still filling is not judged."""
+    def _window(self, start_time, end_time, days: int, agent_id: str | None = None) -> tuple[datetime, datetime]:
+        """[start, end) of whole hours. Without an end, it ends with the complete hours (of the
+        agent, with one: `complete_until`): the hour still filling is not judged."""
         if end_time is None:
-            end = self.complete_until()
+            end = self.complete_until(agent_id=agent_id)
             if end is None:
                 raise UserError("no production runs in the warehouse yet: drop telemetry and run `agentmon run`")
         else:
@@ -122,7 +125,7 @@ class AnalyticsEngine:
         if method not in an.DEFAULT_THRESHOLDS:
             raise UserError(f"method {method!r}: expected one of {', '.join(an.DEFAULT_THRESHOLDS)}")
         threshold = an.DEFAULT_THRESHOLDS[method] if threshold is None else threshold
-        start, end = self._window(start_time, end_time, days)
+        start, end = self._window(start_time, end_time, days, agent_id)
         if start_time is None:  # not before the agent's first run: hours before it are not "zero runs"
             first = self.first_run(agent_id)
             if first is not None:
@@ -130,13 +133,12 @@ class AnalyticsEngine:
         series = self.get_time_series(metric_name, start, end, granularity, agent_id)
         metric = canonical(metric_name)
         values = series["value"].to_numpy().astype(float)
-        rate = metric in RATE_EVENTS
+        kind = KIND.get(metric, "level")
         scores = an.score_series(
-            values, method, window_size, an.PERIODS[granularity],
-            k=series["k"].to_numpy() if rate else None, n=series["n"].to_numpy() if rate else None,
+            values, method, window_size, an.PERIODS[granularity], n=series["n"].to_numpy().astype(float),
+            k=series["k"].to_numpy().astype(float) if kind == "rate" else None, kind=kind,
+            times=series["bucket_start"].dt.replace_time_zone(None).to_numpy(),
         )  # fmt: skip
-        if not rate and np.all(values[np.isfinite(values)] >= 0):
-            an.non_negative(values, scores)  # a cost or a count is never expected below zero
         frame = series.with_columns(
             pl.Series("expected", scores.expected), pl.Series("score", scores.score),
             pl.lit(method).alias("method"), pl.lit(scores.note).alias("note"),

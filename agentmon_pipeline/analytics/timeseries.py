@@ -39,6 +39,10 @@ RATE_EVENTS = {
     "error_rate": "count(*) filter (where not is_success)",
     "retry_rate": "count(*) filter (where retry_count > 0)",
 }
+# what each run metric is, for the anomaly detector's noise model (anomalies.py); any other
+# metric (latency percentiles, fct_metrics) is a level
+KIND = {"runs": "count", **dict.fromkeys(RATE_EVENTS, "rate"),
+        **dict.fromkeys(("total_tokens", "input_tokens", "output_tokens", "cost_usd", "llm_calls", "tool_calls"), "sum")}  # fmt: skip
 ALIASES = {"tokens": "total_tokens", "agent_execution_duration": "avg_duration_ms", "duration_ms": "avg_duration_ms",
            "cost": "cost_usd", "error_count": "runs"}  # fmt: skip
 

@@ -39,7 +39,7 @@ def test_the_hour_of_the_latest_run_fills_until_an_hour_after_its_end():
 
 def test_complete_hours_and_days_count_from_the_first_run(monkeypatch):
     engine = AnalyticsEngine(Runs(t(20, 9, 10), t(21, 13, 45)))
-    monkeypatch.setattr(engine, "complete_until", lambda now=None: t(21, 13))
+    monkeypatch.setattr(engine, "complete_until", lambda now=None, agent_id=None: t(21, 13))
     assert engine.complete_hours() == 28  # 09:00 on the 20th to 13:00 on the 21st
     assert engine.complete_days() == 1  # the 20th; the 21st is still filling
     empty = AnalyticsEngine(Runs(None, None))
@@ -75,12 +75,11 @@ def test_nothing_nan_or_infinite_reaches_a_table():
 
 
 def test_a_count_or_a_cost_is_never_expected_below_zero():
-    """Where a seasonal fit dips under zero, an hour with nothing is not an 'up' anomaly."""
-    from agentmon_pipeline.analytics.anomalies import Scores, non_negative
-
-    values = np.array([0.0, 2.0, 0.5])
-    scores = Scores(expected=np.array([-0.2, 1.0, -0.5]), score=np.array([5.0, 4.0, 6.0]), method="seasonal")
-    non_negative(values, scores)
-    assert scores.expected.tolist() == [0.0, 1.0, 0.0]
-    assert scores.score[0] == 0.0 and scores.score[1] == 4.0  # nothing above nothing; untouched
-    assert scores.score[2] == pytest.approx(6.0 * 0.5 / 1.0)  # the residual 0.5, not 1.0
+    """The seasonal fit is a level times a profile: a quiet agent's night is expected at zero or
+    above, and an hour with nothing in it is never an 'up' anomaly."""
+    hours = np.arange(24 * 7)
+    rng = np.random.default_rng(3)
+    runs = rng.poisson(np.where(hours % 24 < 6, 0.0, 3.0)).astype(float)  # nothing at night, ever
+    scores = score_series(runs, "seasonal", 10, (24, 168), kind="count")
+    assert scores.expected.min() >= 0
+    assert not np.any((runs == 0) & (scores.score > 0))

@@ -36,7 +36,7 @@ def test_seasonal_method_finds_a_spike_with_few_false_alarms():
         flagged = set(np.flatnonzero(np.abs(scores.score) >= threshold))
         found += spike_at in flagged
         false_alarms.append(len(flagged - {spike_at}))
-        assert scores.note == "MSTL, daily and weekly cycles"
+        assert scores.note == "robust level x profile fit (weekday and weekend profiles of 24 buckets)"
     print(f"\nseasonal: spike found in {found}/10 months; false alarms per month {false_alarms}")
     assert found == 10 and np.mean(false_alarms) <= 1.0
 
