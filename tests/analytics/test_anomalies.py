@@ -136,3 +136,12 @@ def test_a_whole_abnormal_day_is_not_absorbed_into_its_own_expectation():
         found.append(np.isin(day * 24 + busy, hours).mean())
     print(f"\na day at 5x cost: {np.mean(found):.2f} of its busy hours found; {elsewhere / 10:.1f} other hours a month")
     assert np.mean(found) >= 0.5 and elsewhere / 10 <= 1.0
+
+
+def test_the_rolling_robust_score_has_a_floor_on_sparse_counts():
+    """`mad` (and the seasonal method's fallback under three days): where most hours have no run
+    the MAD is 0; the count's Poisson spread is its floor, so one run is not '10 sigma'."""
+    months = [hourly(seed, 30, Shape(peak=0.5))["runs"] for seed in range(10)]
+    false = np.mean([flagged(runs, "count", method="mad").sum() for runs in months])
+    print(f"\nmad on a sparse agent's run counts: {false:.1f} false hours a month")
+    assert false <= 2

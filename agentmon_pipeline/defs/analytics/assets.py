@@ -66,7 +66,8 @@ def _refresh(table: str, compute_table, *args) -> tuple[AnalyticsEngine, pl.Data
 @dg.asset(
     key=["analytics", "anomalies"], deps=[RUNS], group_name="analytics", kinds={"python", "duckdb"},
     description="Abnormal hours of the last 30 days per agent and in total (runs, error rate, p95 latency, "
-    "cost, tokens): seasonal method (MSTL, daily and weekly cycles), rates judged by their sample size.",
+    "cost, tokens): a robust day level x hour profile, each metric judged by its own noise model (negative "
+    "binomial counts, compound sums of costs, binomial rates, latency on the log scale).",
     check_specs=[dg.AssetCheckSpec("no_recent_anomalies", asset=["analytics", "anomalies"],
                                    description="WARN when an hour of the last day of data was abnormal.")],
 )  # fmt: skip
