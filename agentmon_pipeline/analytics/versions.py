@@ -4,9 +4,11 @@ from production runs.
 Matched windows: a version's switch time is when it went live: its activation or rollback in the
 registry, or a deployment event, else its first production run. The candidate's runs in the
 `window` after the switch are compared with the previous version's runs in the `window` before
-it, with `window` = min(7 days, the time the candidate has been running), so both sides cover the
-same length of time (and, with a whole number of days, the same hours of the day). A rollback is
-a switch too: the restored version is compared with the one it replaced.
+it, with `window` the whole days (at most 7) that both the candidate and the previous version have
+been live, so both sides cover the same hours of the day; under one day, the comparison waits
+("needs 24 hours of each version around the switch"). A rollback is a switch too: the restored
+version is compared with the one it replaced. Runs without a cost (a model without a price) are
+left out of the cost comparison, not counted at $0.
 
 - success rate: Fisher's exact test on the 2x2 table (successes, failures) x (baseline,
   candidate); effect = difference of rates, 95% CI by bootstrap (runs resampled in each group);
@@ -31,6 +33,8 @@ from agentmon_pipeline.evaluation.stats import holm, mann_whitney_p, verdict
 
 N_BOOT = 2000
 MIN_RUNS = 10  # fewer runs on either side: not compared (recorded as inconclusive)
+# the comparison window is whole days (each hour of the day on both sides), at least one
+MIN_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -168,32 +172,43 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
                 cand_all = cand_all.filter(pl.col("started_at") < until)
             if cand_all.height == 0:
                 continue
-            window = min(timedelta(days=7), cand_all["started_at"].max() - switch)
-            if window <= timedelta(0):
-                continue
+            live = cand_all["started_at"].max() - switch
+            # whole days, as many on both sides: the same hours of the day on each
+            window = timedelta(days=min(7, min(live, switch - previous_at) // timedelta(days=1)))
             base = agent_runs.filter(
                 (pl.col("agent_version") == previous)
-                & (pl.col("started_at") >= max(switch - window, previous_at))
+                & (pl.col("started_at") >= switch - window)
                 & (pl.col("started_at") < switch)
             )
-            cand = cand_all.filter(pl.col("started_at") <= switch + window)
+            cand = cand_all.filter(pl.col("started_at") < switch + window)
             common = {"agent_id": agent_id, "baseline_version": previous,
                       "candidate_version": current, "switched_at": switch,
                       "window_hours": window.total_seconds() / 3600, "n_baseline": base.height,
                       "n_candidate": cand.height}  # fmt: skip
-            if base.height < MIN_RUNS or cand.height < MIN_RUNS:
+            waiting = None
+            if window < MIN_WINDOW:
+                hours = min(live, switch - previous_at).total_seconds() / 3600
+                waiting = f"needs 24 hours of each version around the switch, has {hours:.0f}"
+            elif base.height < MIN_RUNS or cand.height < MIN_RUNS:
+                waiting = f"too few runs (needs {MIN_RUNS} each side)"
+            if waiting:
                 for metric in ("success_rate", "p95_duration_ms", "cost_per_run_usd"):
                     out.append(VersionComparison(**common, metric=metric, baseline_value=math.nan,
                         candidate_value=math.nan, effect=math.nan, ci_low=math.nan, ci_high=math.nan,
-                        p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive", test="too few runs"))  # fmt: skip
+                        p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive", test=waiting))  # fmt: skip
                 continue
+            # unpriced runs (a model without a price) have no cost: left out, not counted at $0
+            base_cost, cand_cost = base["cost_usd"].drop_nulls(), cand["cost_usd"].drop_nulls()
             results = compare_runs(
                 base["is_success"].to_numpy().astype(bool), cand["is_success"].to_numpy().astype(bool),
                 base["duration_ms"].to_numpy().astype(float), cand["duration_ms"].to_numpy().astype(float),
-                base["cost_usd"].fill_null(0).to_numpy().astype(float), cand["cost_usd"].fill_null(0).to_numpy().astype(float),
+                base_cost.to_numpy().astype(float), cand_cost.to_numpy().astype(float),
                 seed=zlib.crc32(f"{agent_id}|{previous}|{current}".encode()),
             )  # fmt: skip
             for r in results:
+                if r["metric"] == "cost_per_run_usd" and min(base_cost.len(), cand_cost.len()) < MIN_RUNS:
+                    r.update(effect=math.nan, p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive",
+                             test=f"too few priced runs (needs {MIN_RUNS} each side)", ci=(math.nan, math.nan))  # fmt: skip
                 out.append(VersionComparison(**common, metric=r["metric"], baseline_value=r["baseline_value"],
                     candidate_value=r["candidate_value"], effect=r["effect"], ci_low=r["ci"][0], ci_high=r["ci"][1],
                     p_value=r["p_value"], p_adjusted=r["p_adjusted"], verdict=r["verdict"], test=r["test"]))  # fmt: skip

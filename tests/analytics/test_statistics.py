@@ -198,3 +198,22 @@ def test_one_family_per_refresh_keeps_false_alarms_rare():
         alarmed += any(c.verdict == "regressed" for c in found)
     print(f"\nA/A refreshes with a false alarm: {alarmed}/{refreshes} (8 agents x 3 metrics, Holm over the refresh)")
     assert alarmed <= 3
+
+
+def test_a_version_waits_for_a_whole_day_and_its_unpriced_runs_are_not_free():
+    import polars as pl
+
+    from agentmon_pipeline.analytics.versions import compare_versions
+
+    rng = np.random.default_rng(5)
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    young = pl.concat([pl.DataFrame(_runs(rng, "1", t0, 72, 900)), pl.DataFrame(_runs(rng, "2", t0 + timedelta(days=3), 12, 900))])
+    assert {(c.verdict, c.test) for c in compare_versions(young)} == {
+        ("inconclusive", "needs 24 hours of each version around the switch, has 12")
+    }
+    # half of the candidate's runs use a model without a price: their cost is unknown, not $0
+    old, new = _runs(rng, "1", t0, 72, 900), _runs(rng, "2", t0 + timedelta(days=3), 49, 900)
+    new["cost_usd"] = [c if i % 2 else None for i, c in enumerate(new["cost_usd"])]
+    found = {c.metric: c for c in compare_versions(pl.concat([pl.DataFrame(old), pl.DataFrame(new)]))}
+    cost = found["cost_per_run_usd"]
+    assert cost.window_hours == 48 and abs(cost.effect) < 0.1 and cost.verdict != "improved"
