@@ -1,40 +1,68 @@
 """Did the last deployment make things worse? Each agent version against the one it replaced,
-from production runs.
+from production runs. The unit is the day, not the run: runs of the same day share its traffic,
+its load and its upstream weather, so 3,000 runs of two days are two observations of "a day of
+this version", not 3,000 (measured: per-run tests gave a false verdict in 22% of comparisons
+after 36 hours and 48% after 7 days of identical versions with day-to-day effects).
 
-Matched windows: a version's switch time is when it went live: its activation or rollback in the
-registry, or a deployment event, else its first production run. The candidate's runs in the
-`window` after the switch are compared with the previous version's runs in the `window` before
-it, with `window` the whole days (at most 7) that both the candidate and the previous version have
-been live, so both sides cover the same hours of the day; under one day, the comparison waits
-("needs 24 hours of each version around the switch"). A rollback is a switch too: the restored
-version is compared with the one it replaced. Runs without a cost (a model without a price) are
+Matched periods: a version's switch time is when it went live: its activation or rollback in
+the registry, or a deployment event, else its first production run. Days are counted from the
+switch (24-hour periods, so each covers every hour of the day once, on both sides). A rollback is
+a switch too: the restored version is compared with the one it replaced. Runs without a cost (a model without a price) are
 left out of the cost comparison, not counted at $0.
 
-- success rate: Fisher's exact test on the 2x2 table (successes, failures) x (baseline,
-  candidate); effect = difference of rates, 95% CI by bootstrap (runs resampled in each group);
-- latency: Mann–Whitney U; effect = p95 ratio - 1, bootstrap 95% CI;
-- cost per run: Mann–Whitney U; effect = ratio of means - 1, bootstrap 95% CI.
-Holm over every metric of every comparison of a refresh (one family: what the check and the alerts
-act on), and the verdicts of the evaluation issue (regressed, improved, unchanged, inconclusive),
-with min effects of 0.02 (success rate) and 10% (latency, cost).
+Each day gives a value: its success rate, the log of its p95 latency, the log of its mean cost
+per run. The effect is the difference between the mean daily value of the candidate's days and
+that of the previous version's days before the switch (up to 28; for latency and cost shown as a
+ratio - 1). Its standard error comes from how much the previous version's days vary when nothing
+changes: their standard deviation and lag-1 autocorrelation (bias-corrected as Kendall 1954,
+E[r] ~ rho - (1 + 4 rho) / n, clipped to [0, 0.9]) give an AR(1) model of days, and the variance
+of the difference of the two means follows from it (`_window_variance`). The test is Student's t
+with the history's days - 1 degrees of freedom; the 95% CI is effect +- t x SE; the note says the
+smallest change the comparison would find 80% of the time ("detectable at 80% power").
+
+Looks: a deployment is judged after 3 days of the candidate, and finally after 7 (or, if the next
+version replaced it sooner, over all its whole days, at least 2). Between looks the verdict stays
+that of the last look, however often the pipeline refreshes, and each look is tested at alpha / 2
+(Bonferroni over the two looks), so a deployment that changed nothing gets a false verdict in at
+most alpha of its weeks. One day cannot decide: a significant result that leaving out any single
+day would undo is reported as inconclusive, with that day named. Holm over every metric of every
+comparison of a refresh (one family: what the check and the alerts act on), and the verdicts of
+the evaluation issue (regressed, improved, unchanged, inconclusive), with min effects of 0.02
+(success rate) and 10% (latency, cost).
+
+What it costs: the day is the unit, so a small change needs days to show through the day-to-day
+weather. Measured (tests/analytics/test_versions.py, day effects of sd 0.1): see the README.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import numpy as np
 from scipy import stats as sps
 
-from agentmon_pipeline.evaluation.stats import holm, mann_whitney_p, verdict
+from agentmon_pipeline.evaluation.stats import holm, verdict
 
-N_BOOT = 2000
 MIN_RUNS = 10  # fewer runs on either side: not compared (recorded as inconclusive)
-# the comparison window is whole days (each hour of the day on both sides), at least one
-MIN_WINDOW = timedelta(hours=24)
+DAY = timedelta(days=1)
+MAX_WINDOW_DAYS = 7
+MIN_HISTORY_DAYS = 4  # days of the previous version that show how much its days vary
+HISTORY_DAYS = 28
+LOOK_DAYS = (3, MAX_WINDOW_DAYS)  # a deployment is judged after 3 days, and finally after 7
+LOOKS = len(LOOK_DAYS)
+
+
+def look_days(days_live: int, closed: bool) -> int:
+    """The candidate's days a comparison uses: the last look reached (3, then 7 days), or all its
+    whole days once the next version replaced it (its final look; at least 2). 0: no look yet."""
+    if days_live >= MAX_WINDOW_DAYS:
+        return MAX_WINDOW_DAYS
+    if closed and days_live >= 2:
+        return days_live
+    return LOOK_DAYS[0] if days_live >= LOOK_DAYS[0] else 0
+METRICS = ("success_rate", "p95_duration_ms", "cost_per_run_usd")
 
 
 @dataclass
@@ -61,63 +89,99 @@ class VersionComparison:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def _boot(rng, a: np.ndarray, b: np.ndarray, stat) -> np.ndarray:
-    ia = rng.integers(0, a.size, (N_BOOT, a.size))
-    ib = rng.integers(0, b.size, (N_BOOT, b.size))
-    return stat(a[ia]), stat(b[ib])
+def daily_values(runs, origin, days: int) -> dict[str, np.ndarray]:
+    """Per 24-hour period from `origin` (negative days: before it), the day's success rate, log
+    p95 latency and log mean cost per priced run (NaN where the day has no such runs); days in
+    time order, `days` of them (positive: from origin on; negative: the last ones before it)."""
+    import polars as pl
 
-
-def _ci(values: np.ndarray) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan, math.nan
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def compare_runs(
-    base_success: np.ndarray, cand_success: np.ndarray, base_ms: np.ndarray, cand_ms: np.ndarray,
-    base_cost: np.ndarray, cand_cost: np.ndarray, seed: int = 0, alpha: float = 0.05,
-    min_effect: float = 0.02, min_relative_change: float = 0.10,
-) -> list[dict]:  # fmt: skip
-    """Three metric comparisons (dicts without the agent/version fields)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    # success rate
-    table = [
-        [int(base_success.sum()), int((~base_success).sum())],
-        [int(cand_success.sum()), int((~cand_success).sum())],
-    ]
-    p = float(sps.fisher_exact(table).pvalue) if base_success.size and cand_success.size else 1.0
-    b_rate, c_rate = float(base_success.mean()), float(cand_success.mean())
-    bb, cb = _boot(rng, base_success.astype(float), cand_success.astype(float), lambda x: x.mean(axis=1))
-    out.append({"metric": "success_rate", "test": "fisher_exact", "higher": True, "relative": False,
-                "baseline_value": b_rate, "candidate_value": c_rate, "effect": c_rate - b_rate,
-                "ci": _ci(cb - bb), "p_value": p})  # fmt: skip
-    # latency p95
-    b95, c95 = float(np.percentile(base_ms, 95)), float(np.percentile(cand_ms, 95))
-    bb, cb = _boot(rng, base_ms, cand_ms, lambda x: np.percentile(x, 95, axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = cb / bb - 1
-    out.append({"metric": "p95_duration_ms", "test": "mann_whitney_u", "higher": False, "relative": True,
-                "baseline_value": b95, "candidate_value": c95, "effect": c95 / b95 - 1 if b95 else math.nan,
-                "ci": _ci(ratios), "p_value": mann_whitney_p(base_ms, cand_ms)})  # fmt: skip
-    # cost per run
-    b_cost, c_cost = float(base_cost.mean()), float(cand_cost.mean())
-    bb, cb = _boot(rng, base_cost, cand_cost, lambda x: x.mean(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = cb / bb - 1
-    out.append({"metric": "cost_per_run_usd", "test": "mann_whitney_u", "higher": False, "relative": True,
-                "baseline_value": b_cost, "candidate_value": c_cost,
-                "effect": c_cost / b_cost - 1 if b_cost else math.nan, "ci": _ci(ratios),
-                "p_value": mann_whitney_p(base_cost, cand_cost)})  # fmt: skip
-    for row, p_adj in zip(out, holm([r["p_value"] for r in out]), strict=True):
-        row["p_adjusted"] = p_adj
-        threshold = min_relative_change if row["relative"] else min_effect
-        row["verdict"] = verdict(
-            row["effect"], row["ci"][0], row["ci"][1], p_adj, alpha, threshold, row["higher"]
+    first = min(days, 0)
+    index = ((pl.col("started_at") - pl.lit(origin)).dt.total_microseconds() // 86_400_000_000).alias("day")
+    per_day = (
+        runs.with_columns(index)
+        .filter(pl.col("day").is_between(first, first + abs(days) - 1))
+        .group_by("day")
+        .agg(
+            pl.col("is_success").cast(pl.Float64).mean().alias("success_rate"),
+            pl.col("duration_ms").quantile(0.95, "linear").log().alias("p95_duration_ms"),
+            pl.col("cost_usd").drop_nulls().mean().log().alias("cost_per_run_usd"),
+            pl.len().alias("n"), pl.col("cost_usd").drop_nulls().len().alias("priced"),
         )
+    )  # fmt: skip
+    days_frame = pl.DataFrame({"day": np.arange(first, first + abs(days))}).join(per_day, on="day", how="left")
+    out = {m: days_frame[m].cast(pl.Float64).fill_null(np.nan).to_numpy() for m in METRICS}
+    out["n"] = days_frame["n"].fill_null(0).to_numpy()
+    out["priced"] = days_frame["priced"].fill_null(0).to_numpy()
     return out
+
+
+def _window_variance(before: int, after: int, rho: float) -> float:
+    """Var(mean of the `after` days - mean of the `before` days just before them) / Var(one day),
+    for days that follow an AR(1) with lag-1 correlation rho."""
+    lags = np.abs(np.subtract.outer(np.arange(before + after), np.arange(before + after)))
+    weights = np.r_[np.full(before, -1.0 / before), np.full(after, 1.0 / after)]
+    return float(weights @ (rho**lags) @ weights)
+
+
+def day_noise(history: np.ndarray) -> tuple[float, float]:
+    """The standard deviation of the daily values (NaN under 3 days) and their lag-1
+    autocorrelation, corrected for its small-sample bias (Kendall 1954: E[r] ~ rho - (1 + 4 rho) / n)."""
+    values = history[np.isfinite(history)]
+    if values.size < 3:
+        return math.nan, 0.0
+    centred = values - values.mean()
+    denom = float((centred**2).sum())
+    r = float((centred[1:] * centred[:-1]).sum() / denom) if denom > 0 else 0.0
+    rho = (r * values.size + 1) / (values.size - 4) if values.size > 4 else r
+    return float(values.std(ddof=1)), float(np.clip(rho, 0.0, 0.9))
+
+
+# how strongly a day resembles the day before is not known well from a few weeks: the variance of
+# a window difference is taken at its largest over day-to-day correlations from 0 to 0.9
+PERSISTENCE = np.linspace(0.0, 0.9, 10)
+
+
+def window_factor(before: int, after: int, rho: float | None = None) -> float:
+    if PERSISTENCE_MODE == "estimated" and rho is not None:
+        return _window_variance(before, after, rho)
+    return max(_window_variance(before, after, r) for r in PERSISTENCE)
+
+
+PERSISTENCE_MODE = "worst"
+
+
+@dataclass
+class DayTest:
+    effect: float  # candidate - baseline, of the daily values (log scale for ratios)
+    se: float
+    df: int
+    p_value: float
+    decides: int | None = None  # the day (index in the 2d window, baseline first) without which it would not hold
+
+
+def day_test(base: np.ndarray, cand: np.ndarray, history: np.ndarray, alpha: float) -> DayTest:
+    """The baseline's daily values (the days just before the switch) against the candidate's (the
+    days after it), with the day noise of the baseline's history. `decides`: a day whose removal
+    makes p >= alpha when p < alpha (index in base, then cand)."""
+    sd, rho = day_noise(history)
+    df = max(int(np.isfinite(history).sum()) - 1, 1)
+    if not math.isfinite(sd) or sd == 0 or not (np.isfinite(base).all() and np.isfinite(cand).all()):
+        return DayTest(math.nan, math.nan, df, math.nan)
+
+    def test(b: np.ndarray, c: np.ndarray) -> tuple[float, float, float]:
+        se = sd * math.sqrt(_window_variance(b.size, c.size, rho))
+        effect = float(c.mean() - b.mean())
+        return effect, se, float(2 * sps.t.sf(abs(effect) / se, df))
+
+    effect, se, p = test(base, cand)
+    decides = None
+    if p < alpha and min(base.size, cand.size) >= 2:
+        for i in range(base.size + cand.size):  # at most 35 re-tests, not a loop over runs
+            b, c = (np.delete(base, i), cand) if i < base.size else (base, np.delete(cand, i - base.size))
+            if test(b, c)[2] >= alpha:
+                decides = i
+                break
+    return DayTest(effect, se, df, p, decides)
 
 
 def switches(runs, deployments=None) -> list[tuple[str, str, object]]:
@@ -173,56 +237,85 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
             if cand_all.height == 0:
                 continue
             live = cand_all["started_at"].max() - switch
-            # whole days, as many on both sides: the same hours of the day on each
-            window = timedelta(days=min(7, min(live, switch - previous_at) // timedelta(days=1)))
-            base = agent_runs.filter(
-                (pl.col("agent_version") == previous)
-                & (pl.col("started_at") >= switch - window)
-                & (pl.col("started_at") < switch)
-            )
-            cand = cand_all.filter(pl.col("started_at") < switch + window)
-            common = {"agent_id": agent_id, "baseline_version": previous,
-                      "candidate_version": current, "switched_at": switch,
-                      "window_hours": window.total_seconds() / 3600, "n_baseline": base.height,
+            d = look_days(live // DAY, closed=until is not None)
+            base = agent_runs.filter((pl.col("agent_version") == previous) & (pl.col("started_at") < switch)
+                                     & (pl.col("started_at") >= max(switch - HISTORY_DAYS * DAY, previous_at)))  # fmt: skip
+            cand = cand_all.filter(pl.col("started_at") < switch + d * DAY)
+            history_days = min(HISTORY_DAYS, (switch - previous_at) // DAY)
+            common = {"agent_id": agent_id, "baseline_version": previous, "candidate_version": current,
+                      "switched_at": switch, "window_hours": 24.0 * d, "n_baseline": base.height,
                       "n_candidate": cand.height}  # fmt: skip
             waiting = None
-            if window < MIN_WINDOW:
-                hours = min(live, switch - previous_at).total_seconds() / 3600
-                waiting = f"needs 24 hours of each version around the switch, has {hours:.0f}"
+            if live < DAY:
+                waiting = f"needs 24 hours of {current}, has {live.total_seconds() / 3600:.0f}"
+            elif d < 2:
+                waiting = (f"first verdict after {LOOK_DAYS[0]} days of {current} (has {live // DAY}); "
+                           "no single day decides")  # fmt: skip
+            elif history_days < MIN_HISTORY_DAYS:
+                waiting = (f"needs {MIN_HISTORY_DAYS} days of {previous} before the switch to know how its days vary, "
+                           f"has {history_days}")  # fmt: skip
             elif base.height < MIN_RUNS or cand.height < MIN_RUNS:
                 waiting = f"too few runs (needs {MIN_RUNS} each side)"
             if waiting:
-                for metric in ("success_rate", "p95_duration_ms", "cost_per_run_usd"):
-                    out.append(VersionComparison(**common, metric=metric, baseline_value=math.nan,
+                out += [VersionComparison(**common, metric=metric, baseline_value=math.nan,
                         candidate_value=math.nan, effect=math.nan, ci_low=math.nan, ci_high=math.nan,
-                        p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive", test=waiting))  # fmt: skip
+                        p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive", test=waiting)
+                        for metric in METRICS]  # fmt: skip
                 continue
-            # unpriced runs (a model without a price) have no cost: left out, not counted at $0
-            base_cost, cand_cost = base["cost_usd"].drop_nulls(), cand["cost_usd"].drop_nulls()
-            results = compare_runs(
-                base["is_success"].to_numpy().astype(bool), cand["is_success"].to_numpy().astype(bool),
-                base["duration_ms"].to_numpy().astype(float), cand["duration_ms"].to_numpy().astype(float),
-                base_cost.to_numpy().astype(float), cand_cost.to_numpy().astype(float),
-                seed=zlib.crc32(f"{agent_id}|{previous}|{current}".encode()),
-            )  # fmt: skip
-            for r in results:
-                if r["metric"] == "cost_per_run_usd" and min(base_cost.len(), cand_cost.len()) < MIN_RUNS:
-                    r.update(effect=math.nan, p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive",
-                             test=f"too few priced runs (needs {MIN_RUNS} each side)", ci=(math.nan, math.nan))  # fmt: skip
-                out.append(VersionComparison(**common, metric=r["metric"], baseline_value=r["baseline_value"],
-                    candidate_value=r["candidate_value"], effect=r["effect"], ci_low=r["ci"][0], ci_high=r["ci"][1],
-                    p_value=r["p_value"], p_adjusted=r["p_adjusted"], verdict=r["verdict"], test=r["test"]))  # fmt: skip
+            past = daily_values(base, switch, -history_days)
+            after = daily_values(cand, switch, d)
+            for metric in METRICS:
+                out.append(_compare(common, metric, past, after, d, switch))
     judge_family(out)
     return out
 
 
-def judge_family(comparisons: list[VersionComparison], alpha: float = 0.05, min_effect: float = 0.02,
+def _compare(common: dict, metric: str, past: dict, after: dict, d: int, switch) -> VersionComparison:
+    """One metric of one comparison: the day test, its effect on the metric's scale and the note
+    (`test`) that says how it was judged."""
+    history, cand = past[metric], after[metric]
+    base = history[np.isfinite(history)] if BASELINE == "history" else history[-d:]
+    if metric == "cost_per_run_usd" and min(past["priced"][-d:].sum(), after["priced"].sum()) < MIN_RUNS:
+        return VersionComparison(**common, metric=metric, baseline_value=math.nan, candidate_value=math.nan,
+                                 effect=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
+                                 p_adjusted=math.nan, verdict="inconclusive",
+                                 test=f"too few priced runs (needs {MIN_RUNS} each side)")  # fmt: skip
+    result = day_test(base, cand, history, ALPHA / LOOKS)
+    half = sps.t.ppf(0.975, result.df) * result.se
+    ratio = metric != "success_rate"
+    scale = np.expm1 if ratio else (lambda x: x)
+    # what the comparison could see: the smallest change found 80% of the time at this look's alpha
+    mde = (sps.t.isf(ALPHA / LOOKS / 2, result.df) + sps.norm.isf(0.2)) * result.se
+    shown = f"{np.expm1(mde):.0%}" if ratio else f"{mde:.3f}"
+    test = (f"daily values: {d} days after the switch against {base.size} before, t-test with AR(1) day noise "
+            f"from {int(np.isfinite(history).sum())} days; detectable at 80% power: {shown}")  # fmt: skip
+    if result.decides is not None:
+        day = switch + (result.decides - base.size) * DAY
+        test += f"; one day decides: {day:%Y-%m-%d %H:%M} (without it, not significant)"
+    base_value, cand_value = float(np.nanmean(base)), float(np.nanmean(cand))
+    return VersionComparison(
+        **common, metric=metric, baseline_value=float(np.exp(base_value)) if ratio else base_value,
+        candidate_value=float(np.exp(cand_value)) if ratio else cand_value, effect=float(scale(result.effect)),
+        ci_low=float(scale(result.effect - half)), ci_high=float(scale(result.effect + half)),
+        p_value=result.p_value, p_adjusted=math.nan, verdict="inconclusive", test=test,
+    )  # fmt: skip
+
+
+ALPHA = 0.05
+BASELINE = "history"
+
+
+def judge_family(comparisons: list[VersionComparison], alpha: float = ALPHA, min_effect: float = 0.02,
                  min_relative_change: float = 0.10) -> None:  # fmt: skip
     """Holm over every test of every comparison at once: the family is what one refresh reports
     (and the check and the alerts act on), so that 8 agents x 3 metrics do not give a false alarm
-    on most refreshes, as 24 separate tests at 5% would."""
+    on most refreshes, as 24 separate tests at 5% would; each at alpha / LOOKS, the share of
+    alpha of one of a deployment's looks. A result that one day decides is inconclusive."""
     tested = [c for c in comparisons if not math.isnan(c.p_value)]
     for c, p_adj in zip(tested, holm([c.p_value for c in tested]), strict=True):
         c.p_adjusted = p_adj
         rate = c.metric == "success_rate"
-        c.verdict = verdict(c.effect, c.ci_low, c.ci_high, p_adj, alpha, min_effect if rate else min_relative_change, rate)
+        c.verdict = verdict(c.effect, c.ci_low, c.ci_high, p_adj, alpha / LOOKS,
+                            min_effect if rate else min_relative_change, rate)  # fmt: skip
+        if "one day decides" in c.test and c.verdict in ("regressed", "improved"):
+            c.verdict = "inconclusive"

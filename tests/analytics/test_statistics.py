@@ -11,7 +11,6 @@ import pytest
 from agentmon_pipeline.analytics.anomalies import DEFAULT_THRESHOLDS, rate_scores, score_series
 from agentmon_pipeline.analytics.budgets import Budget, burn, parse_budgets
 from agentmon_pipeline.analytics.forecast import clean_outliers, forecast_series
-from agentmon_pipeline.analytics.versions import compare_runs
 from agentmon_pipeline.errors import UserError
 
 HOURS = np.arange(24 * 30)
@@ -122,26 +121,6 @@ def test_budget_config_mistakes_name_the_key():
         parse_budgets({"monthly": 5})
 
 
-def test_version_comparison_finds_a_slower_version_and_not_an_equal_one():
-    rng = np.random.default_rng(4)
-    ok = lambda n: rng.random(n) < 0.95
-    base_ms, cost = rng.lognormal(7, 0.4, 300), rng.lognormal(-4, 0.3, 300)
-    slower = compare_runs(
-        ok(300), ok(300), base_ms, rng.lognormal(7, 0.4, 300) * 1.8, cost, rng.lognormal(-4, 0.3, 300)
-    )
-    verdicts = {r["metric"]: r["verdict"] for r in slower}
-    assert verdicts["p95_duration_ms"] == "regressed" and verdicts["success_rate"] != "regressed"
-    latency = next(r for r in slower if r["metric"] == "p95_duration_ms")
-    assert latency["ci"][0] < 0.8 < latency["ci"][1]  # the true p95 ratio - 1
-    alarms = 0
-    for _ in range(100):  # A/A: the same process on both sides
-        same = compare_runs(ok(200), ok(200), rng.lognormal(7, 0.4, 200), rng.lognormal(7, 0.4, 200),
-                            rng.lognormal(-4, 0.3, 200), rng.lognormal(-4, 0.3, 200))  # fmt: skip
-        alarms += any(r["verdict"] == "regressed" for r in same)
-    print(f"\nversion comparison: A/A false alarms {alarms}/100 (three metrics, Holm)")
-    assert alarms <= 7
-
-
 def _runs(rng, version: str, start: datetime, hours: int, ms: float):
     """Four runs an hour of one version from `start`."""
     times = [start + timedelta(minutes=15 * i) for i in range(hours * 4)]
@@ -159,8 +138,8 @@ def test_version_comparison_switches_at_activations_and_rollbacks():
 
     rng = np.random.default_rng(11)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    t1, t2 = t0 + timedelta(days=4), t0 + timedelta(days=7)
-    parts = [_runs(rng, "1.0", t0, 96, 800), _runs(rng, "1.1", t1, 72, 1600), _runs(rng, "1.0", t2, 72, 800)]
+    t1, t2 = t0 + timedelta(days=8), t0 + timedelta(days=13)
+    parts = [_runs(rng, "1.0", t0, 192, 800), _runs(rng, "1.1", t1, 120, 1600), _runs(rng, "1.0", t2, 73, 800)]
     runs = pl.concat([pl.DataFrame(p) for p in parts])
     deployments = pl.DataFrame({"agent_id": ["bot"] * 4, "agent_version": ["1.0", "1.1", "1.0", "1.0"],
                                 "deployed_at": [t0, t1, t2, t2 + timedelta(hours=1)]})  # fmt: skip
@@ -169,35 +148,13 @@ def test_version_comparison_switches_at_activations_and_rollbacks():
     forward, back = found[("1.0", "1.1", "p95_duration_ms")], found[("1.1", "1.0", "p95_duration_ms")]
     assert (forward.verdict, back.verdict) == ("regressed", "improved")
     assert (forward.switched_at, back.switched_at) == (t1, t2)
-    # the windows stop at the next switch: 1.1 ran for 3 days, so each side covers 3 days at most
-    assert forward.window_hours <= 72 and forward.n_candidate <= 72 * 4
+    # the windows stop at the next switch: 1.1 ran for 4 whole days (its last run 15 minutes before
+    # the fifth ended), its final look; the restored 1.0 has run 3 days, its first look
+    assert forward.window_hours == 96 and forward.n_candidate == 96 * 4 and back.window_hours == 72
     assert 0.7 < forward.effect < 1.3  # p95 about doubled
     # without deployments a version goes live at its first run, and the rollback is invisible:
     # that is what recording activations in the registry buys
     assert {(c.baseline_version, c.candidate_version) for c in compare_versions(runs)} == {("1.0", "1.1")}
-
-
-def test_one_family_per_refresh_keeps_false_alarms_rare():
-    """8 agents whose new version behaves exactly like the old one: with Holm over the whole
-    refresh, few refreshes report any regression (24 separate 5% tests would most of the time)."""
-    import polars as pl
-
-    from agentmon_pipeline.analytics.versions import compare_versions
-
-    rng = np.random.default_rng(21)
-    t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    refreshes, alarmed = 30, 0
-    for _ in range(refreshes):
-        frames = []
-        for agent in range(8):
-            for version, start in (("1", t0), ("2", t0 + timedelta(days=2))):
-                part = _runs(rng, version, start, 48 if version == "1" else 24, 900)
-                frames.append(pl.DataFrame({**part, "agent_id": [f"a{agent}"] * len(part["agent_id"])}))
-        found = compare_versions(pl.concat(frames))
-        assert len(found) == 24
-        alarmed += any(c.verdict == "regressed" for c in found)
-    print(f"\nA/A refreshes with a false alarm: {alarmed}/{refreshes} (8 agents x 3 metrics, Holm over the refresh)")
-    assert alarmed <= 3
 
 
 def test_a_version_waits_for_a_whole_day_and_its_unpriced_runs_are_not_free():
@@ -207,13 +164,13 @@ def test_a_version_waits_for_a_whole_day_and_its_unpriced_runs_are_not_free():
 
     rng = np.random.default_rng(5)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    young = pl.concat([pl.DataFrame(_runs(rng, "1", t0, 72, 900)), pl.DataFrame(_runs(rng, "2", t0 + timedelta(days=3), 12, 900))])
+    young = pl.concat([pl.DataFrame(_runs(rng, "1", t0, 120, 900)), pl.DataFrame(_runs(rng, "2", t0 + timedelta(days=5), 12, 900))])
     assert {(c.verdict, c.test) for c in compare_versions(young)} == {
-        ("inconclusive", "needs 24 hours of each version around the switch, has 12")
+        ("inconclusive", "needs 24 hours of 2, has 12")
     }
     # half of the candidate's runs use a model without a price: their cost is unknown, not $0
-    old, new = _runs(rng, "1", t0, 72, 900), _runs(rng, "2", t0 + timedelta(days=3), 49, 900)
+    old, new = _runs(rng, "1", t0, 120, 900), _runs(rng, "2", t0 + timedelta(days=5), 73, 900)
     new["cost_usd"] = [c if i % 2 else None for i, c in enumerate(new["cost_usd"])]
     found = {c.metric: c for c in compare_versions(pl.concat([pl.DataFrame(old), pl.DataFrame(new)]))}
     cost = found["cost_per_run_usd"]
-    assert cost.window_hours == 48 and abs(cost.effect) < 0.1 and cost.verdict != "improved"
+    assert cost.window_hours == 72 and abs(cost.effect) < 0.1 and cost.verdict != "improved"
