@@ -51,14 +51,19 @@ def save_comparisons(
         (c.suite, run_id, c.baseline, c.candidate, c.metric, c.evaluator, c.statistic, c.test,
          c.higher_is_better, c.relative, *(c.as_dict()[k] for k in (
              "baseline_value", "candidate_value", "n", "effect", "ci_low", "ci_high", "p_value", "p_adjusted")),
-         c.verdict, now)
+         c.verdict, now, c.as_dict()["mde"], c.clusters)
         for c in comparisons
     ]  # fmt: skip
+    columns = ("suite, run_id, baseline, candidate, metric, evaluator, statistic, test, higher_is_better, relative, "
+               "baseline_value, candidate_value, n, effect, ci_low, ci_high, p_value, p_adjusted, verdict, "
+               "computed_at, mde, clusters")  # fmt: skip
     con.execute("begin transaction")
     try:
         con.execute("delete from analytics.eval_regressions where suite = ?", [suite])
         if rows:
-            con.executemany(f"insert into analytics.eval_regressions values ({', '.join(['?'] * 20)})", rows)
+            con.executemany(
+                f"insert into analytics.eval_regressions ({columns}) values ({', '.join(['?'] * 22)})", rows
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
