@@ -150,8 +150,14 @@ class BenchmarkSuite:
         if not self.test_cases:
             raise UserError("add a test case first: suite.add_test_case(TestCase(...))")
         cases = [
-            Case(t.test_id, t.input_data, t.expected_output, t.tags, t.metadata,
-                 None if t.cluster is None else str(t.cluster))
+            Case(
+                t.test_id,
+                t.input_data,
+                t.expected_output,
+                t.tags,
+                t.metadata,
+                None if t.cluster is None else str(t.cluster),
+            )
             for t in self.test_cases
         ]
         return Suite(self.name, None, cases, self.versions, self.evaluators, agent=self.agent,
@@ -174,7 +180,9 @@ class BenchmarkSuite:
             run = SuiteRun("local", suite, suite.versions[:1], started, _now(), records)
             run.results = score_calls(run.run_id, suite, records)
         comparator = AgentComparator(self.regression)
-        comparisons = comparator.compare(run.results, suite.evaluators, run.versions, suite.name, suite.clusters)
+        comparisons = comparator.compare(
+            run.results, suite.evaluators, run.versions, suite.name, suite.clusters
+        )
         return BenchmarkResults(run, ResultAggregator().summaries(run.results), comparisons,
                                 comparator.leaderboard(comparisons, run.versions))  # fmt: skip
 

@@ -180,4 +180,3 @@ def plan_power(
             design.cases_needed(planned, alone),
         ))  # fmt: skip
     return suite, run_id, rows
-

@@ -11,8 +11,9 @@ is the independent unit.
   binomial test on the discordant pairs, minus half the probability of the observed split;
   McNemar 1947; Fagerland, Lydersen & Laake 2013, "The McNemar test for binary matched-pairs
   data: mid-p and asymptotic are better than exact conditional", BMC Med Res Methodol 13:91). The
-  exact test's discreteness costs power (0.85 against the ideal paired z-test's 0.88 on a 10-point
-  drop on 400 cases); the mid-p value holds its α and recovers it (tests/evaluation/test_stats.py).
+  exact test's discreteness costs power (a 10-point drop on 400 cases: exact 0.857, mid-p 0.873,
+  the ideal paired z-test 0.875 on the same suites); the mid-p value holds its alpha (A/A 0.0465) and
+  recovers it (tests/evaluation/test_stats.py prints the figures).
 - Pass rates with repeats, scores, and any rate or score of a clustered dataset: the paired t-test
   on the per-case differences d_i (candidate mean minus baseline mean over the case's repeats):
   t = mean(d) / SE with n - 1 degrees of freedom and SE = sd(d) / sqrt(n); with clusters the
@@ -22,8 +23,8 @@ is the independent unit.
   over the G clusters, with G - 1 degrees of freedom (as Cameron & Miller 2015, "A Practitioner's
   Guide to Cluster-Robust Inference", advise for few clusters). Its 95% CI is mean(d) -/+ t_{0.975} SE. Cases that
   share a cluster can share the candidate's change (better on one topic, worse on another): the
-  per-case SE then understates the noise of the suite's mean (A/A false verdicts 0.12 to 0.18 in
-  the simulations; clustered, at most alpha).
+  per-case SE then understates the noise of the suite's mean (A/A false verdicts 0.118 with one
+  run per case and 0.190 with two in the simulations; clustered, 0.040 and 0.049).
 - Pass/fail, one run per case: the effect's 95% CI is a paired bootstrap (cases resampled).
 - Latency: the case is the unit (its repeats give its median): Wilcoxon on the per-case log ratios
   of the two versions, and a paired bootstrap 95% CI (cases resampled) of the ratio of the p95s of
