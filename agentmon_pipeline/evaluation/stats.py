@@ -121,11 +121,13 @@ def mean_difference(differences: np.ndarray, clusters: np.ndarray | None = None)
 
 def paired_t_p(d: MeanDifference) -> float:
     """Two-sided p-value of the paired t-test (t = mean / SE, units - 1 degrees of freedom); NaN
-    with fewer than two units. Differences all equal: 1 when zero, else 0."""
+    with fewer than two units. Every unit's difference the same (SE 0, t infinite): 1 when it is
+    zero, else the sign-flip test's exact 2 / 2^units (all units moved the same way), so that two
+    cases that both failed are not proof."""
     if d.units < 2 or math.isnan(d.se):
         return math.nan
     if d.se == 0:
-        return 1.0 if d.effect == 0 else 0.0
+        return 1.0 if d.effect == 0 else min(1.0, 2.0 ** (1 - d.units))
     return float(2 * stats.t.sf(abs(d.effect) / d.se, d.df))
 
 

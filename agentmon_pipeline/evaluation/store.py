@@ -1,5 +1,6 @@
-"""Benchmark runs in the warehouse: `evals.runs`, `evals.results`, `analytics.eval_regressions`,
-and the benchmark calls as telemetry spans in `raw.spans`.
+"""Benchmark runs in the warehouse: `evals.runs`, `evals.results`, `analytics.eval_regressions`
+(each verdict with its minimum detectable effect, `mde`, and the clusters it was judged over), and
+the benchmark calls as telemetry spans in `raw.spans`.
 
 The spans are written straight to raw (SPEC §5), never through the landing folder, so they cannot
 trigger the landing sensor: a JSONL file under `$AGENTMON_HOME/benchmarks/` is loaded by the same
@@ -48,11 +49,11 @@ def save_comparisons(
     """Replace the suite's verdicts with these (the table holds the latest per suite)."""
     now = datetime.now(UTC)
     rows = [
-        (c.suite, run_id, c.baseline, c.candidate, c.metric, c.evaluator, c.statistic, c.test,
-         c.higher_is_better, c.relative, *(c.as_dict()[k] for k in (
-             "baseline_value", "candidate_value", "n", "effect", "ci_low", "ci_high", "p_value", "p_adjusted")),
-         c.verdict, now, c.as_dict()["mde"], c.clusters)
-        for c in comparisons
+        (c["suite"], run_id, *(c[k] for k in (
+             "baseline", "candidate", "metric", "evaluator", "statistic", "test", "higher_is_better", "relative",
+             "baseline_value", "candidate_value", "n", "effect", "ci_low", "ci_high", "p_value", "p_adjusted",
+             "verdict")), now, c["mde"], c["clusters"])
+        for c in (comparison.as_dict() for comparison in comparisons)
     ]  # fmt: skip
     columns = ("suite, run_id, baseline, candidate, metric, evaluator, statistic, test, higher_is_better, relative, "
                "baseline_value, candidate_value, n, effect, ci_low, ci_high, p_value, p_adjusted, verdict, "

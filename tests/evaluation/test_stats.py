@@ -61,6 +61,10 @@ def test_cluster_robust_standard_error_by_hand():
     assert stats.paired_t_p(robust) == pytest.approx(2 * sps.t.sf((1 / 3) / robust.se, 2))
     low, high = stats.t_interval(robust)
     assert high - low == pytest.approx(2 * sps.t.ppf(0.975, 2) * robust.se)
+    # every case moved by the same amount: as much evidence as the signs of that many cases give
+    assert stats.paired_t_p(stats.mean_difference(np.full(2, -1.0))) == 0.5
+    assert stats.paired_t_p(stats.mean_difference(np.full(12, -0.5))) == pytest.approx(2 / 2**12)
+    assert stats.paired_t_p(stats.mean_difference(np.zeros(12))) == 1.0
 
 
 def test_the_minimum_detectable_effect_formula():
