@@ -12,8 +12,8 @@ is the independent unit.
   McNemar 1947; Fagerland, Lydersen & Laake 2013, "The McNemar test for binary matched-pairs
   data: mid-p and asymptotic are better than exact conditional", BMC Med Res Methodol 13:91). The
   exact test's discreteness costs power (a 10-point drop on 400 cases: exact 0.857, mid-p 0.873,
-  the ideal paired z-test 0.875 on the same suites); the mid-p value holds its alpha (A/A 0.0465) and
-  recovers it (tests/evaluation/test_stats.py prints the figures).
+  the ideal paired z-test 0.875 on the same suites); the mid-p value holds its alpha (A/A
+  0.0465) and recovers it (tests/evaluation/test_stats.py prints the figures).
 - Pass rates with repeats, scores, and any rate or score of a clustered dataset: the paired t-test
   on the per-case differences d_i (candidate mean minus baseline mean over the case's repeats):
   t = mean(d) / SE with n - 1 degrees of freedom and SE = sd(d) / sqrt(n); with clusters the
@@ -21,10 +21,12 @@ is the independent unit.
   its clustered standard errors):
       SE^2 = G / (G - 1) * sum_c (sum_{i in c} (d_i - mean(d)))^2 / n^2
   over the G clusters, with G - 1 degrees of freedom (as Cameron & Miller 2015, "A Practitioner's
-  Guide to Cluster-Robust Inference", advise for few clusters). Its 95% CI is mean(d) -/+ t_{0.975} SE. Cases that
-  share a cluster can share the candidate's change (better on one topic, worse on another): the
-  per-case SE then understates the noise of the suite's mean (A/A false verdicts 0.118 with one
-  run per case and 0.190 with two in the simulations; clustered, 0.040 and 0.049).
+  Guide to Cluster-Robust Inference", advise for few clusters). Its 95% CI is
+  mean(d) -/+ t_{0.975} SE. When every unit moved by the same amount (SE 0), the p-value is the
+  sign-flip test's exact 2 / 2^units. Cases that share a cluster can share the candidate's change
+  (better on one topic, worse on another): the per-case SE then understates the noise of the
+  suite's mean (A/A false verdicts 0.118 with one run per case and 0.190 with two in the
+  simulations; clustered, 0.040 and 0.049).
 - Pass/fail, one run per case: the effect's 95% CI is a paired bootstrap (cases resampled).
 - Latency: the case is the unit (its repeats give its median): Wilcoxon on the per-case log ratios
   of the two versions, and a paired bootstrap 95% CI (cases resampled) of the ratio of the p95s of
@@ -66,7 +68,8 @@ POWER = 0.80  # the power a minimum detectable effect is stated at
 
 
 def mcnemar_exact(baseline: np.ndarray, candidate: np.ndarray) -> float:
-    """Two-sided exact McNemar p-value for paired booleans."""
+    """Two-sided exact McNemar p-value for paired booleans (the test before mid-p: the simulations
+    measure what its discreteness cost)."""
     b = int(np.sum(baseline & ~candidate))
     c = int(np.sum(~baseline & candidate))
     if b + c == 0:
@@ -109,7 +112,8 @@ def mean_difference(differences: np.ndarray, clusters: np.ndarray | None = None)
     if n == 0:
         return MeanDifference(math.nan, math.nan, 0, 0)
     mean = float(differences.mean())
-    residuals = differences - mean
+    # all equal: exactly no spread (a float mean of 0.1s is not quite 0.1, and 1e-17 is not a SE)
+    residuals = differences - mean if differences.max() > differences.min() else np.zeros(n)
     if clusters is None:
         var = float(residuals @ residuals) / (n * (n - 1)) if n > 1 else math.nan
         return MeanDifference(mean, math.sqrt(var), n, n)
