@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number")
+    return number
+
+
+def _share(value: str) -> float:
+    """A probability strictly between 0 and 1 (a pass rate, alpha)."""
+    number = _number(value)
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1 (e.g. 0.05)")
+    return number
+
+
+def _positive_number(value: str) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
+    return number
+
+
+def _non_negative(value: str) -> float:
+    number = _number(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return number
+
+
+def _cases(value: str) -> int:
+    number = _positive(value)
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 2 (a paired test needs two cases)")
+    return number
+
+
 def _versions(value: str) -> list[str]:
     versions = [v.strip() for v in value.split(",") if v.strip()]
     if not versions:
@@ -117,6 +157,7 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
             regressed = report.regressed
             print(f"\n{len(regressed)} metric(s) regressed" + (": " + ", ".join(
                 f"{c.candidate} {c.metric}" for c in regressed) if regressed else ""))  # fmt: skip
+            _inconclusive_note(report.comparisons, args.suite)
     elif args.format == "json":
         print(to_json(report.leaderboard))
     else:
@@ -139,7 +180,94 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
             f"\n{len(regressed)} metric(s) regressed"
             + (": " + ", ".join(c.metric for c in regressed) if regressed else "")
         )
+        _inconclusive_note(comparisons, args.suite)
     return 1 if regressed else 0
+
+
+def _inconclusive_note(comparisons, suite_ref: str) -> None:
+    """An inconclusive verdict says what the suite could have seen, and how to see more."""
+    unsure = [c for c in comparisons if c.verdict == "inconclusive"]
+    if unsure:
+        print(f"{len(unsure)} inconclusive: a change smaller than `detectable (80%)` is found less than 4 times "
+              f"in 5; for more power add cases or repeats (agentmon eval power {suite_ref})")  # fmt: skip
+
+
+def _power_table(rows, repeats_column: bool) -> None:
+    from agentmon_pipeline.evaluation.compare import size_text as size
+    from agentmon_pipeline.numbers import plain
+
+    table = [("candidate", "metric", "cases", *(("runs per case",) if repeats_column else ()), "detectable (80%)",
+              "effect", "power at effect", "cases for 80% power")]  # fmt: skip
+    for r in rows:
+        cases = f"{r.cases} in {r.clusters} clusters" if r.clusters else str(r.cases)
+        needed = "more than 1e9" if r.cases_needed is None else plain(float(r.cases_needed))
+        table.append((r.candidate, r.metric, cases, *((plain(r.repeats),) if repeats_column else ()),
+                      size(r.detectable, r.relative), size(r.effect, r.relative), f"{r.power:.2f}", needed))  # fmt: skip
+    _table(table)
+
+
+def cmd_eval_power(args: argparse.Namespace) -> int:
+    """A suite's power from its latest stored run, or a pass rate's from --cases and --baseline-rate."""
+    from agentmon_pipeline.evaluation import stats
+
+    described = [name for name, value in (("--cases", args.cases), ("--baseline-rate", args.baseline_rate),
+                 ("--difficulty-sd", args.difficulty_sd), ("--alpha", args.alpha), ("--metrics", args.metrics))
+                 if value is not None]  # fmt: skip
+    if args.suite is not None:
+        if described:
+            raise UserError(f"{described[0]} describes a suite without a stored run: give either a suite "
+                            "(its latest run, its alpha and metrics) or --cases and --baseline-rate")  # fmt: skip
+        return _suite_power(args)
+    if args.metric is not None:
+        raise UserError("--metric picks a metric of a suite: give the suite")
+    if (args.cases is None) != (args.baseline_rate is None):
+        given, missing = ("--cases", "--baseline-rate") if args.baseline_rate is None else ("--baseline-rate", "--cases")
+        raise UserError(f"{given} needs {missing} too (e.g. --cases 400 --baseline-rate 0.5 --effect 0.1)")
+    if args.cases is None:
+        raise UserError("give a suite (agentmon eval power SUITE) or a pass rate to plan for: --cases N "
+                        "--baseline-rate P (e.g. --cases 400 --baseline-rate 0.5 --effect 0.1)")  # fmt: skip
+    rate, spread = args.baseline_rate, args.difficulty_sd or 0.0
+    if spread >= (rate * (1 - rate)) ** 0.5:
+        raise UserError(f"--difficulty-sd {spread:g}: per-case pass rates around {rate:g} spread by less than "
+                        f"{(rate * (1 - rate)) ** 0.5:.3g} (that is every case at 0 or 1): give a smaller spread")  # fmt: skip
+    if args.effect is not None and args.effect >= rate:
+        raise UserError(f"--effect {args.effect:g}: a pass rate of {rate:g} cannot drop by that much; "
+                        f"give a drop below {rate:g}")  # fmt: skip
+    alpha, metrics = args.alpha or 0.05, args.metrics or 1
+    level = alpha / metrics
+    print(f"{args.cases} cases, pass rate {rate:g} in the baseline (per-case spread {spread:g}), two-sided alpha "
+          f"{alpha:g}" + (f" with Holm over {metrics} metrics ({level:.3g} for one alone)" if metrics > 1 else "")
+          + ", 80% power:")  # fmt: skip
+    table = [("runs per case", "detectable drop (80%)", *((f"power at {args.effect:g}", f"cases for 80% at {args.effect:g}")
+              if args.effect is not None else ()))]  # fmt: skip
+    for repeats in sorted({1, 2, 3, 5, args.repeats or 1}):
+        row = [str(repeats), f"{stats.pass_rate_mde(args.cases, rate, level, repeats, spread):.4f}"]
+        if args.effect is not None:
+            design = stats.pass_rate_design(rate, args.effect, repeats, spread)
+            needed = design.cases_needed(args.effect, level)
+            row += [f"{design.power(args.effect, args.cases, level):.2f}", "more than 1e9" if needed is None else str(needed)]
+        table.append(tuple(row))
+    _table(table)
+    print("\nMDE = (t_{1-alpha/2} + t_{0.8}) x SE of the mean per-case difference, with SE^2 = (p(1-p) + q(1-q) "
+          "- 2 sd^2) / (runs x cases), p the baseline's rate and q = p - the drop")  # fmt: skip
+    if not spread:
+        print("a spread of 0 is the most noise a case can have (the safe side); with --difficulty-sd, cases "
+              "that differ in difficulty (0.22 for difficulty ~ Beta(2, 2))")  # fmt: skip
+    return 0
+
+
+def _suite_power(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.evaluation.service import plan_power
+
+    suite, run_id, rows = plan_power(args.suite, args.effect, args.repeats, args.metric)
+    levels = sorted({r.level for r in rows})
+    print(f"suite {suite.name}, run {run_id}: two-sided alpha {suite.regression.alpha:g}, Holm over the metrics of "
+          f"each candidate ({', '.join(f'{x:.3g}' for x in levels)} for one metric alone), 80% power"
+          + (f", {args.repeats} runs per case" if args.repeats else "") + "\n")  # fmt: skip
+    _power_table(rows, repeats_column=True)
+    if args.repeats:
+        print("\n(latency, tokens and cost are not projected to other repeats)")
+    return 0
 
 
 def _require_warehouse() -> None:
@@ -504,6 +632,22 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=formats, default="table")
     compare.add_argument("--run", action="store_true", help="run the two versions first")
     compare.set_defaults(func=cmd_eval_compare)
+    power = eval_sub.add_parser(
+        "power", help="what a suite can detect at 80% power, and the cases needed for an effect"
+    )
+    power.add_argument("suite", nargs="?", help=suite_help + " (its latest stored run); or give --cases and --baseline-rate")
+    power.add_argument("--effect", type=_positive_number,
+                       help="the change to plan for, in the metric's units (0.05: 5 points of a rate; 0.1: +10%% "
+                            "latency); default: the suite's min_effect / min_relative_change")  # fmt: skip
+    power.add_argument("--repeats", type=_positive, help="runs per case and version to plan for")
+    power.add_argument("--metric", help="only this metric (or evaluator) of the suite")
+    power.add_argument("--cases", type=_cases, help="without a suite: the number of cases")
+    power.add_argument("--baseline-rate", type=_share, help="without a suite: the baseline's pass rate")
+    power.add_argument("--difficulty-sd", type=_non_negative,
+                       help="without a suite: spread of the per-case pass rates (default 0, the safe side)")
+    power.add_argument("--alpha", type=_share, help="without a suite: two-sided alpha (default 0.05)")
+    power.add_argument("--metrics", type=_positive, help="without a suite: metrics judged together (Holm; default 1)")
+    power.set_defaults(func=cmd_eval_power)
 
     prune = sub.add_parser("prune", help="delete raw and per-call detail older than the retention window")
     prune.add_argument("--days", type=int, help="the window (default: MONITORING_RETENTION_DAYS)")

@@ -415,6 +415,12 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # every benchmark verdict with the change its suite could have found (80% power), and the
+        # clusters it was judged over when the dataset has them
+        "alter table analytics.eval_regressions add column if not exists mde double",
+        "alter table analytics.eval_regressions add column if not exists clusters integer",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -96,6 +96,53 @@ def test_user_errors_are_one_line_and_exit_2(home, tmp_path, argv, env, message)
     assert len(lines) == 1 and message in lines[-1] and "Traceback" not in proc.stderr
 
 
+def test_eval_power_plans_a_pass_rate(capsys):
+    """What 400 cases of Beta(2, 2) difficulty can find: the MDE the simulations measure (0.0887 with
+    one run per case, 0.0626 with two: tests/evaluation/test_stats.py) and what more runs buy."""
+    argv = ["eval", "power", "--cases", "400", "--baseline-rate", "0.5", "--effect", "0.1", "--difficulty-sd", "0.2236"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("400 cases, pass rate 0.5 in the baseline (per-case spread 0.2236), two-sided alpha 0.05")
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:] if line[:1].isdigit()}
+    assert rows["1"] == ["0.0879", "0.89", "309"] and rows["2"] == ["0.0625", "0.99", "156"]
+    assert list(rows) == ["1", "2", "3", "5"]
+    # Holm over 5 metrics: each alone at 0.01, so a larger MDE; and a row for the runs asked for
+    assert main([*argv, "--metrics", "5", "--repeats", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "with Holm over 5 metrics (0.01 for one alone)" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:] if line[:1].isdigit()}
+    assert list(rows) == ["1", "2", "3", "4", "5"] and float(rows["1"][0]) > 0.0879
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "agentmon: give a suite (agentmon eval power SUITE) or a pass rate to plan for"),
+        (["--cases", "40"], "agentmon: --cases needs --baseline-rate too"),
+        (["--baseline-rate", "0.5"], "agentmon: --baseline-rate needs --cases too"),
+        (["--cases", "1", "--baseline-rate", "0.5"], "argument --cases: 1 must be at least 2"),
+        (["--cases", "40", "--baseline-rate", "1.5"], "argument --baseline-rate: 1.5 must be between 0 and 1"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--effect", "0.6"],
+         "agentmon: --effect 0.6: a pass rate of 0.5 cannot drop by that much"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--effect", "-0.1"], "argument --effect: -0.1 must be greater than 0"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--effect", "ten"], "argument --effect: 'ten' is not a number"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--difficulty-sd", "0.5"],
+         "agentmon: --difficulty-sd 0.5: per-case pass rates around 0.5 spread by less than 0.5"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--alpha", "1"], "argument --alpha: 1 must be between 0 and 1"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--repeats", "0"], "argument --repeats: 0 must be at least 1"),
+        (["--cases", "40", "--baseline-rate", "0.5", "--metric", "x"], "agentmon: --metric picks a metric of a suite"),
+        (["support-qa", "--cases", "40"], "agentmon: --cases describes a suite without a stored run"),
+    ],
+)  # fmt: skip
+def test_eval_power_mistakes_are_one_line(home, capsys, argv, message):
+    try:
+        code = main(["eval", "power", *argv])
+    except SystemExit as exit_:  # argparse's own checks
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+
+
 def test_invalid_config_names_file_and_key(home, tmp_path, monkeypatch):
     from agentmon_pipeline.config import load_config_file
     from agentmon_pipeline.errors import UserError

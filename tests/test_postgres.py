@@ -371,3 +371,27 @@ def test_prune_records_the_pruned_rows_in_the_ledger_on_postgresql(pg_url, tmp_p
         ingest_file(con, path, tmp_path)
         assert prune(con, 30)["raw.spans"] == 1
         assert con.execute("select loaded, pruned from raw.ingested_files").fetchall() == [(2, 1)]
+
+
+def test_benchmark_verdicts_keep_their_mde_on_postgresql(pg_url, tmp_path, monkeypatch):
+    """analytics.eval_regressions with the columns a later migration added (mde, clusters), written by
+    the same code as on DuckDB."""
+    import psycopg
+
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.evaluation.regression import MetricComparison
+    from agentmon_pipeline.evaluation.store import save_comparisons
+    from agentmon_pipeline.warehouse import connect
+
+    database = f"agentmon_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"create database {database}")
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MONITORING_DB_URL", pg_url.rsplit("/", 1)[0] + "/" + database)
+    verdict = MetricComparison("qa", "1.0", "1.1", "exact_match.rate", "exact_match", "rate", "paired_t_clustered",
+                               True, 0.8, 0.79, 400, -0.01, -0.05, 0.03, 0.6, 0.6, "inconclusive", mde=0.0874,
+                               clusters=20)  # fmt: skip
+    with connect(settings()) as con:
+        save_comparisons(con, "qa", "run1", [verdict])
+        row = con.execute("select verdict, mde, clusters, n from analytics.eval_regressions").fetchall()
+    assert row == [("inconclusive", 0.0874, 20, 400)]

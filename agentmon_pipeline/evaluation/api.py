@@ -37,6 +37,7 @@ class TestCase:
     latency_ms: float | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    cluster: str | None = None  # cases of one cluster are judged together (cluster-robust errors)
 
     __test__ = False  # not a pytest test class
 
@@ -149,7 +150,15 @@ class BenchmarkSuite:
         if not self.test_cases:
             raise UserError("add a test case first: suite.add_test_case(TestCase(...))")
         cases = [
-            Case(t.test_id, t.input_data, t.expected_output, t.tags, t.metadata) for t in self.test_cases
+            Case(
+                t.test_id,
+                t.input_data,
+                t.expected_output,
+                t.tags,
+                t.metadata,
+                None if t.cluster is None else str(t.cluster),
+            )
+            for t in self.test_cases
         ]
         return Suite(self.name, None, cases, self.versions, self.evaluators, agent=self.agent,
                      repeats=self.repeats, timeout_s=self.timeout_s, concurrency=self.concurrency,
@@ -171,7 +180,9 @@ class BenchmarkSuite:
             run = SuiteRun("local", suite, suite.versions[:1], started, _now(), records)
             run.results = score_calls(run.run_id, suite, records)
         comparator = AgentComparator(self.regression)
-        comparisons = comparator.compare(run.results, suite.evaluators, run.versions, suite.name)
+        comparisons = comparator.compare(
+            run.results, suite.evaluators, run.versions, suite.name, suite.clusters
+        )
         return BenchmarkResults(run, ResultAggregator().summaries(run.results), comparisons,
                                 comparator.leaderboard(comparisons, run.versions))  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ def run_and_record(
     suite = suite_ref if isinstance(suite_ref, Suite) else load_suite(suite_ref)
     run = run_suite(suite, versions, progress)  # no warehouse lock while the agents run
     comparisons = AgentComparator(suite.regression).compare(
-        run.results, suite.evaluators, run.versions, suite.name
+        run.results, suite.evaluators, run.versions, suite.name, suite.clusters
     )
     with connect(s) as con:
         store.save_run(con, run)
@@ -64,7 +65,7 @@ def judge_latest(suite: Suite, settings: Settings | None = None) -> tuple[str, l
             raise UserError(f"no stored run of suite {suite.name} with all its versions {suite.versions}")
         results = store.load_results(con, run_id)
         comparisons = AgentComparator(suite.regression).compare(
-            results, suite.evaluators, suite.versions, suite.name
+            results, suite.evaluators, suite.versions, suite.name, suite.clusters
         )
         store.save_comparisons(con, suite.name, run_id, comparisons)
     return run_id, comparisons
@@ -96,6 +97,86 @@ def compare_stored(
     except WarehouseMissing:
         raise nothing from None
     comparisons = RegressionDetector(suite.regression).compare(
-        results, suite.evaluators, baseline, candidate, suite.name
+        results, suite.evaluators, baseline, candidate, suite.name, suite.clusters
     )
     return suite, run_id, comparisons
+
+
+@dataclass
+class PowerRow:
+    """What a suite could find for one metric of one candidate, and what it would take to find
+    `effect`: at the stored run's cases and `repeats` runs per case."""
+
+    candidate: str
+    metric: str
+    relative: bool
+    cases: int
+    clusters: int | None
+    repeats: float
+    level: float  # the two-sided level one metric that changed alone is tested at: alpha / m (Holm)
+    detectable: float  # minimum detectable effect at 80% power
+    effect: float  # the effect planned for
+    power: float  # of finding `effect` with these cases
+    cases_needed: int | None  # for 80% power at `effect`
+
+
+def plan_power(
+    suite_ref: str, effect: float | None = None, repeats: int | None = None, metric: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[Suite, str, list[PowerRow]]:  # fmt: skip
+    """Power of a suite from its newest stored run with all its versions (the observed variance of
+    each metric, clusters included): per candidate and metric the MDE at 80% power, the power at
+    `effect` (default: the suite's min_effect, or min_relative_change for latency, tokens and
+    cost) and the cases needed for 80% power, at the run's repeats or at `repeats` (rates and
+    scores only: the within-case noise of a run with repeats tells what more repeats buy).
+    Returns the suite, the run id and the rows."""
+    s = settings or current_settings()
+    suite = load_suite(suite_ref)
+    if len(suite.versions) < 2:
+        raise UserError(
+            f"suite {suite.name} has one version: power is that of a comparison with a candidate; add one to "
+            "its versions, or plan with --cases and --baseline-rate"
+        )
+    nothing = UserError(f"no stored run of suite {suite.name} with all its versions {suite.versions}; "
+                        f"run `agentmon eval run {suite_ref}` first")  # fmt: skip
+    try:
+        with connect(s, read_only=True) as con:
+            run_id = store.latest_run_id(con, suite.name, suite.versions)
+            if run_id is None:
+                raise nothing
+            results = store.load_results(con, run_id)
+    except WarehouseMissing:
+        raise nothing from None
+    comparisons = AgentComparator(suite.regression).compare(
+        results, suite.evaluators, suite.versions, suite.name, suite.clusters
+    )
+    # Holm's m: the metrics of each candidate's comparison, before any are left out of the view
+    metrics = {v: sum(c.candidate == v for c in comparisons) for v in suite.versions[1:]}
+    if metric is not None:
+        names = sorted({c.metric for c in comparisons})
+        comparisons = [c for c in comparisons if metric in (c.metric, c.evaluator)]
+        if not comparisons:
+            raise UserError(f"suite {suite.name} has no metric {metric!r}; its metrics: {', '.join(names)}")
+    rows = []
+    for c in comparisons:
+        design, alone = c.design, suite.regression.alpha / metrics[c.candidate]
+        if design is None:
+            continue
+        if repeats is not None and repeats != design.repeats:
+            if c.relative:
+                continue  # latency, tokens and cost are not projected to other repeats
+            if math.isnan(design.within_variance):
+                raise UserError(
+                    f"--repeats {repeats}: the stored run of suite {suite.name} has one run per case, so its "
+                    "within-case noise is unknown; run it with `repeats: 2` or more first, or plan with "
+                    "--cases and --baseline-rate"
+                )
+            design = design.with_repeats(repeats)
+        planned = effect if effect is not None else (
+            suite.regression.min_relative_change if c.relative else suite.regression.min_effect)  # fmt: skip
+        rows.append(PowerRow(
+            c.candidate, c.metric, c.relative, c.n, c.clusters, design.repeats, alone,
+            design.mde(c.n, alone), planned, design.power(planned, c.n, alone),
+            design.cases_needed(planned, alone),
+        ))  # fmt: skip
+    return suite, run_id, rows

@@ -1,5 +1,6 @@
-"""Benchmark runs in the warehouse: `evals.runs`, `evals.results`, `analytics.eval_regressions`,
-and the benchmark calls as telemetry spans in `raw.spans`.
+"""Benchmark runs in the warehouse: `evals.runs`, `evals.results`, `analytics.eval_regressions`
+(each verdict with its minimum detectable effect, `mde`, and the clusters it was judged over), and
+the benchmark calls as telemetry spans in `raw.spans`.
 
 The spans are written straight to raw (SPEC §5), never through the landing folder, so they cannot
 trigger the landing sensor: a JSONL file under `$AGENTMON_HOME/benchmarks/` is loaded by the same
@@ -48,17 +49,22 @@ def save_comparisons(
     """Replace the suite's verdicts with these (the table holds the latest per suite)."""
     now = datetime.now(UTC)
     rows = [
-        (c.suite, run_id, c.baseline, c.candidate, c.metric, c.evaluator, c.statistic, c.test,
-         c.higher_is_better, c.relative, *(c.as_dict()[k] for k in (
-             "baseline_value", "candidate_value", "n", "effect", "ci_low", "ci_high", "p_value", "p_adjusted")),
-         c.verdict, now)
-        for c in comparisons
+        (c["suite"], run_id, *(c[k] for k in (
+             "baseline", "candidate", "metric", "evaluator", "statistic", "test", "higher_is_better", "relative",
+             "baseline_value", "candidate_value", "n", "effect", "ci_low", "ci_high", "p_value", "p_adjusted",
+             "verdict")), now, c["mde"], c["clusters"])
+        for c in (comparison.as_dict() for comparison in comparisons)
     ]  # fmt: skip
+    columns = ("suite, run_id, baseline, candidate, metric, evaluator, statistic, test, higher_is_better, relative, "
+               "baseline_value, candidate_value, n, effect, ci_low, ci_high, p_value, p_adjusted, verdict, "
+               "computed_at, mde, clusters")  # fmt: skip
     con.execute("begin transaction")
     try:
         con.execute("delete from analytics.eval_regressions where suite = ?", [suite])
         if rows:
-            con.executemany(f"insert into analytics.eval_regressions values ({', '.join(['?'] * 20)})", rows)
+            con.executemany(
+                f"insert into analytics.eval_regressions ({columns}) values ({', '.join(['?'] * 22)})", rows
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

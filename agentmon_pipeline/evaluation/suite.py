@@ -54,6 +54,7 @@ class Case:
     expected: Any = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    cluster: str | None = None  # cases of one cluster (topic, passage, template) share their errors
 
 
 @dataclass
@@ -83,6 +84,11 @@ class Suite:
     @property
     def telemetry_agent_id(self) -> str:
         return self.agent_id or self.name
+
+    @property
+    def clusters(self) -> dict[str, str]:
+        """Case id -> cluster, for the cases the dataset puts in one."""
+        return {c.id: c.cluster for c in self.cases if c.cluster is not None}
 
 
 def fingerprint(suite: Suite) -> str:
@@ -316,7 +322,11 @@ def load_cases(path: Path) -> list[Case]:
         metadata = row.get("metadata") or {}
         if not isinstance(tags, list) or not isinstance(metadata, dict):
             raise UserError(f"{path} line {number}: `tags` must be a list and `metadata` an object")
-        cases.append(Case(case_id, row["input"], row.get("expected"), [str(t) for t in tags], metadata))
+        cluster = row.get("cluster")
+        if cluster is not None and (isinstance(cluster, bool) or not isinstance(cluster, str | int)):
+            raise UserError(f"{path} line {number}: `cluster` must be a string or a whole number, got {cluster!r}")
+        cases.append(Case(case_id, row["input"], row.get("expected"), [str(t) for t in tags], metadata,
+                          None if cluster is None else str(cluster)))  # fmt: skip
     if not cases:
         raise UserError(f"{path}: no cases")
     return cases

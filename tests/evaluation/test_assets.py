@@ -48,6 +48,17 @@ def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(hom
     assert (
         verdicts["1.1 normalized_match.rate"] == "regressed" and verdicts["1.2 latency_ms.p95"] == "regressed"
     )
+    # every verdict, "unchanged" and "inconclusive" too, says what size of change the suite could find
+    assert (
+        con.execute("select count(*), count(mde) from analytics.eval_regressions").fetchone()
+        == (len(verdicts),) * 2
+    )
+    [table] = [
+        e.event_specific_data.materialization.metadata["verdicts"].value
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[-1] == "support_qa_regressions"
+    ]
+    assert "detectable (80%)" in table.splitlines()[0]
     scores = {
         (v, e): (n, rate, low, high)
         for v, e, n, rate, low, high in con.execute(

@@ -82,6 +82,17 @@ def test_dataset_mistakes_name_the_line(tmp_path):
         load_suite(path)
 
 
+def test_a_dataset_puts_cases_in_clusters(tmp_path):
+    suite = user_suite(tmp_path, cases=4)
+    rows = [{"id": "a", "input": "x", "cluster": "refunds"}, {"id": "b", "input": "y", "cluster": 7},
+            {"id": "c", "input": "z"}]  # fmt: skip
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_suite(suite).clusters == {"a": "refunds", "b": "7"}
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"id": "a", "input": "x", "cluster": ["refunds"]}) + "\n")
+    with pytest.raises(UserError, match=r"cases.jsonl line 1: `cluster` must be a string or a whole number"):
+        load_suite(suite)
+
+
 def test_runner_records_errors_timeouts_latency_and_usage(tmp_path):
     path = user_suite(tmp_path, cases=4, extra="timeout_s: 0.5\n")
     (tmp_path / "cases.jsonl").write_text(
@@ -134,9 +145,13 @@ def test_user_suite_outside_the_repository_runs_and_compares_from_the_cli(home, 
     assert exact["verdict"] == "regressed" and exact["n"] == 60
     assert exact["effect"] == pytest.approx(-18 / 60) and exact["ci_low"] < -0.3 < exact["ci_high"]
     assert {"metric", "verdict", "effect", "ci_low", "ci_high", "p_value", "p_adjusted", "n"} <= set(exact)
+    assert exact["test"] == "mcnemar_mid_p" and 0.05 < exact["mde"] < exact["ci_high"] - exact["ci_low"]
     assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "3", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("mine,1,3,exact_match.rate,")
     assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "1"]) == 2
+    # one run per case: what more repeats would buy is unknown
+    assert main(["eval", "power", str(path), "--repeats", "3"]) == 2
+    assert "has one run per case, so its within-case noise is unknown" in capsys.readouterr().err
     # what was stored: runs, results, verdicts, and the calls as benchmark spans under the agent
     db = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     assert db.execute("select count(*), sum(calls) from evals.runs").fetchone() == (1, 180)
@@ -144,6 +159,8 @@ def test_user_suite_outside_the_repository_runs_and_compares_from_the_cli(home, 
     assert db.execute(
         "select verdict from analytics.eval_regressions where metric = 'exact_match.rate'"
     ).fetchone() == ("regressed",)
+    assert db.execute("select count(*) from analytics.eval_regressions where mde > 0 and clusters is null"
+                      ).fetchone() == (4,)  # fmt: skip
     spans = db.execute(
         """select agent_id, agent_version, count(*) filter (where kind = 'agent'),
                   sum(input_tokens) filter (where kind = 'llm')
@@ -153,10 +170,42 @@ def test_user_suite_outside_the_repository_runs_and_compares_from_the_cli(home, 
     db.close()
 
 
+def test_power_of_a_stored_suite_with_clusters_and_repeats(home, tmp_path, capsys):
+    """`agentmon eval power SUITE`: from the latest stored run, each metric's MDE (as its verdict
+    carries it), the power at an effect and the cases needed; clusters from the dataset."""
+    path = user_suite(tmp_path, cases=60, extra="repeats: 2\n")
+    rows = [{"id": f"c{i:02d}", "input": f"question {i}", "expected": f"QUESTION {i}", "cluster": f"topic {i // 6}"}
+            for i in range(60)]  # fmt: skip
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["eval", "run", str(path)]) == 0
+    assert "60 in 10 clusters" in capsys.readouterr().out
+    assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "2", "--format", "json"]) == 1
+    exact = {r["metric"]: r for r in json.loads(capsys.readouterr().out)}["exact_match.rate"]
+    assert (exact["test"], exact["clusters"], exact["verdict"]) == ("paired_t_clustered", 10, "regressed")
+    assert main(["eval", "power", str(path), "--metric", "exact_match", "--effect", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "Holm over the metrics of each candidate (0.025 for one metric alone)" in out
+    [line] = [x for x in out.splitlines() if x.startswith("2 ")]
+    cells = line.split()
+    assert cells[1:6] == ["exact_match.rate", "60", "in", "10", "clusters"]
+    assert float(cells[7]) == pytest.approx(exact["mde"], abs=1e-4) and cells[8] == "0.1000"
+    # the agent is deterministic: its repeats agree, so more of them buy nothing
+    assert main(["eval", "power", str(path), "--metric", "exact_match.rate", "--effect", "0.1", "--repeats", "5"]) == 0
+    [again] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("2 ")]
+    assert again.split()[6:] == ["5", *cells[7:]]
+    assert main(["eval", "power", str(path), "--metric", "bleu"]) == 2
+    assert "suite mine has no metric 'bleu'; its metrics: exact_match.rate, latency_ms.p95" in capsys.readouterr().err
+
+
 def test_compare_without_stored_results_says_what_to_do(home, tmp_path, capsys):
     path = user_suite(tmp_path)
     assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "2"]) == 2
     assert "run `agentmon eval run" in capsys.readouterr().err
+    assert main(["eval", "power", str(path)]) == 2
+    assert "no stored run of suite mine with all its versions" in capsys.readouterr().err
+    path.write_text(path.read_text().replace('versions: ["1", "2", "3"]', 'versions: ["1"]'))
+    assert main(["eval", "power", str(path)]) == 2
+    assert "suite mine has one version" in capsys.readouterr().err
     proc = subprocess.run([sys.executable, "-m", "agentmon_pipeline.cli", "eval", "run", "no-such-suite"],
                           check=False, capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no suite named" in proc.stderr
