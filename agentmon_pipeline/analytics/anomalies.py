@@ -21,12 +21,13 @@ anomaly):
   the value's tail probability under a noise model for what the metric is:
     counts (runs): negative binomial, variance mu + alpha mu^2, alpha estimated from the series
       (the day-to-day and hour-to-hour wobble of real traffic on top of Poisson arrivals);
-    sums (cost, tokens): a compound Poisson sum of heavy-tailed per-run values, variance
-      phi mu + alpha mu^2 (phi estimated, alpha from the run counts behind the sum); its upper
-      tail is that of a lognormal with the same mean and variance (checked by Monte Carlo
-      against sums of lognormal run costs: within a factor 1.5 of the true tail at 3-5x the
-      mean, where a Poisson-in-units tail is 10-1000x too thin), its lower tail the Poisson in
-      units of phi (a lognormal has no mass at zero; an hour without runs does);
+    sums (cost, tokens): a compound sum of heavy-tailed per-run values: N runs, negative
+      binomial around the expected run count (alpha from the run counts behind the sum), each
+      lognormal with a log-sd estimated from the hours with a single run (or from the sum's
+      variance); given N = k the sum is lognormal with the k-fold mean and variance
+      (Fenton-Wilkinson), and its tails are summed over k (`_sum_scores`). A Poisson tail in
+      "units" of cost is 10-1000x too thin at 3-5x the mean (checked by Monte Carlo against sums
+      of lognormal run costs): it called one expensive run an anomaly;
     rates (error, success, retry rate): the exact binomial tail of k events in n runs at the
       expected rate (1 error in 2 runs against 5% is p = 0.098: not an anomaly; 30 in 60 is);
     levels (latency percentiles, system metrics): the log ratio to the expected value (the
@@ -205,11 +206,10 @@ def _normal_score(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Noise:
-    """The noise model of a series: variance phi mu + alpha mu^2 (counts, sums), or a log-scale
-    spread per unit of sqrt(n) (levels)."""
+    """The noise model of a series (module docstring): counts' and sums' overdispersion, sums'
+    per-run log-sd and expected runs, levels' spread per point."""
 
     kind: str
-    phi: float = 1.0
     alpha: float = 0.0
     spread: np.ndarray | float = 0.0  # levels: the spread of each point's residual
     log: bool = True
