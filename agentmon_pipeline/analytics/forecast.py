@@ -192,10 +192,11 @@ class _Fit:
         return z if self.offset is None else np.exp(z) - self.offset
 
     def simulate(self, horizon: int, repetitions: int, seed: int) -> np.ndarray:
-        """horizon x repetitions simulated future values (original scale), errors widened as the
-        80% interval is."""
+        """horizon x repetitions simulated future values (original scale), with Gaussian errors as
+        wide as the issued 80% interval (its quantile and its widening)."""
         rng = np.random.default_rng(seed)
-        errors = rng.normal(0.0, self.sigma * self.widening, (horizon, repetitions))
+        scale = self.sigma * self.widening * self.z(0.80) / Z[0.80]
+        errors = rng.normal(0.0, scale, (horizon, repetitions))
         level = np.full(repetitions, self.level)
         slope = np.full(repetitions, self.slope)
         season = np.tile(self.season, (repetitions, 1))
