@@ -172,13 +172,12 @@ class _Fit:
     season: np.ndarray
     offset: float | None  # c of log(y + c); None: the raw scale
     df: int = 1  # sigma's degrees of freedom: days less parameters
+    widening: float = 1.0  # of the 80% interval, for simulations
 
     def z(self, level: float) -> float:
         """The interval's quantile: Student t on sigma's degrees of freedom for the short-history
         models (sigma from 3-15 days), normal for the weekly one (see the module's docstring)."""
         return Z[level] if self.kind.seasonal else _t_quantile(level, self.df)
-
-    widening: float = 1.0  # of the 80% interval, for simulations
 
     def mean_and_sd(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """Point forecasts and their standard deviations on the model's scale, 1..horizon ahead."""
