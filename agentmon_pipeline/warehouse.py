@@ -421,6 +421,16 @@ MIGRATIONS: list[list[str]] = [
         "alter table analytics.eval_regressions add column if not exists mde double",
         "alter table analytics.eval_regressions add column if not exists clusters integer",
     ],
+    [
+        # forecasts: how the backtest's folds judged the intervals, and what that did to them
+        "alter table analytics.forecasts add column if not exists backtest_folds integer",
+        # share of the backtest's held-out days inside the model's own intervals (before widening)
+        "alter table analytics.forecasts add column if not exists backtest_coverage_80 double",
+        "alter table analytics.forecasts add column if not exists backtest_coverage_95 double",
+        # the factor the issued intervals were widened (or, by a tenth at most, narrowed) by
+        "alter table analytics.forecasts add column if not exists interval_widening_80 double",
+        "alter table analytics.forecasts add column if not exists interval_widening_95 double",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

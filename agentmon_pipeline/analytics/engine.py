@@ -262,9 +262,12 @@ class AnalyticsEngine:
             "yhat": result.yhat, "yhat_lower_80": result.lower_80, "yhat_upper_80": result.upper_80,
             "yhat_lower_95": result.lower_95, "yhat_upper_95": result.upper_95, "model": result.model,
             "model_reason": result.reason, "history_days": values.size, "backtest_mase": result.backtest_mase,
-            "backtest_mase_seasonal_naive": result.backtest_mase_snaive,
-        }, schema_overrides={"agent_id": pl.String}).with_columns(pl.col("yhat_lower_80", "yhat_upper_80",
-            "yhat_lower_95", "yhat_upper_95", "backtest_mase", "backtest_mase_seasonal_naive").fill_nan(None))  # fmt: skip
+            "backtest_mase_seasonal_naive": result.backtest_mase_snaive, "backtest_folds": result.backtest_folds,
+            "backtest_coverage_80": result.backtest_coverage_80, "backtest_coverage_95": result.backtest_coverage_95,
+            "interval_widening_80": result.widening_80, "interval_widening_95": result.widening_95,
+        }, schema_overrides={"agent_id": pl.String, "backtest_folds": pl.Int32}).with_columns(pl.col(
+            "yhat_lower_80", "yhat_upper_80", "yhat_lower_95", "yhat_upper_95", "backtest_mase",
+            "backtest_mase_seasonal_naive", "backtest_coverage_80", "backtest_coverage_95").fill_nan(None))  # fmt: skip
 
     def budget_status(self, budget: Budget, as_of: date | None = None) -> BudgetBurn:
         """The budget as of the last complete day (of all production traffic, so an agent that

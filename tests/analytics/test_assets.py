@@ -48,6 +48,12 @@ def test_demo_findings_are_found_and_stored(demo_warehouse):
         ordered["yhat_upper_80"] <= ordered["yhat_upper_95"]
     ).all()
     assert forecasts["backtest_mase"].drop_nulls().len() > 0
+    # beside each forecast, its backtest: folds (a daily origin from the 16th day of the demo's 23),
+    # the share of held-out days the model's own intervals covered, and what the intervals were widened by
+    total = forecasts.filter(pl.col("agent_id").is_null() & (pl.col("metric") == "cost_usd")).row(0, named=True)
+    assert total["model"] == "holt_winters_damped_weekly" and total["backtest_folds"] >= 5
+    assert 0 <= total["backtest_coverage_80"] <= total["backtest_coverage_95"] <= 1
+    assert total["interval_widening_80"] >= 0.9 and total["interval_widening_95"] >= 0.9
     # budgets (examples/agentmon.yaml): research-agent's 40 USD runs out, the 150 USD total holds
     budgets = {
         row["agent_id"]: row for row in frame("select * from analytics.budget_burn").iter_rows(named=True)

@@ -66,22 +66,27 @@ def weekly_days(seed: int, n: int) -> np.ndarray:
     return 50 + 8 * np.sin(2 * np.pi * d / 7) - 6 * (d % 7 >= 5) + rng.normal(0, 2, n)
 
 
-def test_forecast_beats_seasonal_naive_and_intervals_cover_their_share():
-    inside_80 = inside_95 = total = 0
-    beat = 0
-    for seed in range(20):
-        series = weekly_days(seed, 58)
-        history, future = series[:44], series[44:]
-        result = forecast_series(history, 14)
-        assert result.model == "holt_winters_damped_weekly" and result.backtest_folds == 3
-        beat += result.backtest_mase < result.backtest_mase_snaive
-        inside_80 += np.sum((future >= result.lower_80) & (future <= result.upper_80))
-        inside_95 += np.sum((future >= result.lower_95) & (future <= result.upper_95))
-        total += future.size
-    print(f"\nforecast: beats seasonal-naive in {beat}/20 backtests; coverage 80%: {inside_80 / total:.3f}, "
-          f"95%: {inside_95 / total:.3f}")  # fmt: skip
-    assert beat >= 15
-    assert 0.70 <= inside_80 / total <= 0.90 and 0.88 <= inside_95 / total <= 0.99
+def test_the_backtest_refits_at_every_origin_and_scales_each_fold_by_its_training_days():
+    """A fold's forecast is what the model says from the days before its origin alone, and its
+    MASE scale comes from those days only (issue 17: the scale included the held-out days). The
+    interval coverage out of sample is in test_forecast_coverage.py."""
+    values = weekly_days(3, 30)
+    result = forecast_series(values, 14, non_negative=False)
+    model, naive = [], []
+    for origin in range(16, 30):  # every day from the weekly model's first (16 days of history)
+        train, test = values[:origin], values[origin : origin + 14]
+        fold = forecast_series(train, test.size, non_negative=False)
+        assert fold.reason == ""  # nothing cleaned: the fold sees the same days as the backtest
+        scale = np.abs(train[7:] - train[:-7]).mean()
+        model.append(np.abs(fold.yhat - test) / scale)
+        naive.append(np.abs(np.resize(train[-7:], test.size) - test) / scale)
+    assert result.backtest_folds == 14
+    assert result.backtest_mase == pytest.approx(np.concatenate(model).mean(), rel=1e-9)
+    assert result.backtest_mase_snaive == pytest.approx(np.concatenate(naive).mean(), rel=1e-9)
+    assert 0 <= result.backtest_coverage_80 <= result.backtest_coverage_95 <= 1
+    # as many folds as the history allows, at most four weeks of origins; none before the weekly
+    # model's first 16 days
+    assert [forecast_series(weekly_days(1, n), 14).backtest_folds for n in (16, 20, 44, 90)] == [0, 4, 28, 28]
 
 
 def test_short_histories_get_simpler_models_with_a_reason():
