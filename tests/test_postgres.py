@@ -239,7 +239,7 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
 
     landing, agents = tmp_path / "landing", tmp_path / "agents.yaml"
     agents.write_text(AGENTS)  # deployment times given: none from the clock
-    generate_demo(landing, days=4, agents=2, seed=11, end=DEMO_END)
+    generate_demo(landing, days=9, agents=2, seed=11, end=DEMO_END)  # 9 days: the cost spike is 8 days before the end
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"create database {database}")
