@@ -13,12 +13,15 @@ left out of the cost comparison, not counted at $0.
 Each day gives a value: its success rate, the log of its p95 latency, the log of its mean cost
 per run. The effect is the difference between the mean daily value of the candidate's days and
 that of the previous version's days before the switch (up to 28; for latency and cost shown as a
-ratio - 1). Its standard error comes from how much the previous version's days vary when nothing
-changes: their standard deviation and lag-1 autocorrelation (bias-corrected as Kendall 1954,
-E[r] ~ rho - (1 + 4 rho) / n, clipped to [0, 0.9]) give an AR(1) model of days, and the variance
-of the difference of the two means follows from it (`_window_variance`). The test is Student's t
-with the history's days - 1 degrees of freedom; the 95% CI is effect +- t x SE; the note says the
-smallest change the comparison would find 80% of the time ("detectable at 80% power").
+ratio - 1). Its standard error comes from how much the agent's days vary when nothing is deployed:
+the days of the 28 before the switch, each against the mean of its own version's days (so that
+what earlier deployments did to the level is not counted as noise, and a version live for a day
+is still judged against the agent's history), give a standard deviation and a lag-1
+autocorrelation (bias-corrected as Kendall 1954, E[r] ~ rho - (1 + 4 rho) / n, clipped to
+[0, 0.9]): an AR(1) model of days, from which the variance of the difference of the two means
+follows (`_window_variance`). The test is Student's t with days - versions degrees of freedom
+(at least MIN_HISTORY_DAYS - 1); the 95% CI is effect +- t x SE; the note says the smallest
+change the comparison would find 80% of the time ("detectable at 80% power").
 
 Looks: a deployment is judged after 3 days of the candidate, and finally after 7 (or, if the next
 version replaced it sooner, over all its whole days, at least 2). Between looks the verdict stays
@@ -89,30 +92,41 @@ class VersionComparison:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def daily_values(runs, origin, days: int) -> dict[str, np.ndarray]:
-    """Per 24-hour period from `origin` (negative days: before it), the day's success rate, log
-    p95 latency and log mean cost per priced run (NaN where the day has no such runs); days in
-    time order, `days` of them (positive: from origin on; negative: the last ones before it)."""
+def daily_values(runs, origin, days: int):
+    """Per 24-hour period from `origin` (negative days: before it) and version, the day's success
+    rate, log p95 latency, log mean cost per priced run (null where the day has no such runs), its
+    runs and priced runs; a polars DataFrame in day order, `days` days (positive: from origin on;
+    negative: the last ones before it)."""
     import polars as pl
 
     first = min(days, 0)
     index = ((pl.col("started_at") - pl.lit(origin)).dt.total_microseconds() // 86_400_000_000).alias("day")
-    per_day = (
+    return (
         runs.with_columns(index)
         .filter(pl.col("day").is_between(first, first + abs(days) - 1))
-        .group_by("day")
+        .group_by("day", "agent_version")
         .agg(
             pl.col("is_success").cast(pl.Float64).mean().alias("success_rate"),
             pl.col("duration_ms").quantile(0.95, "linear").log().alias("p95_duration_ms"),
             pl.col("cost_usd").drop_nulls().mean().log().alias("cost_per_run_usd"),
             pl.len().alias("n"), pl.col("cost_usd").drop_nulls().len().alias("priced"),
         )
+        .with_columns(pl.col(METRICS).cast(pl.Float64).fill_nan(None))
+        # a day split by an earlier switch is two part-days, neither like a whole day: left out
+        .filter(pl.len().over("day") == 1)
+        .sort("day", "agent_version")
     )  # fmt: skip
-    days_frame = pl.DataFrame({"day": np.arange(first, first + abs(days))}).join(per_day, on="day", how="left")
-    out = {m: days_frame[m].cast(pl.Float64).fill_null(np.nan).to_numpy() for m in METRICS}
-    out["n"] = days_frame["n"].fill_null(0).to_numpy()
-    out["priced"] = days_frame["priced"].fill_null(0).to_numpy()
-    return out
+
+
+def within_version(days, metric: str) -> tuple[np.ndarray, int]:
+    """The daily values' deviations from their version's mean, in day order, and their degrees of
+    freedom (days - versions): how much days vary when nothing is deployed, whatever the versions
+    before the switch did to the level."""
+    import polars as pl
+
+    seen = days.filter(pl.col(metric).is_not_null())
+    residual = seen[metric] - seen.select(pl.col(metric).mean().over("agent_version"))[metric]
+    return residual.to_numpy().astype(float), seen.height - seen["agent_version"].n_unique()
 
 
 def _window_variance(before: int, after: int, rho: float) -> float:
@@ -123,31 +137,16 @@ def _window_variance(before: int, after: int, rho: float) -> float:
     return float(weights @ (rho**lags) @ weights)
 
 
-def day_noise(history: np.ndarray) -> tuple[float, float]:
-    """The standard deviation of the daily values (NaN under 3 days) and their lag-1
-    autocorrelation, corrected for its small-sample bias (Kendall 1954: E[r] ~ rho - (1 + 4 rho) / n)."""
-    values = history[np.isfinite(history)]
-    if values.size < 3:
+def day_noise(residuals: np.ndarray, df: int) -> tuple[float, float]:
+    """The standard deviation of the days (from their deviations, with `df` degrees of freedom) and
+    their lag-1 autocorrelation, corrected for its small-sample bias (Kendall 1954: E[r] ~ rho -
+    (1 + 4 rho) / n), clipped to [0, 0.9]. NaN under 3 degrees of freedom."""
+    if df < 3:
         return math.nan, 0.0
-    centred = values - values.mean()
-    denom = float((centred**2).sum())
-    r = float((centred[1:] * centred[:-1]).sum() / denom) if denom > 0 else 0.0
-    rho = (r * values.size + 1) / (values.size - 4) if values.size > 4 else r
-    return float(values.std(ddof=1)), float(np.clip(rho, 0.0, 0.9))
-
-
-# how strongly a day resembles the day before is not known well from a few weeks: the variance of
-# a window difference is taken at its largest over day-to-day correlations from 0 to 0.9
-PERSISTENCE = np.linspace(0.0, 0.9, 10)
-
-
-def window_factor(before: int, after: int, rho: float | None = None) -> float:
-    if PERSISTENCE_MODE == "estimated" and rho is not None:
-        return _window_variance(before, after, rho)
-    return max(_window_variance(before, after, r) for r in PERSISTENCE)
-
-
-PERSISTENCE_MODE = "worst"
+    n, ss = residuals.size, float((residuals**2).sum())
+    r = float((residuals[1:] * residuals[:-1]).sum() / ss) if ss > 0 else 0.0
+    rho = (r * n + 1) / (n - 4) if n > 4 else r
+    return math.sqrt(ss / df), float(np.clip(rho, 0.0, 0.9))
 
 
 @dataclass
@@ -159,13 +158,13 @@ class DayTest:
     decides: int | None = None  # the day (index in the 2d window, baseline first) without which it would not hold
 
 
-def day_test(base: np.ndarray, cand: np.ndarray, history: np.ndarray, alpha: float) -> DayTest:
-    """The baseline's daily values (the days just before the switch) against the candidate's (the
-    days after it), with the day noise of the baseline's history. `decides`: a day whose removal
-    makes p >= alpha when p < alpha (index in base, then cand)."""
-    sd, rho = day_noise(history)
-    df = max(int(np.isfinite(history).sum()) - 1, 1)
-    if not math.isfinite(sd) or sd == 0 or not (np.isfinite(base).all() and np.isfinite(cand).all()):
+def day_test(base: np.ndarray, cand: np.ndarray, residuals: np.ndarray, df: int, alpha: float) -> DayTest:
+    """The baseline's daily values (its days before the switch) against the candidate's (its days
+    after it), with the day noise of the days before the switch (`within_version`). `decides`: a
+    day whose removal makes p >= alpha when p < alpha (index in base, then cand)."""
+    sd, rho = day_noise(residuals, df)
+    df = max(df, 1)
+    if not math.isfinite(sd) or sd == 0 or base.size == 0 or cand.size == 0:
         return DayTest(math.nan, math.nan, df, math.nan)
 
     def test(b: np.ndarray, c: np.ndarray) -> tuple[float, float, float]:
@@ -238,10 +237,11 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
                 continue
             live = cand_all["started_at"].max() - switch
             d = look_days(live // DAY, closed=until is not None)
-            base = agent_runs.filter((pl.col("agent_version") == previous) & (pl.col("started_at") < switch)
-                                     & (pl.col("started_at") >= max(switch - HISTORY_DAYS * DAY, previous_at)))  # fmt: skip
+            # whole days only: not the part-day of the agent's first runs
+            whole = min(HISTORY_DAYS, (switch - agent_runs["started_at"].min()) // DAY)
+            before = agent_runs.filter(pl.col("started_at").is_between(switch - whole * DAY, switch, closed="left"))
+            base = before.filter((pl.col("agent_version") == previous) & (pl.col("started_at") >= previous_at))
             cand = cand_all.filter(pl.col("started_at") < switch + d * DAY)
-            history_days = min(HISTORY_DAYS, (switch - previous_at) // DAY)
             common = {"agent_id": agent_id, "baseline_version": previous, "candidate_version": current,
                       "switched_at": switch, "window_hours": 24.0 * d, "n_baseline": base.height,
                       "n_candidate": cand.height}  # fmt: skip
@@ -251,36 +251,40 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
             elif d < 2:
                 waiting = (f"first verdict after {LOOK_DAYS[0]} days of {current} (has {live // DAY}); "
                            "no single day decides")  # fmt: skip
-            elif history_days < MIN_HISTORY_DAYS:
-                waiting = (f"needs {MIN_HISTORY_DAYS} days of {previous} before the switch to know how its days vary, "
-                           f"has {history_days}")  # fmt: skip
             elif base.height < MIN_RUNS or cand.height < MIN_RUNS:
                 waiting = f"too few runs (needs {MIN_RUNS} each side)"
             if waiting:
-                out += [VersionComparison(**common, metric=metric, baseline_value=math.nan,
-                        candidate_value=math.nan, effect=math.nan, ci_low=math.nan, ci_high=math.nan,
-                        p_value=math.nan, p_adjusted=math.nan, verdict="inconclusive", test=waiting)
-                        for metric in METRICS]  # fmt: skip
+                out += _waiting(common, waiting)
                 continue
-            past = daily_values(base, switch, -history_days)
+            past = daily_values(before, switch, -HISTORY_DAYS)
+            if past.height - past["agent_version"].n_unique() < MIN_HISTORY_DAYS - 1:
+                out += _waiting(common, f"needs {MIN_HISTORY_DAYS} days before the switch to know how the agent's "
+                                        f"days vary, has {past['day'].n_unique()}")  # fmt: skip
+                continue
             after = daily_values(cand, switch, d)
-            for metric in METRICS:
-                out.append(_compare(common, metric, past, after, d, switch))
+            out += [_compare(common, metric, past, after, previous, d, switch) for metric in METRICS]
     judge_family(out)
     return out
 
 
-def _compare(common: dict, metric: str, past: dict, after: dict, d: int, switch) -> VersionComparison:
+def _waiting(common: dict, why: str, metrics=METRICS) -> list[VersionComparison]:
+    return [VersionComparison(**common, metric=metric, baseline_value=math.nan, candidate_value=math.nan,
+                              effect=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
+                              p_adjusted=math.nan, verdict="inconclusive", test=why) for metric in metrics]  # fmt: skip
+
+
+def _compare(common: dict, metric: str, past, after, previous: str, d: int, switch) -> VersionComparison:
     """One metric of one comparison: the day test, its effect on the metric's scale and the note
     (`test`) that says how it was judged."""
-    history, cand = past[metric], after[metric]
-    base = history[np.isfinite(history)] if BASELINE == "history" else history[-d:]
-    if metric == "cost_per_run_usd" and min(past["priced"][-d:].sum(), after["priced"].sum()) < MIN_RUNS:
-        return VersionComparison(**common, metric=metric, baseline_value=math.nan, candidate_value=math.nan,
-                                 effect=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
-                                 p_adjusted=math.nan, verdict="inconclusive",
-                                 test=f"too few priced runs (needs {MIN_RUNS} each side)")  # fmt: skip
-    result = day_test(base, cand, history, ALPHA / LOOKS)
+    import polars as pl
+
+    mine = past.filter(pl.col("agent_version") == previous)
+    mine, after = mine.filter(pl.col(metric).is_not_null()), after.filter(pl.col(metric).is_not_null())
+    base, cand = mine[metric].to_numpy().astype(float), after[metric].to_numpy().astype(float)
+    if metric == "cost_per_run_usd" and min(mine["priced"].sum(), after["priced"].sum()) < MIN_RUNS:
+        return _waiting(common, f"too few priced runs (needs {MIN_RUNS} each side)", [metric])[0]
+    residuals, df = within_version(past, metric)
+    result = day_test(base, cand, residuals, df, ALPHA / LOOKS)
     half = sps.t.ppf(0.975, result.df) * result.se
     ratio = metric != "success_rate"
     scale = np.expm1 if ratio else (lambda x: x)
@@ -288,9 +292,9 @@ def _compare(common: dict, metric: str, past: dict, after: dict, d: int, switch)
     mde = (sps.t.isf(ALPHA / LOOKS / 2, result.df) + sps.norm.isf(0.2)) * result.se
     shown = f"{np.expm1(mde):.0%}" if ratio else f"{mde:.3f}"
     test = (f"daily values: {d} days after the switch against {base.size} before, t-test with AR(1) day noise "
-            f"from {int(np.isfinite(history).sum())} days; detectable at 80% power: {shown}")  # fmt: skip
+            f"from {df + past['agent_version'].n_unique()} days; detectable at 80% power: {shown}")  # fmt: skip
     if result.decides is not None:
-        day = switch + (result.decides - base.size) * DAY
+        day = switch + int(np.r_[mine["day"].to_numpy(), after["day"].to_numpy()][result.decides]) * DAY
         test += f"; one day decides: {day:%Y-%m-%d %H:%M} (without it, not significant)"
     base_value, cand_value = float(np.nanmean(base)), float(np.nanmean(cand))
     return VersionComparison(
@@ -302,7 +306,6 @@ def _compare(common: dict, metric: str, past: dict, after: dict, d: int, switch)
 
 
 ALPHA = 0.05
-BASELINE = "history"
 
 
 def judge_family(comparisons: list[VersionComparison], alpha: float = ALPHA, min_effect: float = 0.02,

@@ -42,7 +42,7 @@ def test_agents_file_flows_into_the_marts_and_the_cli_rolls_back(home, tmp_path,
     agents_file = tmp_path / "agents.yaml"
     agents_file.write_text(yaml.safe_dump(example))
     monkeypatch.setenv("AGENTMON_AGENTS_FILE", str(agents_file))
-    generate_demo(settings().landing_dir, days=12, agents=6, seed=5, end=DEMO_END)
+    generate_demo(settings().landing_dir, days=16, agents=6, seed=5, end=DEMO_END)  # 6 days before 1.2
     assets = [raw_telemetry, raw_model_prices, agent_registry, agentmon_dbt_models, version_comparisons]
     run = lambda: dg.materialize(assets, resources={"dbt": dbt_resource}, instance=dg.DagsterInstance.ephemeral())
     assert run().success
