@@ -216,9 +216,9 @@ def switches(runs, deployments=None) -> list[tuple[str, str, object]]:
 def compare_versions(runs, deployments=None) -> list[VersionComparison]:
     """`runs`: a polars DataFrame of production runs (agent_id, agent_version, started_at,
     is_success, duration_ms, cost_usd); `deployments`: when versions went live (see `switches`).
-    Every version against the one live before it: the candidate's runs from its switch until
-    the next switch, for up to 7 days, against the previous version's runs over as long a time
-    just before the switch (and after the previous version went live)."""
+    Every version against the one live before it (module docstring): the candidate's whole days
+    from its switch (its latest look: 3 or 7 days, or all of them once the next version came),
+    against the previous version's days in the 28 before it, with the day noise of those 28."""
     import polars as pl
 
     out: list[VersionComparison] = []
