@@ -57,6 +57,8 @@ def _hours_readiness(engine: AnalyticsEngine, analysis: str, agent: str | None, 
     has = engine.complete_hours(agent)
     who = f"agent {agent} has" if agent else "the warehouse has"
     reason = None if has >= needs else f"{analysis} need {needs} complete hours of history, {who} {has}"
+    if has == 0 and engine.first_run(agent) is None:  # metrics alone: the analyses judge agent runs
+        reason = f"{analysis} judge agent runs (runs, errors, latency, cost, tokens): none yet"
     return Readiness(analysis, agent, has, needs, "complete hours", reason)
 
 
@@ -106,8 +108,13 @@ def compute_budget_burn(engine: AnalyticsEngine, budgets: list[Budget]) -> Compu
 
 def compute_version_comparisons(engine: AnalyticsEngine) -> Computed:
     now = datetime.now(UTC)
-    rows = [{**c.as_dict(), "computed_at": now} for c in engine.compare_versions()]
+    comparisons = engine.compare_versions()
+    rows = [{**c.as_dict(), "computed_at": now} for c in comparisons]
     frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    latest = {}  # each agent's latest deployment: does it wait for something?
+    for c in comparisons:
+        if c.agent_id not in latest or c.switched_at >= latest[c.agent_id].switched_at:
+            latest[c.agent_id] = c
     # one query for every agent's production versions, not one per agent
     versions = engine.db.query(
         "select agent_id, count(distinct agent_version) as versions from marts.fct_agent_runs "
@@ -115,6 +122,12 @@ def compute_version_comparisons(engine: AnalyticsEngine) -> Computed:
     )
     readiness = []
     for agent, count in versions.iter_rows():
+        waits = latest[agent].waiting if agent in latest else None
+        if count >= 2 and waits is not None:
+            has, needs, unit = waits
+            readiness.append(Readiness("version_comparisons", agent, int(has), int(needs), unit,
+                                       f"{latest[agent].candidate_version}: {latest[agent].test}"))  # fmt: skip
+            continue
         reason = None if count >= 2 else f"version comparisons need 2 versions in production, agent {agent} has {count}"
         readiness.append(Readiness("version_comparisons", agent, int(count), 2, "versions", reason))
     return frame, readiness

@@ -40,7 +40,7 @@ weather. Measured (tests/analytics/test_versions.py, day effects of sd 0.1): see
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -87,9 +87,12 @@ class VersionComparison:
     p_adjusted: float
     verdict: str
     test: str
+    # not a column: what a comparison that cannot judge yet waits for (has, needs, unit)
+    waiting: tuple[int, int, str] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+                if k != "waiting"}  # fmt: skip
 
 
 def daily_values(runs, origin, days: int):
@@ -244,22 +247,22 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
             cand = cand_all.filter(pl.col("started_at") < switch + d * DAY)
             common = {"agent_id": agent_id, "baseline_version": previous, "candidate_version": current,
                       "switched_at": switch, "window_hours": 24.0 * d, "n_baseline": base.height,
-                      "n_candidate": cand.height}  # fmt: skip
+                      "n_candidate": cand.height if d else cand_all.height}  # fmt: skip
             waiting = None
-            if live < DAY:
-                waiting = f"needs 24 hours of {current}, has {live.total_seconds() / 3600:.0f}"
-            elif d < 2:
-                waiting = (f"first verdict after {LOOK_DAYS[0]} days of {current} (has {live // DAY}); "
-                           "no single day decides")  # fmt: skip
-            elif base.height < MIN_RUNS or cand.height < MIN_RUNS:
-                waiting = f"too few runs (needs {MIN_RUNS} each side)"
-            if waiting:
-                out += _waiting(common, waiting)
+            if d < 2:  # under a day, or before the first look
+                waiting = (f"first verdict after {LOOK_DAYS[0]} days of {current} (has "
+                           f"{live.total_seconds() / 86400:.1f}); no single day decides")  # fmt: skip
+                out += _waiting(common, waiting, (live // DAY, LOOK_DAYS[0], f"days of {current}"))
+                continue
+            if base.height < MIN_RUNS or cand.height < MIN_RUNS:
+                out += _waiting(common, f"too few runs (needs {MIN_RUNS} each side)",
+                                (min(base.height, cand.height), MIN_RUNS, "runs each side"))  # fmt: skip
                 continue
             past = daily_values(before, switch, -HISTORY_DAYS)
             if past.height - past["agent_version"].n_unique() < MIN_HISTORY_DAYS - 1:
+                has = past["day"].n_unique()
                 out += _waiting(common, f"needs {MIN_HISTORY_DAYS} days before the switch to know how the agent's "
-                                        f"days vary, has {past['day'].n_unique()}")  # fmt: skip
+                                        f"days vary, has {has}", (has, MIN_HISTORY_DAYS, "days before the switch"))  # fmt: skip
                 continue
             after = daily_values(cand, switch, d)
             out += [_compare(common, metric, past, after, previous, d, switch) for metric in METRICS]
@@ -267,10 +270,11 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
     return out
 
 
-def _waiting(common: dict, why: str, metrics=METRICS) -> list[VersionComparison]:
+def _waiting(common: dict, why: str, waits: tuple | None = None, metrics=METRICS) -> list[VersionComparison]:
     return [VersionComparison(**common, metric=metric, baseline_value=math.nan, candidate_value=math.nan,
                               effect=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
-                              p_adjusted=math.nan, verdict="inconclusive", test=why) for metric in metrics]  # fmt: skip
+                              p_adjusted=math.nan, verdict="inconclusive", test=why, waiting=waits)
+            for metric in metrics]  # fmt: skip
 
 
 def _compare(common: dict, metric: str, past, after, previous: str, d: int, switch) -> VersionComparison:
@@ -282,7 +286,7 @@ def _compare(common: dict, metric: str, past, after, previous: str, d: int, swit
     mine, after = mine.filter(pl.col(metric).is_not_null()), after.filter(pl.col(metric).is_not_null())
     base, cand = mine[metric].to_numpy().astype(float), after[metric].to_numpy().astype(float)
     if metric == "cost_per_run_usd" and min(mine["priced"].sum(), after["priced"].sum()) < MIN_RUNS:
-        return _waiting(common, f"too few priced runs (needs {MIN_RUNS} each side)", [metric])[0]
+        return _waiting(common, f"too few priced runs (needs {MIN_RUNS} each side)", metrics=[metric])[0]
     residuals, df = within_version(past, metric)
     result = day_test(base, cand, residuals, df, ALPHA / LOOKS)
     half = sps.t.ppf(0.975, result.df) * result.se
@@ -290,7 +294,7 @@ def _compare(common: dict, metric: str, past, after, previous: str, d: int, swit
     scale = np.expm1 if ratio else (lambda x: x)
     # what the comparison could see: the smallest change found 80% of the time at this look's alpha
     mde = (sps.t.isf(ALPHA / LOOKS / 2, result.df) + sps.norm.isf(0.2)) * result.se
-    shown = f"{np.expm1(mde):.0%}" if ratio else f"{mde:.3f}"
+    shown = f"{np.expm1(mde):.0%}" if ratio else f"{100 * mde:.1f} points"
     test = (f"daily values: {d} days after the switch against {base.size} before, t-test with AR(1) day noise "
             f"from {df + past['agent_version'].n_unique()} days; detectable at 80% power: {shown}")  # fmt: skip
     if result.decides is not None:

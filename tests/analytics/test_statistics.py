@@ -171,7 +171,7 @@ def test_a_version_waits_for_a_whole_day_and_its_unpriced_runs_are_not_free():
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     young = pl.concat([pl.DataFrame(_runs(rng, "1", t0, 120, 900)), pl.DataFrame(_runs(rng, "2", t0 + timedelta(days=5), 12, 900))])
     assert {(c.verdict, c.test) for c in compare_versions(young)} == {
-        ("inconclusive", "needs 24 hours of 2, has 12")
+        ("inconclusive", "first verdict after 3 days of 2 (has 0.5); no single day decides")
     }
     # half of the candidate's runs use a model without a price: their cost is unknown, not $0
     old, new = _runs(rng, "1", t0, 120, 900), _runs(rng, "2", t0 + timedelta(days=5), 73, 900)

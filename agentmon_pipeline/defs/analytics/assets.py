@@ -126,8 +126,8 @@ def budget_burn():
 
 @dg.asset(
     key=["analytics", "version_comparisons"], deps=[RUNS], group_name="analytics", kinds={"python", "duckdb"},
-    description="Each agent version against the one it replaced, on matched windows of production runs: "
-    "success rate (Fisher), p95 latency and cost per run (Mann-Whitney U, bootstrap CIs), Holm, verdicts.",
+    description="Each agent version against the one it replaced, day by day: daily success rate, p95 latency and "
+    "cost per run against the agent's day-to-day noise (t-test, AR(1) days), looks after 3 and 7 days, Holm, verdicts.",
     check_specs=[dg.AssetCheckSpec("no_version_regressions", asset=["analytics", "version_comparisons"],
                                    description="WARN when a version regressed against the one before it.")],
 )  # fmt: skip
