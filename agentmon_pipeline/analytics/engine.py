@@ -35,6 +35,12 @@ MIN_ANOMALY_HOURS = 72  # three daily cycles: what the seasonal method fits (ano
 MIN_CORRELATION_HOURS = 24
 
 
+def whole_hour(first: datetime) -> datetime:
+    """The start of the first whole hour from `first` (the hour of a first run at 09:55 is not one)."""
+    hour = first.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == first else hour + timedelta(hours=1)
+
+
 class NotEnoughHistory(UserError):
     """An analysis that waits for more history: what it has and what it needs."""
 
@@ -77,7 +83,7 @@ class AnalyticsEngine:
         first, until = self.first_run(agent_id), self.complete_until(agent_id=agent_id)
         if first is None or until is None:
             return 0
-        return max(int((until - first.replace(minute=0, second=0, microsecond=0)).total_seconds() // 3600), 0)
+        return max(int((until - whole_hour(first)).total_seconds() // 3600), 0)
 
     def complete_days(self, agent_id: str | None = None) -> int:
         """Complete UTC days since the day of the scope's first production run."""
@@ -129,7 +135,7 @@ class AnalyticsEngine:
         if start_time is None:  # not before the agent's first run: hours before it are not "zero runs"
             first = self.first_run(agent_id)
             if first is not None:
-                start = max(start, first.replace(minute=0, second=0, microsecond=0))
+                start = max(start, whole_hour(first))
         series = self.get_time_series(metric_name, start, end, granularity, agent_id)
         metric = canonical(metric_name)
         values = series["value"].to_numpy().astype(float)
@@ -229,8 +235,10 @@ class AnalyticsEngine:
         return {"agent_id": agent_id, **stats}
 
     # --- forecasts, budgets, versions -------------------------------------------------------
-    def daily_series(self, metric: str, agent_id: str | None = None, end_time=None) -> pl.DataFrame:
-        """Complete UTC days of the metric, from the first day with data to the last complete one."""
+    def daily_series(self, metric: str, agent_id: str | None = None, end_time=None, whole: bool = True) -> pl.DataFrame:
+        """Complete UTC days of the metric, from the first whole day with data (`whole=False`: the
+        day of the first run, part of it as it may be: money spent then is spent) to the last
+        complete one."""
         where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
         params = {"agent": agent_id} if agent_id else {}
         first = self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}", params)
@@ -242,7 +250,11 @@ class AnalyticsEngine:
             )  # fmt: skip
         end_day = last.date()  # the last complete day ends before this one
         start = datetime.combine(first.date(), datetime.min.time(), UTC)
+        if whole and first > start:  # the day of the first run began before it: not a whole day
+            start += timedelta(days=1)
         end = datetime.combine(end_day, datetime.min.time(), UTC)
+        if end <= start:
+            return self.get_time_series(metric, start, start, "1d", agent_id)
         return self.get_time_series(metric, start, end, "1d", agent_id)
 
     def forecast(self, metric_name: str, horizon_days: int = 14, agent_id: str | None = None) -> pl.DataFrame:
@@ -281,7 +293,7 @@ class AnalyticsEngine:
                 )  # fmt: skip
             as_of = until.date() - timedelta(days=1)
         try:
-            series = self.daily_series("cost_usd", budget.agent_id)
+            series = self.daily_series("cost_usd", budget.agent_id, whole=False)
         except UserError:  # an agent with a budget and no runs yet: nothing spent
             series = pl.DataFrame({"bucket_start": [], "value": []})
         daily = {row["bucket_start"].date(): float(row["value"] or 0.0) for row in series.iter_rows(named=True)}
