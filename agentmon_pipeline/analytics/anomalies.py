@@ -381,7 +381,7 @@ def seasonal_scores(
     winsorised = x + shift
     use = observed
     w = observed.astype(float)
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         mu = _fit(winsorised, w, cal, exposure, profile_prior) - shift
         noise = _noise(kind, x, mu, n, use, runs, log)
         score = np.where(observed, noise.scores(x, mu, n), 0.0)
@@ -389,7 +389,7 @@ def seasonal_scores(
         winsorised = np.clip(x + shift, low, high)
         w = (observed & (np.abs(score) < REJECT)).astype(float)
         settled = observed & (np.abs(score) < DEFAULT_THRESHOLDS["seasonal"])
-        if (settled == use).all() and _ > 0:
+        if (settled == use).all() and round_ > 0:
             break
         use = settled
     expected = np.where(observed, mu / np.where(observed, exposure, 1.0), np.nan) if kind == "rate" else mu

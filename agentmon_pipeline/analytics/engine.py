@@ -58,10 +58,14 @@ class AnalyticsEngine:
         self.db = db
 
     # --- the range of the data ------------------------------------------------------------
-    def data_end(self, agent_id: str | None = None) -> datetime | None:
+    def _runs_edge(self, edge: str, agent_id: str | None) -> datetime | None:
+        """min or max(started_at) of the scope's production runs."""
         where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
-        return self.db.scalar(f"select max(started_at) from marts.fct_agent_runs where {where}",
+        return self.db.scalar(f"select {edge}(started_at) from marts.fct_agent_runs where {where}",
                               {"agent": agent_id} if agent_id else None)  # fmt: skip
+
+    def data_end(self, agent_id: str | None = None) -> datetime | None:
+        return self._runs_edge("max", agent_id)
 
     def complete_until(self, now: datetime | None = None, agent_id: str | None = None) -> datetime | None:
         """The end of the complete hours. The hour of the latest production run is complete once
@@ -93,9 +97,7 @@ class AnalyticsEngine:
         return max((until.date() - first.date()).days, 0)
 
     def first_run(self, agent_id: str | None = None) -> datetime | None:
-        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
-        return self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}",
-                              {"agent": agent_id} if agent_id else None)  # fmt: skip
+        return self._runs_edge("min", agent_id)
 
     def agents(self) -> list[str]:
         frame = self.db.query(
@@ -239,9 +241,7 @@ class AnalyticsEngine:
         """Complete UTC days of the metric, from the first whole day with data (`whole=False`: the
         day of the first run, part of it as it may be: money spent then is spent) to the last
         complete one."""
-        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
-        params = {"agent": agent_id} if agent_id else {}
-        first = self.db.scalar(f"select min(started_at) from marts.fct_agent_runs where {where}", params)
+        first = self.first_run(agent_id)
         last = self.complete_until() if end_time is None else end_time + timedelta(hours=1)
         if first is None or last is None:
             raise NotEnoughHistory(

@@ -84,22 +84,28 @@ def compare_stored(
             raise UserError(
                 f"suite {suite.name}: version {version!r} is not in its versions {suite.versions}"
             )
-    nothing = UserError(
+    run_id, results = _latest_results(
+        s, suite.name, [baseline, candidate],
         f"no stored run of suite {suite.name} with versions {baseline} and {candidate}; "
-        f"run `agentmon eval run {suite_ref}` first, or add --run"
-    )
-    try:
-        with connect(s, read_only=True) as con:
-            run_id = store.latest_run_id(con, suite.name, [baseline, candidate])
-            if run_id is None:
-                raise nothing
-            results = store.load_results(con, run_id)
-    except WarehouseMissing:
-        raise nothing from None
+        f"run `agentmon eval run {suite_ref}` first, or add --run",
+    )  # fmt: skip
     comparisons = RegressionDetector(suite.regression).compare(
         results, suite.evaluators, baseline, candidate, suite.name, suite.clusters
     )
     return suite, run_id, comparisons
+
+
+def _latest_results(s: Settings, suite: str, versions: list[str], nothing: str):
+    """The newest stored run of the suite with these versions and its results; `nothing`: the
+    error when there is none (or no warehouse yet)."""
+    try:
+        with connect(s, read_only=True) as con:
+            run_id = store.latest_run_id(con, suite, versions)
+            if run_id is None:
+                raise UserError(nothing)
+            return run_id, store.load_results(con, run_id)
+    except WarehouseMissing:
+        raise UserError(nothing) from None
 
 
 @dataclass
@@ -137,16 +143,11 @@ def plan_power(
             f"suite {suite.name} has one version: power is that of a comparison with a candidate; add one to "
             "its versions, or plan with --cases and --baseline-rate"
         )
-    nothing = UserError(f"no stored run of suite {suite.name} with all its versions {suite.versions}; "
-                        f"run `agentmon eval run {suite_ref}` first")  # fmt: skip
-    try:
-        with connect(s, read_only=True) as con:
-            run_id = store.latest_run_id(con, suite.name, suite.versions)
-            if run_id is None:
-                raise nothing
-            results = store.load_results(con, run_id)
-    except WarehouseMissing:
-        raise nothing from None
+    run_id, results = _latest_results(
+        s, suite.name, suite.versions,
+        f"no stored run of suite {suite.name} with all its versions {suite.versions}; "
+        f"run `agentmon eval run {suite_ref}` first",
+    )  # fmt: skip
     comparisons = AgentComparator(suite.regression).compare(
         results, suite.evaluators, suite.versions, suite.name, suite.clusters
     )
