@@ -361,10 +361,13 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
             order by abs(score) desc limit 5
             """
         ).fetchall()
+    deployments: dict[tuple, list[str]] = {}  # one line per deployment, however many of its metrics regressed
+    for agent, cand, base, metric, effect in versions:
+        shown = f"{effect:+.1%}" if metric != "success_rate" else f"{effect:+.3f}"
+        deployments.setdefault((agent, cand, base), []).append(f"{metric} ({shown})")
     summary.findings += [
-        f"production {agent}: version {cand} regressed on {metric} against {base} "
-        f"({f'{effect:+.1%}' if metric != 'success_rate' else f'{effect:+.3f}'})"
-        for agent, cand, base, metric, effect in versions
+        f"production {agent}: version {cand} regressed on {', '.join(metrics)} against {base}"
+        for (agent, cand, base), metrics in deployments.items()
     ]
     summary.findings += [
         f"budget {scope}: {status}, {spent:.2f} of {budget:.2f} USD spent, month-end projected {projected:.2f}"

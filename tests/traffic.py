@@ -26,7 +26,8 @@ class Shape:
     night: float = 0.3  # the quietest hour's share of the peak
     weekend: float = 0.5  # weekend volume against weekdays
     drift: float = 0.2  # growth of volume over 30 days
-    day_sd: float = 0.15  # sd of the day effect (log scale), AR(1) over days with phi 0.6
+    day_sd: float = 0.15  # sd of the day effect (log scale), AR(1) over days with phi day_phi
+    day_phi: float = 0.6
     hour_phi: float = 0.8  # hourly AR(1) of the log rate
     hour_sd: float = 0.1  # its innovation sd (stationary sd = hour_sd / sqrt(1 - phi^2))
     latency_ms: float = 1500.0  # median latency
@@ -53,7 +54,7 @@ def rates(rng, days: int, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
     cycle = shape.night + (1 - shape.night) * np.exp(-((hour_of_day - 14) ** 2) / 18)
     weekly = np.where((day % 7) >= 5, shape.weekend, 1.0)  # T0 is a Monday
     drift = 1 + shape.drift * hours / (30 * 24)
-    day_effect = _ar1(rng, days, 0.6, shape.day_sd * np.sqrt(1 - 0.36))[day]
+    day_effect = _ar1(rng, days, shape.day_phi, shape.day_sd * np.sqrt(1 - shape.day_phi**2))[day]
     wobble = _ar1(rng, hours.size, shape.hour_phi, shape.hour_sd)
     return shape.peak * cycle * weekly * drift * np.exp(day_effect + wobble), day_effect
 

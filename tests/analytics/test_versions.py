@@ -14,13 +14,15 @@ from agentmon_pipeline.analytics.versions import compare_versions
 from tests.traffic import T0, Shape, runs
 
 SHAPE = Shape(day_sd=0.1)
-HISTORY_DAYS = 14
+INDEPENDENT_DAYS = Shape(day_sd=0.1, day_phi=0.0)  # the issue's set-up: day effects independent from day to day
+HISTORY_DAYS = 28  # an established agent: the comparison's whole history
 
 
-def deployment(seed: int, live_hours: float, slower: float = 1.0, agent: str = "bot", costly_day: int | None = None):
-    """14 days of version 1, then version 2 for `live_hours` (its runs `slower` times as long; with
+def deployment(seed: int, live_hours: float, slower: float = 1.0, agent: str = "bot", costly_day: int | None = None,
+               shape: Shape = SHAPE):  # fmt: skip
+    """28 days of version 1, then version 2 for `live_hours` (its runs `slower` times as long; with
     `costly_day`, that day after the switch (negative: before) costs 3x)."""
-    r = runs(seed, HISTORY_DAYS + 8, SHAPE)
+    r = runs(seed, HISTORY_DAYS + 8, shape)
     switch = T0 + timedelta(days=HISTORY_DAYS, hours=7)
     frame = pl.DataFrame({
         "agent_id": agent, "started_at": pl.Series(r["started_at"]).dt.replace_time_zone("UTC"),
@@ -72,30 +74,32 @@ def test_eight_agents_in_one_refresh_and_one_abnormal_day():
 
 
 def test_a_slower_version_is_found_and_says_what_it_could_detect():
-    """A true slowdown of every run, after 3 and 7 days of the candidate: how often p95 is judged
-    regressed (never improved), and the detectable change each comparison states. The ceiling: an
-    oracle z-test that knows the true spread of the 3-day effect (measured from A/A deployments),
-    at one look and two-sided 0.05, with no other metric or agent to correct for."""
+    """A true slowdown of every run (p95 and the typical run both +30%), after 3 and 7 days of the
+    candidate: how often a latency metric is judged regressed (never improved), and the detectable
+    change each comparison states. The ceiling: a z-test that knows the true spread of the 3-day
+    effect of typical latency (measured from A/A deployments) at the level each test of the
+    procedure gets (two looks, four metrics: 0.05 / 8, two-sided)."""
     from scipy.stats import norm
 
     found, improved, mde = {}, 0, []
-    for slower, days in ((1.3, 3), (1.3, 7), (1.8, 3)):
+    for slower, days, shape in ((1.3, 3, SHAPE), (1.3, 7, SHAPE), (1.8, 3, SHAPE), (1.3, 3, INDEPENDENT_DAYS)):
         hits = 0
         for seed in range(40):
-            latency = next(c for c in compare_versions(deployment(seed, 24 * days + 6, slower))
-                           if c.metric == "p95_duration_ms")  # fmt: skip
-            hits += latency.verdict == "regressed"
-            improved += latency.verdict == "improved"
-            if (slower, days) == (1.3, 3):
-                mde.append(float(re.search(r"detectable at 80% power: (\d+)%", latency.test).group(1)) / 100)
-        found[f"+{slower - 1:.0%} after {days} days"] = hits / 40
-    null = [next(c for c in compare_versions(deployment(seed, 24 * 3 + 6)) if c.metric == "p95_duration_ms").effect
+            judged = compare_versions(deployment(seed, 24 * days + 6, slower, shape=shape))
+            latency = [c for c in judged if "duration" in c.metric]
+            hits += any(c.verdict == "regressed" for c in latency)
+            improved += any(c.verdict == "improved" for c in latency)
+            if (slower, days, shape) == (1.3, 3, SHAPE):
+                mde.append(float(re.search(r"detectable at 80% power: (\d+)%", latency[0].test).group(1)) / 100)
+        found[f"+{slower - 1:.0%} after {days} days" + (", independent days" if shape.day_phi == 0 else "")] = hits / 40
+    null = [next(c for c in compare_versions(deployment(seed, 24 * 3 + 6)) if c.metric == "typical_duration_ms").effect
             for seed in range(100, 160)]  # fmt: skip
     spread = float(np.std(np.log1p(null)))
-    oracle = float(norm.sf(1.96 - np.log(1.3) / spread))
-    print("\nproduction p95 regression found: " + ", ".join(f"{k} {v:.3f}" for k, v in found.items())
-          + f"; detectable at 80% power after 3 days: median {np.median(mde):.0%}; the 3-day effect's "
-          f"spread under A/A {spread:.3f} (log), oracle power for +30% {oracle:.2f}")  # fmt: skip
+    ceiling = float(norm.sf(norm.isf(0.05 / 16) - np.log(1.3) / spread))
+    print("\nproduction latency regression found: " + ", ".join(f"{k} {v:.3f}" for k, v in found.items())
+          + f"; typical latency detectable at 80% power after 3 days: median {np.median(mde):.0%}; its 3-day "
+          f"effect's spread under A/A {spread:.3f} (log), a known-variance test's power for +30% {ceiling:.2f}")  # fmt: skip
     assert improved == 0
-    assert found["+80% after 3 days"] >= 0.8 and found["+30% after 7 days"] > found["+30% after 3 days"]
-    assert oracle < 0.8  # the issue's +30%-in-3-days goal is beyond any test at these day effects
+    assert found["+80% after 3 days"] >= 0.95 and found["+30% after 7 days"] > found["+30% after 3 days"] >= 0.4
+    assert found["+30% after 3 days, independent days"] >= 0.6
+    assert ceiling < 0.8  # the issue's +30%-in-3-days goal is beyond a test at this level and these day effects
