@@ -50,12 +50,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.runner import run_pipeline
+    from agentmon_pipeline import runstate
+    from agentmon_pipeline.ingest.landing import settle_seconds
 
     s = ensure_home()
     load_config_file(s)
+    idle = None if args.force else runstate.nothing_to_do(s, settle_seconds())
+    if idle is not None:  # answered from the ledger: Dagster and dbt are not even imported
+        print(idle.render())
+        return 0
+    from agentmon_pipeline.runner import run_pipeline
+
+    runstate.forget(s)
     summary = run_pipeline(verbose=args.verbose)
     print(summary.render(s))
+    if summary.success:
+        runstate.remember(s, summary.run_id)
     return 0 if summary.success else 1
 
 
@@ -607,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="ingest the landing folder and build every asset through Dagster, headless"
     )
     run.add_argument("--verbose", "-v", action="store_true", help="also print Dagster's and dbt's own logs")
+    run.add_argument("--force", action="store_true",
+                     help="run even when nothing is new since the last run (same files, suites, models, config, hour)")  # fmt: skip
     run.set_defaults(func=cmd_run)
     status = sub.add_parser("status", help="what is in the warehouse: files, spans, quarantine, runs")
     status.set_defaults(func=cmd_status)

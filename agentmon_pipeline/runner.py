@@ -187,7 +187,7 @@ class Progress:
             event = record.dagster_event
             stage = stage_of(event.step_key or "")
             if event.event_type == DagsterEventType.STEP_FAILURE:
-                self._say(f"{event.step_key} failed")
+                self._say(f"{event.step_key} failed" + _why(event))
             elif stage not in self.entered and stage != "other":
                 self.entered.add(stage)
                 self._say(STAGE_WORDS[stage])
@@ -195,6 +195,15 @@ class Progress:
 
     def _say(self, text: str) -> None:
         print(f"  [{time.monotonic() - self.started:6.1f} s] {text}", file=self.out, flush=True)
+
+
+def _why(event) -> str:
+    """The first line of what a failed step raised (the user's exception, not Dagster's wrapper)."""
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None and getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = (getattr(error, "message", "") or "").strip().splitlines()
+    return f": {message[0].split('UserError: ', 1)[-1][:400]}" if message else ""
 
 
 class _LibraryNoise(logging.Filter):

@@ -36,11 +36,44 @@ def test_demo_run_status_end_to_end(home, capsys):
     # same findings, and no benchmark rerun (nothing they measure changed)
     alerts, findings = firing_alerts(), summary_findings(out)
     assert alerts and findings
-    assert main(["run"]) == 0
+    assert main(["run", "--force"]) == 0
     again = capsys.readouterr().out
     assert "3 unchanged since their last run (not rerun)" in again
     assert (firing_alerts(), summary_findings(again)) == (alerts, findings)
     # (the UI's entry point, a real `dagster dev` and its ingest_job: tests/test_ui.py)
+    assert_a_run_with_nothing_new_answers_from_the_ledger()
+
+
+def assert_a_run_with_nothing_new_answers_from_the_ledger():
+    """Nothing new and nothing due: `agentmon run` says so without importing Dagster or dbt (a
+    fresh process, as a user's). A settled new file, a changed config or dbt model, another
+    hour: a run is needed again."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    from agentmon_pipeline import runstate
+    from agentmon_pipeline.warehouse import connect
+
+    check = ("import sys; from agentmon_pipeline.cli import main; code = main(['run']); "
+             "assert not {'dagster', 'dbt', 'dagster_dbt'} & set(sys.modules), 'imported'; sys.exit(code)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("agentmon run: nothing new since the last run") and "--force" in proc.stdout
+    s = settings()
+    assert runstate.nothing_to_do(s, 10) is not None
+    with connect(s, read_only=True) as con:
+        now, later = runstate.inputs(s, con), runstate.inputs(s, con, now=datetime.now(UTC) + timedelta(hours=1))
+    assert now != later and {k: v for k, v in now.items() if k != "hour"} == {k: v for k, v in later.items() if k != "hour"}
+    new = s.landing_dir / "new.jsonl"
+    new.write_text('{"trace_id": "t", "span_id": "s", "name": "x", "start_time": "2026-11-19T10:00:00Z"}\n')
+    assert runstate.nothing_to_do(s, 10) is not None  # still being written: waits for the next run
+    assert "1 file(s) still being written" in runstate.nothing_to_do(s, 10).render()
+    os.utime(new, (new.stat().st_mtime - 60, new.stat().st_mtime - 60))
+    assert runstate.nothing_to_do(s, 10) is None  # settled: a run loads it
+    new.unlink()
+    assert runstate.nothing_to_do(s, 10) is not None
+    s.config_file.write_text(s.config_file.read_text() + "\n# changed\n")
+    assert runstate.nothing_to_do(s, 10) is None
 
 
 def summary_findings(out: str) -> list[str]:
@@ -253,3 +286,20 @@ def test_numbers_are_plain_decimals():
     today = date(2026, 11, 28)
     assert runs_out(date(2026, 11, 27), today) == ", ran out on 2026-11-27"
     assert runs_out(date(2026, 12, 3), today) == ", runs out on 2026-12-03" and runs_out(None, today) == ""
+
+
+def test_a_file_that_needs_more_memory_fails_the_run_with_the_setting_named(home, capsys, monkeypatch):
+    """The machine's limit, not the file's fault: the run fails (exit 1) and its stage line says
+    what to change; the file is not quarantined and loads once there is room."""
+    from agentmon_pipeline.bench import write_spans
+    from agentmon_pipeline.ingest import loader
+
+    write_spans(settings().landing_dir / "spans.jsonl", 50_000)
+    monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "0")
+    monkeypatch.setattr(loader, "ingest_memory", lambda: 4 * 1000**2)
+    assert main(["run"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY=1GB allows" in out
+    con = duckdb.connect(str(settings().warehouse_path), read_only=True)
+    assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0
+    con.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from agentmon_pipeline.config import Settings, load_config_file
-from agentmon_pipeline.ingest.landing import pending_files
+from agentmon_pipeline.ingest.landing import pending_files, settle_seconds
 from agentmon_pipeline.ingest.loader import FileResult, ingest_file, record_refused
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
@@ -20,11 +19,6 @@ from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, valid
 from agentmon_pipeline.retention import outside_window
 
 log = logging.getLogger(__name__)
-
-
-def settle_seconds() -> float:
-    """A file modified more recently than this is still being written: it waits for the next tick."""
-    return float(os.environ.get("MONITORING_SETTLE_SECONDS", "10"))
 
 
 @dataclass

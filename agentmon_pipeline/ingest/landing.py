@@ -19,6 +19,11 @@ from agentmon_pipeline.ingest.loader import sha256_of
 from agentmon_pipeline.warehouse import connect
 
 
+def settle_seconds() -> float:
+    """A file modified more recently than this is still being written: it waits for the next tick."""
+    return float(os.environ.get("MONITORING_SETTLE_SECONDS", "10"))
+
+
 @dataclass(frozen=True)
 class PendingFile:
     path: Path

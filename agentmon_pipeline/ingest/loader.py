@@ -10,12 +10,12 @@ Guarantees (SPEC §3.3):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,12 +25,17 @@ import duckdb
 import psycopg
 import pyarrow as pa
 
+from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.ingest import langfuse, native, otlp
 from agentmon_pipeline.ingest.redaction import DEFAULT, RedactionPolicy, redact_text_sql
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
-DOCUMENT_CHUNK_BYTES = 32 * 1024 * 1024
+DEFAULT_INGEST_MEMORY = "1GB"
+# Converting OTLP or Langfuse documents builds JSON far larger than its input, in expressions that
+# DuckDB cannot spill: a chunk of documents gets 1/128 of the memory limit (8 MB of lines at 1 GB;
+# measured: 32 MB chunks fail at 1 GB, 4 MB ones at 256 MB).
+CHUNK_SHARE = 128
 READ_FORMATS = (
     "native JSONL (spans, metrics, events), OpenTelemetry OTLP JSON traces and Langfuse trace exports"
 )
@@ -114,18 +119,6 @@ def detect_format(head: bytes) -> str:
     raise WholeFileRejected(f"no JSON object in the first lines; agentmon reads {READ_FORMATS}")
 
 
-def _gunzip_to_temp(path: Path, tmp_dir: Path) -> Path:
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".jsonl")
-    try:
-        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-    except (OSError, EOFError, zlib.error) as exc:
-        os.unlink(name)
-        raise WholeFileRejected(f"truncated or corrupt gzip ({exc})") from None
-    return Path(name)
-
-
 def _sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -138,30 +131,19 @@ def _fast_source(path: Path, gz: bool) -> str:
         select null::bigint as line_number, null::bigint as ordinal, j
         from read_json({_sql_path(path)}, format = 'newline_delimited', records = false,
                        columns = {{'j': 'JSON'}}, compression = '{compression}',
-                       maximum_object_size = 1073741824)
+                       maximum_object_size = {max_line_bytes()})
     )"""
 
 
-def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Numbered lines; the lines that are not JSON go to the quarantine table."""
-    try:
-        con.execute(
-            f"""
-            create or replace temp table lines as
-            select line_number, line
-            from (
-                select generate_subscripts(parts, 1) as line_number,
-                       unnest(parts) as line
-                from (select string_split(content, chr(10)) as parts from read_text({_sql_path(path)}))
-            )
-            where trim(line) <> ''
-            """
-        )
-    except duckdb.Error as exc:
-        raise WholeFileRejected(f"cannot read the file as text ({str(exc).splitlines()[0]})") from None
+def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
+    """Numbered lines, read in chunks (`_text_chunks`: memory bounded whatever the file's size);
+    the lines that are not UTF-8 or not JSON go to the quarantine table."""
+    con.execute("create or replace temp table lines (line_number bigint, line varchar)")
+    for _ in _text_chunks(con, path, gz, line_chunk_bytes()):
+        con.execute("insert into lines select line_number, line from chunk_lines")
     con.execute(
         f"""
-        create or replace temp table bad_lines as
+        insert into bad_lines
         select line_number, 'not valid JSON' as reason, {native.cap_sql("line")} as raw_line
         from lines where not json_valid(line)
         """
@@ -172,6 +154,7 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         select line_number, line_number as ordinal, trim(line)::json as j from lines where json_valid(line)
         """
     )
+    con.execute("drop table lines")
 
 
 DOCUMENT_FORMATS = {
@@ -190,8 +173,9 @@ DOCUMENT_FORMATS = {
 
 
 def _line_chunks(path: Path, gz: bool, chunk_bytes: int) -> Iterator[pa.Table]:
-    """The file as tables of (line_number, line), about `chunk_bytes` of whole lines each. The
-    splitting is done by `bytes.split` per chunk, in C: no Python loop over lines."""
+    """The file as tables of (line_number, line as bytes), about `chunk_bytes` of whole lines
+    each. The splitting is done by `bytes.split` per chunk, in C: no Python loop over lines;
+    decoding is DuckDB's (`_text_chunks`)."""
     opener = gzip.open if gz else open
     first, rest = 1, b""
     try:
@@ -205,10 +189,10 @@ def _line_chunks(path: Path, gz: bool, chunk_bytes: int) -> Iterator[pa.Table]:
                     continue
                 rest = data[cut + 1 :]
                 if cut > 0 or block:
-                    lines = data[:cut].decode("utf-8", "replace").split("\n")
+                    lines = data[:cut].split(b"\n")
                     yield pa.table({
                         "line_number": pa.array(range(first, first + len(lines)), pa.int64()),
-                        "line": pa.array(lines, pa.large_string()),
+                        "line": pa.array(lines, pa.large_binary()),
                     })  # fmt: skip
                     first += len(lines)
                 if not block:
@@ -217,14 +201,46 @@ def _line_chunks(path: Path, gz: bool, chunk_bytes: int) -> Iterator[pa.Table]:
         raise WholeFileRejected(f"truncated or corrupt gzip ({exc})") from None
 
 
+def _text_chunks(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, chunk_bytes: int) -> Iterator[None]:
+    """Per chunk of the file (`_line_chunks`): its lines that are not UTF-8, or longer than a
+    record may be (`max_line_bytes`: parsing one takes several times its size, in memory that
+    cannot spill), go to `bad_lines`; the others, but empty ones, are view `chunk_lines`
+    (line_number, line) when this yields."""
+    longest = max_line_bytes()
+    too_long = (f"'line of ' || round(octet_length(line) / 1e6, 1) || ' MB, longer than the "
+                f"{longest / 1e6:.0f} MB a record may have at this MONITORING_INGEST_MEMORY'")  # fmt: skip
+    for chunk in _line_chunks(path, gz, chunk_bytes):
+        con.register("chunk_raw", chunk)
+        con.execute(
+            f"""
+            insert into bad_lines
+            select line_number,
+                case when octet_length(line) > {longest} then {too_long} else 'not valid UTF-8' end,
+                {native.cap_sql("coalesce(try(decode(line[1:65536])), (line[1:65536])::varchar)")}
+            from chunk_raw where octet_length(line) > {longest} or try(decode(line)) is null
+            """
+        )
+        con.execute(
+            f"""
+            create or replace temp view chunk_lines as
+            select line_number, text as line
+            from (select line_number, try(decode(line)) as text from chunk_raw where octet_length(line) <= {longest})
+            where trim(text) <> ''
+            """
+        )
+        yield
+        con.unregister("chunk_raw")
+    con.execute("drop view if exists chunk_lines")
+
+
 def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: bytes, fmt: str) -> None:
     """Fill `typed` and `bad_lines` from a file of JSON documents (OTLP requests, Langfuse
     exports) -> native records: one document per line, or one pretty-printed document per file.
 
-    A file of one document per line is read and converted in chunks of about
-    DOCUMENT_CHUNK_BYTES: the JSON the conversion builds is several times the size of its input,
+    A file of one document per line is read and converted in chunks of 1/CHUNK_SHARE of the
+    ingest's memory limit: the JSON the conversion builds is many times the size of its input,
     and a whole big file at once needs memory in proportion to it (12.9 GB for a 459 MB Collector
-    file). Only the converted records are kept across chunks."""
+    file). Only the converted records are kept across chunks (in tables DuckDB may spill)."""
     con.execute(
         "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
     )
@@ -243,30 +259,35 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
                 select 1::bigint as line_number, j
                 from read_json({_sql_path(path)}, format = 'unstructured', records = false,
                                columns = {{'j': 'JSON'}}, compression = '{"gzip" if gz else "none"}',
-                               maximum_object_size = 1073741824)
+                               maximum_object_size = {max_document_bytes()})
                 """
             )
+        except duckdb.OutOfMemoryException:
+            raise
         except duckdb.Error as exc:
+            if "maximum_object_size" in str(exc):
+                raise WholeFileRejected(
+                    f"one JSON document larger than an ingest reads at once ({max_document_bytes() // 1000**2} MB "
+                    "at this MONITORING_INGEST_MEMORY): write one request per line, as the Collector's file "
+                    "exporter does, or raise MONITORING_INGEST_MEMORY"
+                ) from None
             raise WholeFileRejected(f"not a valid JSON document ({str(exc).splitlines()[0]})") from None
         _convert_documents(con, fmt)
     else:
-        for chunk in _line_chunks(path, gz, DOCUMENT_CHUNK_BYTES):
-            con.register("chunk_lines", chunk)
+        for _ in _text_chunks(con, path, gz, document_chunk_bytes()):
             con.execute(
                 f"""
                 insert into bad_lines
                 select line_number, 'not valid JSON', {native.cap_sql("line")}
-                from chunk_lines where trim(line) <> '' and not json_valid(line)
+                from chunk_lines where not json_valid(line)
                 """
             )
             con.execute(
                 """
                 create or replace temp table requests as
-                select line_number, trim(line)::json as j from chunk_lines
-                where trim(line) <> '' and json_valid(line)
+                select line_number, trim(line)::json as j from chunk_lines where json_valid(line)
                 """
             )
-            con.unregister("chunk_lines")
             _convert_documents(con, fmt)
     con.execute("drop table if exists requests")
     _typed(con)
@@ -323,7 +344,7 @@ def _typed(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Path) -> bool:
+def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> bool:
     """Fill temp tables `typed` (records with reason) and `bad_lines` (lines that are not JSON).
 
     Returns True when the fast path did it: then no key repeats within the file.
@@ -339,17 +360,14 @@ def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, tmp_dir: Pa
             return True
     except duckdb.Error:
         pass
-    source = _gunzip_to_temp(path, tmp_dir) if gz else path
+    _parse_slow(con, path, gz)
     try:
-        _parse_slow(con, source)
-        try:
-            _typed(con)
-        except duckdb.Error as exc:
-            raise WholeFileRejected(f"cannot parse the file ({str(exc).splitlines()[0]})") from None
-        _exact_text_check(con)
-    finally:
-        if gz:
-            source.unlink(missing_ok=True)
+        _typed(con)
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as exc:
+        raise WholeFileRejected(f"cannot parse the file ({str(exc).splitlines()[0]})") from None
+    _exact_text_check(con)
     return False
 
 
@@ -384,6 +402,61 @@ def record_refused(con, path: Path, size: int, mtime_ns: int, reason: str) -> Fi
     return result
 
 
+UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+         "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}  # fmt: skip
+
+
+def ingest_memory() -> int:
+    """MONITORING_INGEST_MEMORY (default 1GB): how much memory DuckDB may use while it ingests a
+    file; what does not fit spills to disk under AGENTMON_HOME/tmp. In bytes."""
+    text = os.environ.get("MONITORING_INGEST_MEMORY", DEFAULT_INGEST_MEMORY)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", text, re.IGNORECASE)
+    size = int(float(match.group(1)) * UNITS[(match.group(2) or "").lower()]) if match else 0
+    if size < 128 * 1000**2:
+        raise UserError(f"MONITORING_INGEST_MEMORY={text!r}: expected a size of at least 128MB, such as 512MB or 2GB")
+    return size
+
+
+def max_line_bytes() -> int:
+    """The longest line the fast reader takes (its buffers grow with it): 1/16 of the ingest's
+    memory, at most 1 GiB. A longer line is read by the chunked path."""
+    return min(1 << 30, ingest_memory() // 16)
+
+
+def max_document_bytes() -> int:
+    """The largest pretty-printed document (a file of one request) read whole: 1/4 of the
+    ingest's memory (DuckDB's reader buffers twice the size), at most 1 GiB."""
+    return min(1 << 30, ingest_memory() // 4)
+
+
+def line_chunk_bytes() -> int:
+    """The lines the chunked path reads at once: 1/32 of the ingest's memory, >= 1 MB."""
+    return max(1 << 20, ingest_memory() // 32)
+
+
+def document_chunk_bytes() -> int:
+    """The lines of documents converted at once: 1/CHUNK_SHARE of the ingest's memory, >= 1 MB."""
+    return max(1 << 20, ingest_memory() // CHUNK_SHARE)
+
+
+@contextlib.contextmanager
+def bounded_memory(duck: duckdb.DuckDBPyConnection, tmp_dir: Path, limit: int, own: bool) -> Iterator[None]:
+    """DuckDB holds at most `limit` bytes while it ingests (its setting is per database, so the
+    warehouse's is restored after) and spills the rest to disk: `tmp_dir`/spill for the in-memory
+    database of a PostgreSQL ingest (`own`), the warehouse's own `.tmp` folder beside it else."""
+    before = duck.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    duck.execute(f"set memory_limit = '{limit}B'")
+    if own:
+        spill = tmp_dir / "spill"
+        spill.mkdir(parents=True, exist_ok=True)
+        duck.execute(f"set temp_directory = {_sql_path(spill)}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):  # a connection the error closed has nothing to restore
+            duck.execute(f"set memory_limit = '{before}'")
+
+
 def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT) -> FileResult:
     """Ingest one file into the raw tables in one transaction. Never raises for bad content.
 
@@ -394,13 +467,20 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
     constraint, a nesting too deep) quarantines the file whole with that reason, after the file's
     transaction was rolled back: one hostile file never stops the files after it. Errors of the
     machine (disk, memory, connection) are raised, since the file itself may be fine."""
+    limit = ingest_memory()
     try:
         if isinstance(con, duckdb.DuckDBPyConnection):
-            return _ingest_file(con, con, path, tmp_dir, policy)
-        with duckdb.connect() as duck:
+            with bounded_memory(con, tmp_dir, limit, own=False):
+                return _ingest_file(con, con, path, tmp_dir, policy)
+        with duckdb.connect() as duck, bounded_memory(duck, tmp_dir, limit, own=True):
             duck.execute("set TimeZone = 'UTC'")
             duck.execute("set enable_progress_bar = false")
             return _ingest_file(duck, con, path, tmp_dir, policy)
+    except duckdb.OutOfMemoryException as exc:
+        setting = os.environ.get("MONITORING_INGEST_MEMORY", DEFAULT_INGEST_MEMORY)
+        raise UserError(f"{path.name}: ingesting it needs more memory than MONITORING_INGEST_MEMORY={setting} allows "
+                        f"({str(exc).splitlines()[0][:200]}); raise it: the file stays in the landing folder "
+                        f"and loads at the next run") from None  # fmt: skip
     except CONTENT_ERRORS as exc:
         reason = f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
         with duckdb.connect() as duck:
@@ -446,7 +526,7 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) 
             parse_documents(duck, path, gz, head, result.format)
             fast = False
         else:
-            fast = result.format != "empty" and parse_file(duck, path, gz, tmp_dir)
+            fast = result.format != "empty" and parse_file(duck, path, gz)
     except WholeFileRejected as exc:
         return _quarantine_whole_file(duck, con, path, result, str(exc), stat.st_mtime_ns, gz, policy)
 

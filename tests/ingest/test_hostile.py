@@ -31,15 +31,21 @@ def test_a_hostile_line_is_quarantined_with_its_reason_and_the_rest_loads(con, t
     assert len(quarantined) == 1 and quarantined[0][0] == 1 and reason in quarantined[0][1]
 
 
-def test_a_line_of_a_hundred_megabytes_loads_capped(con, tmp_path):
+def test_a_line_of_ten_megabytes_loads_capped_and_one_of_a_hundred_is_quarantined(con, tmp_path):
+    """Parsing a line takes several times its size in memory that cannot spill: a line longer than
+    1/16 of MONITORING_INGEST_MEMORY (62.5 MB at the default 1GB) is quarantined with its size, and
+    the file's other lines load."""
     path = tmp_path / "big.jsonl"
     with open(path, "w") as handle:
         handle.write(json.dumps(good_span("small")) + "\n")
+        handle.write(json.dumps(good_span("long", input="x" * 10_000_000)) + "\n")
         handle.write(json.dumps(good_span("huge", input="x" * 100_000_000)) + "\n")
     result = ingest_file(con, path, tmp_path / "tmp")
-    assert (result.status, result.loaded) == ("loaded", 2)
-    length = con.execute("select strlen(input) from raw.spans where span_id = 'huge'").fetchone()[0]
+    assert (result.status, result.loaded, result.quarantined) == ("partial", 2, 1)
+    length = con.execute("select strlen(input) from raw.spans where span_id = 'long'").fetchone()[0]
     assert length == 64 * 1024
+    line, reason, kept = con.execute("select line_number, reason, strlen(raw_line) from raw.quarantine").fetchone()
+    assert line == 3 and reason.startswith("line of 100.0 MB, longer than the 62 MB") and kept <= 64 * 1024
 
 
 def test_content_duckdb_cannot_take_quarantines_the_file_and_the_next_file_loads(home, monkeypatch):

@@ -334,3 +334,60 @@ def test_warehouse_records_its_schema_version_and_migrates_once(tmp_path):
     assert db.execute("select count(*) from raw.schema_version").fetchone()[0] == SCHEMA_VERSION
     schemas = {r[0] for r in db.execute("select schema_name from information_schema.schemata").fetchall()}
     assert {"raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry"} <= schemas
+
+
+def test_a_line_that_is_not_utf8_is_quarantined_and_the_others_load(con, tmp_path):
+    """Past the head (a file that is not UTF-8 from its start is refused whole, see above): the
+    line alone is quarantined, its bytes shown escaped."""
+    path = tmp_path / "mixed.jsonl"
+    good = [json.dumps(span(span_id=f"s{i}", attributes={"pad": "x" * 100})).encode() for i in range(800)]
+    bad = b'{"trace_id": "t1", "span_id": "\xff\xfe"}'
+    path.write_bytes(b"\n".join([*good[:700], bad, *good[700:]]) + b"\n")
+    assert path.stat().st_size > loader.HEAD_BYTES
+    result = ingest_file(con, path, tmp_path)
+    assert (result.lines, result.loaded, result.quarantined) == (801, 800, 1)
+    line, reason, raw = con.execute("select line_number, reason, raw_line from raw.quarantine").fetchone()
+    assert (line, reason) == (701, "not valid UTF-8") and "span_id" in raw and "\\xFF" in raw
+
+
+def test_a_file_larger_than_the_memory_limit_loads_whole(con, tmp_path, monkeypatch):
+    """MONITORING_INGEST_MEMORY=128MB and a 150 MB file with one bad line (the chunked path, which
+    numbers lines): every record loaded or quarantined, none lost; the spill stays under tmp."""
+    from agentmon_pipeline.bench import write_spans
+
+    monkeypatch.setenv("MONITORING_INGEST_MEMORY", "128MB")
+    path = tmp_path / "big.jsonl"
+    write_spans(path, 420_000)
+    with path.open("ab") as f:
+        f.write(b"not json\n")
+    assert path.stat().st_size > 128 * 1000**2
+    result = ingest_file(con, path, tmp_path / "tmp")
+    assert (result.lines, result.loaded, result.quarantined) == (420_001, 420_000, 1)
+    assert con.execute("select count(*), count(distinct span_id) from raw.spans").fetchone() == (420_000, 420_000)
+    assert con.execute("select current_setting('memory_limit')").fetchone()[0] != "122.0 MiB"  # restored
+
+
+@pytest.mark.parametrize("value", ["lots", "12", "64MB", "-1GB"])
+def test_an_unusable_memory_setting_is_one_clear_line(con, tmp_path, monkeypatch, value):
+    from agentmon_pipeline.errors import UserError
+
+    monkeypatch.setenv("MONITORING_INGEST_MEMORY", value)
+    with pytest.raises(UserError, match=r"MONITORING_INGEST_MEMORY=.*at least 128MB"):
+        ingest_file(con, write(tmp_path / "a.jsonl", [span()]), tmp_path)
+    assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0
+
+
+def test_running_out_of_memory_names_the_setting_and_keeps_the_file(con, tmp_path, monkeypatch):
+    """Out of memory is the machine's limit, not the file's fault: not quarantined, the run
+    stops with what to change, and the file loads once there is room."""
+    from agentmon_pipeline.bench import write_spans
+    from agentmon_pipeline.errors import UserError
+
+    path = tmp_path / "spans.jsonl"
+    write_spans(path, 50_000)
+    monkeypatch.setattr(loader, "ingest_memory", lambda: 4 * 1000**2)
+    with pytest.raises(UserError, match="spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY"):
+        ingest_file(con, path, tmp_path)
+    assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0
+    monkeypatch.undo()
+    assert ingest_file(con, path, tmp_path).loaded == 50_000

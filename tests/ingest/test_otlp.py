@@ -180,7 +180,7 @@ def test_big_files_are_converted_in_chunks_with_the_same_result(con, tmp_path, m
     whole = load(con, tmp_path, reqs, "whole.jsonl")
     expected = con.execute("select * exclude (load_id) from raw.spans order by span_id").fetchall()
     con.execute("delete from raw.spans; delete from raw.ingested_files")
-    monkeypatch.setattr(loader, "DOCUMENT_CHUNK_BYTES", 2000)  # a few requests per chunk
+    monkeypatch.setattr(loader, "document_chunk_bytes", lambda: 2000)  # a few requests per chunk
     (tmp_path / "whole.jsonl").rename(tmp_path / "chunked.jsonl")
     chunked = ingest_file(con, tmp_path / "chunked.jsonl", tmp_path)
     assert (chunked.lines, chunked.loaded) == (whole.lines, whole.loaded) == (121, 121)

@@ -14,8 +14,7 @@ import dagster as dg
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.ingest.batch import settle_seconds
-from agentmon_pipeline.ingest.landing import read_ledger, scan_landing
+from agentmon_pipeline.ingest.landing import read_ledger, scan_landing, settle_seconds
 
 INGESTING_JOBS = ("ingest_job", "agentmon_job")
 IN_FLIGHT = [

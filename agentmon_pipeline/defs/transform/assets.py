@@ -1,9 +1,7 @@
 """Transform: `dbt build` of the dbt project (staging -> intermediate -> marts), tests as checks."""
 
-import hashlib
 import shutil
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,6 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.resources import dbt_project
+from agentmon_pipeline.runstate import models_digest
 from agentmon_pipeline.warehouse import connect, warehouse_lock
 
 
@@ -65,17 +64,6 @@ def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         if isinstance(event, dg.Output) and counts.get(event.output_name) is not None:
             event = event.with_metadata({**event.metadata, "dagster/row_count": counts[event.output_name]})
         yield event
-
-
-def models_digest(project_dir: Path) -> str:
-    """A hash of the SQL that builds the marts (models, macros, seeds, project file)."""
-    digest = hashlib.sha256()
-    for folder in ("models", "macros", "seeds"):
-        for path in sorted((project_dir / folder).rglob("*")):
-            if path.is_file():
-                digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
-    digest.update((project_dir / "dbt_project.yml").read_bytes())
-    return digest.hexdigest()
 
 
 def table_row_count(con, path: list[str]) -> int | None:
