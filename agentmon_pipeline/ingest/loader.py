@@ -644,23 +644,27 @@ def _write_postgres(duck, con, result: FileResult, fast: bool, valid: str, polic
 
     load_id = result.load_id
     latest = "qualify row_number() over (partition by {} order by ordinal desc) = 1"
-    plan = []  # (DuckDB table of new rows, raw table, what makes a row the same as a new one)
+    # (DuckDB table of new rows, raw table, the columns that make a row the same as a new one, how
+    # PostgreSQL compares them): the keys go through a temp table to delete the rows they replace,
+    # the rows themselves are copied straight into the raw table (one write, not two)
+    plan = []
     if result.spans:
         rows = native.span_rows_sql(valid, load_id, result.format, policy)
         duck.execute(f"create or replace temp table new_spans as select * exclude (ordinal) from ({rows}) "
                      + ("" if fast else latest.format("trace_id, span_id")))  # fmt: skip
-        plan.append(("new_spans", "raw.spans", "t.trace_id = n.trace_id and t.span_id = n.span_id"))
+        plan.append(("new_spans", "raw.spans", ("trace_id", "span_id"),
+                     "t.trace_id = n.trace_id and t.span_id = n.span_id"))  # fmt: skip
     if result.metrics:
         rows = native.metric_rows_sql(valid, load_id, policy)
         duck.execute(f"create or replace temp table new_metrics as select * exclude (ordinal) from ({rows}) "
                      + latest.format("name, time, labels::varchar"))  # fmt: skip
         same = "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')"
-        plan.append(("new_metrics", "raw.metrics", same))
+        plan.append(("new_metrics", "raw.metrics", ("name", "time", "labels"), same))
     if result.events:
         rows = native.event_rows_sql(valid, load_id, policy)
         duck.execute(f"create or replace temp table new_events as select * exclude (ordinal) from ({rows}) "
                      + latest.format("event_id"))  # fmt: skip
-        plan.append(("new_events", "raw.events", "t.event_id = n.event_id"))
+        plan.append(("new_events", "raw.events", ("event_id",), "t.event_id = n.event_id"))
     duck.register("bad_records", bad_records)
     duck.execute(
         "create or replace temp table new_quarantine as "
@@ -672,11 +676,12 @@ def _write_postgres(duck, con, result: FileResult, fast: bool, valid: str, polic
     pg = con.pg
     pg.execute("begin")
     try:
-        for new, target, same in plan:
-            pg.execute(f"create temp table {new} (like {target}) on commit drop")
-            copy_into(duck, pg, new, new)
-            pg.execute(f"delete from {target} t using {new} n where {same}")
-            pg.execute(f"insert into {target} select * from {new}")
+        for new, target, keys, same in plan:
+            columns = ", ".join(keys)
+            pg.execute(f"create temp table {new}_keys on commit drop as select {columns} from {target} limit 0")
+            copy_into(duck, pg, f"select {columns} from {new}", f"{new}_keys")
+            pg.execute(f"delete from {target} t using {new}_keys n where {same}")
+            copy_into(duck, pg, new, target)
         copy_into(duck, pg, "new_quarantine", "raw.quarantine")
         _ledger_row(con, result, mtime_ns)
         pg.execute("commit")
