@@ -52,9 +52,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from agentmon_pipeline import runstate
     from agentmon_pipeline.ingest.landing import settle_seconds
+    from agentmon_pipeline.ingest.loader import ingest_memory
 
     s = ensure_home()
     load_config_file(s)
+    ingest_memory()  # a setting that cannot work says so now, not at the first big file
     idle = None if args.force else runstate.nothing_to_do(s, settle_seconds())
     if idle is not None:  # answered from the ledger: Dagster and dbt are not even imported
         print(idle.render())

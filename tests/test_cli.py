@@ -110,6 +110,7 @@ def test_demo_is_deterministic(tmp_path):
             "MONITORING_RETENTION_DAYS='ninety': expected a whole number",
         ),
         (["run"], {"AGENTMON_CONFIG": "/nonexistent/agentmon.yaml"}, "does not exist"),
+        (["run"], {"MONITORING_INGEST_MEMORY": "lots"}, "MONITORING_INGEST_MEMORY='lots': expected a size"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(home, tmp_path, argv, env, message):
@@ -288,6 +289,7 @@ def test_numbers_are_plain_decimals():
     assert runs_out(date(2026, 12, 3), today) == ", runs out on 2026-12-03" and runs_out(None, today) == ""
 
 
+@pytest.mark.slow
 def test_a_file_that_needs_more_memory_fails_the_run_with_the_setting_named(home, capsys, monkeypatch):
     """The machine's limit, not the file's fault: the run fails (exit 1) and its stage line says
     what to change; the file is not quarantined and loads once there is room."""
