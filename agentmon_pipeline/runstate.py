@@ -77,8 +77,8 @@ class Idle:
 
     def render(self) -> str:
         text = (
-            f"agentmon run: nothing new since the last run ({self.run_id[:8]}, {self.finished_at} UTC): no file "
-            "waiting in the landing folder, no suite, dbt model or configuration changed, same hour. The "
+            f"agentmon run: nothing new since the last run ({self.run_id[:8]}, {self.finished_at} UTC): no "
+            "settled file waiting in the landing folder, no suite, dbt model or configuration changed, same hour. The "
             "results in the warehouse are current (agentmon status shows them; agentmon run --force runs anyway)."
         )
         if self.waiting_files:

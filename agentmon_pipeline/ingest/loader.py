@@ -92,12 +92,9 @@ def detect_format(head: bytes) -> str:
     """The format of a file from its first 64 KiB; raises WholeFileRejected for what we do not read."""
     if b"\x00" in head:
         raise WholeFileRejected(f"binary file; agentmon reads {READ_FORMATS}")
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a character cut at the end of the head is fine
-            raise WholeFileRejected(f"not UTF-8 text; agentmon reads {READ_FORMATS}") from None
-        text = head[: exc.start].decode("utf-8")
+    # a line that is not UTF-8 is quarantined on its own when the file is read (`_text_chunks`):
+    # it does not make the file unreadable, wherever it is
+    text = head.decode("utf-8", "replace")
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         return "empty"

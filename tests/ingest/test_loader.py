@@ -336,18 +336,18 @@ def test_warehouse_records_its_schema_version_and_migrates_once(tmp_path):
     assert {"raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry"} <= schemas
 
 
-def test_a_line_that_is_not_utf8_is_quarantined_and_the_others_load(con, tmp_path):
-    """Past the head (a file that is not UTF-8 from its start is refused whole, see above): the
-    line alone is quarantined, its bytes shown escaped."""
+@pytest.mark.parametrize("where", [1, 700])  # in the head that detects the format, and past it
+def test_a_line_that_is_not_utf8_is_quarantined_and_the_others_load(con, tmp_path, where):
+    """The line alone is quarantined, its bytes shown escaped; the file's other lines load."""
     path = tmp_path / "mixed.jsonl"
     good = [json.dumps(span(span_id=f"s{i}", attributes={"pad": "x" * 100})).encode() for i in range(800)]
     bad = b'{"trace_id": "t1", "span_id": "\xff\xfe"}'
-    path.write_bytes(b"\n".join([*good[:700], bad, *good[700:]]) + b"\n")
+    path.write_bytes(b"\n".join([*good[:where], bad, *good[where:]]) + b"\n")
     assert path.stat().st_size > loader.HEAD_BYTES
     result = ingest_file(con, path, tmp_path)
     assert (result.lines, result.loaded, result.quarantined) == (801, 800, 1)
     line, reason, raw = con.execute("select line_number, reason, raw_line from raw.quarantine").fetchone()
-    assert (line, reason) == (701, "not valid UTF-8") and "span_id" in raw and "\\xFF" in raw
+    assert (line, reason) == (where + 1, "not valid UTF-8") and "span_id" in raw and "\\xFF" in raw
 
 
 def test_a_file_larger_than_the_memory_limit_loads_whole(con, tmp_path, monkeypatch):
