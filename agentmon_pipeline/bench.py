@@ -463,9 +463,9 @@ def print_sdk_bench() -> None:
 
 
 def ingest_setting() -> str:
-    from agentmon_pipeline.ingest.loader import DEFAULT_INGEST_MEMORY
+    from agentmon_pipeline.ingest.loader import ingest_memory_setting
 
-    return os.environ.get("MONITORING_INGEST_MEMORY", DEFAULT_INGEST_MEMORY)
+    return ingest_memory_setting()
 
 
 def bench_ingest(root: Path, data: Path) -> None:

@@ -46,7 +46,9 @@ def models_digest(project_dir: Path) -> str:
 
 
 def _file_digest(path: Path | None) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
+    from agentmon_pipeline.ingest.loader import sha256_of
+
+    return sha256_of(path) if path is not None and path.is_file() else None
 
 
 def inputs(s: Settings, con, now: datetime | None = None) -> dict:

@@ -206,7 +206,8 @@ def day_test(base: np.ndarray, cand: np.ndarray, residuals: np.ndarray, df: int,
             without[i] = False
             # the effect that is left without the day, against the whole window's standard error:
             # fewer days alone (a wider interval) does not make a day decide, its weight does
-            if abs(test(without)[0]) < critical or np.sign(test(without)[0]) != np.sign(effect):
+            left = test(without)[0]
+            if abs(left) < critical or np.sign(left) != np.sign(effect):
                 decides = i
                 break
     return DayTest(effect, se, df, p, decides)

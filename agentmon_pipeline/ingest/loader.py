@@ -403,10 +403,15 @@ UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}  # fmt: skip
 
 
+def ingest_memory_setting() -> str:
+    """MONITORING_INGEST_MEMORY as the user wrote it (default 1GB)."""
+    return os.environ.get("MONITORING_INGEST_MEMORY", DEFAULT_INGEST_MEMORY)
+
+
 def ingest_memory() -> int:
     """MONITORING_INGEST_MEMORY (default 1GB): how much memory DuckDB may use while it ingests a
     file; what does not fit spills to disk under AGENTMON_HOME/tmp. In bytes."""
-    text = os.environ.get("MONITORING_INGEST_MEMORY", DEFAULT_INGEST_MEMORY)
+    text = ingest_memory_setting()
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", text, re.IGNORECASE)
     size = int(float(match.group(1)) * UNITS[(match.group(2) or "").lower()]) if match else 0
     if size < 128 * 1000**2:
@@ -474,8 +479,8 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
             duck.execute("set enable_progress_bar = false")
             return _ingest_file(duck, con, path, tmp_dir, policy)
     except duckdb.OutOfMemoryException as exc:
-        setting = os.environ.get("MONITORING_INGEST_MEMORY", DEFAULT_INGEST_MEMORY)
-        raise UserError(f"{path.name}: ingesting it needs more memory than MONITORING_INGEST_MEMORY={setting} allows "
+        raise UserError(f"{path.name}: ingesting it needs more memory than "
+                        f"MONITORING_INGEST_MEMORY={ingest_memory_setting()} allows "
                         f"({str(exc).splitlines()[0][:200]}); raise it: the file stays in the landing folder "
                         f"and loads at the next run") from None  # fmt: skip
     except CONTENT_ERRORS as exc:
