@@ -30,9 +30,13 @@ Looks: a deployment is judged after 3 days of the candidate, and finally after 7
 version replaced it sooner, over all its whole days, at least 2). Between looks the verdict stays
 that of the last look, however often the pipeline refreshes, and each look is tested at alpha / 2
 (Bonferroni over the two looks), so a deployment that changed nothing gets a false verdict in at
-most alpha of its weeks. One day cannot decide: a significant result whose effect, without any single
-day, falls under the significance threshold of the whole window (or changes sign) is reported as
-inconclusive, with that day named (fewer days alone do not count: a uniform change survives it). Holm over every metric of every
+most alpha of its weeks. One day cannot decide: a day of calendar time lies in one 24-hour period
+or across two adjacent ones; a significant result that, without such a day that is abnormal (a
+period more than ABNORMAL_SD day deviations from its side's other days), falls under the
+significance threshold of the whole window (or changes sign) is reported as
+inconclusive, with that day and the effect without it named; where such a day carries most of an
+effect that stands without it, the note says so too (fewer days alone do not count: a uniform
+change survives it). Holm over every metric of every
 comparison of a refresh (one family: what the check and the alerts act on), and the verdicts of
 the evaluation issue (regressed, improved, unchanged, inconclusive), with min effects of 0.02
 (success rate) and 10% (latency, cost).
@@ -61,6 +65,7 @@ MIN_HISTORY_DAYS = 4  # days of the previous version that show how much its days
 HISTORY_DAYS = 28
 LOOK_DAYS = (3, MAX_WINDOW_DAYS)  # a deployment is judged after 3 days, and finally after 7
 LOOKS = len(LOOK_DAYS)
+ABNORMAL_SD = 3.0  # a day this many day deviations from its side's other days is abnormal
 
 
 def look_days(days_live: int, closed: bool) -> int:
@@ -172,7 +177,11 @@ class DayTest:
     se: float
     df: int
     p_value: float
-    decides: int | None = None  # the day (index in the 2d window, baseline first) without which it would not hold
+    # the periods (indices in base, then cand) of the day whose removal leaves the least effect, and
+    # that effect: an abnormal day of calendar time falls in one 24-hour period or two adjacent ones
+    day: tuple[int, ...] = ()
+    without_day: float = math.nan
+    decides: bool = False  # significant, and not without that day
 
 
 def day_test(base: np.ndarray, cand: np.ndarray, residuals: np.ndarray, df: int, alpha: float,
@@ -180,14 +189,16 @@ def day_test(base: np.ndarray, cand: np.ndarray, residuals: np.ndarray, df: int,
     """The baseline's daily values (its days before the switch) against the candidate's (its days
     after it), with the day noise of the days before the switch (`within_version`): the step's GLS
     estimate under AR(1) days (`_step`; `base_days`, `cand_days`: the days' offsets from the switch,
-    consecutive by default). `decides`: a day whose removal makes p >= alpha when p < alpha (index
-    in base, then cand)."""
+    consecutive by default). With p < alpha: the day that carries most of the effect, and whether
+    it decides (without it, the effect falls under the whole window's critical value or changes
+    sign)."""
     sd, rho = day_noise(residuals, df)
     df = max(df, 1)
     if not math.isfinite(sd) or sd == 0 or base.size == 0 or cand.size == 0:
         return DayTest(math.nan, math.nan, df, math.nan)
     base_days = np.arange(-base.size, 0) if base_days is None else np.asarray(base_days)
     cand_days = np.arange(cand.size) if cand_days is None else np.asarray(cand_days)
+    offsets = np.r_[base_days, cand_days]
 
     def test(keep: np.ndarray) -> tuple[float, float, float]:
         b, c = keep[: base.size], keep[base.size :]
@@ -196,21 +207,39 @@ def day_test(base: np.ndarray, cand: np.ndarray, residuals: np.ndarray, df: int,
         se = sd * math.sqrt(variance)
         return effect, se, float(2 * sps.t.sf(abs(effect) / se, df))
 
-    everything = np.ones(base.size + cand.size, dtype=bool)
+    everything = np.ones(offsets.size, dtype=bool)
     effect, se, p = test(everything)
-    decides = None
-    if p < alpha and min(base.size, cand.size) >= 2:
-        critical = sps.t.isf(alpha / 2, df) * se
-        for i in range(everything.size):  # at most 35 re-tests, not a loop over runs
-            without = everything.copy()
-            without[i] = False
-            # the effect that is left without the day, against the whole window's standard error:
-            # fewer days alone (a wider interval) does not make a day decide, its weight does
-            left = test(without)[0]
-            if abs(left) < critical or np.sign(left) != np.sign(effect):
-                decides = i
-                break
-    return DayTest(effect, se, df, p, decides)
+    result = DayTest(effect, se, df, p)
+    if p >= alpha or min(base.size, cand.size) < 2:
+        return result
+    # an abnormal day of calendar time (an incident, a 10x cost day) lies in one 24-hour period
+    # from the switch or across two adjacent ones: each such day is left out in turn (at most 69
+    # small re-tests, not a loop over runs), a side keeping at least one day. Abnormal: one of its
+    # periods lies more than ABNORMAL_SD day deviations from the mean of its side's other days (a
+    # change of every day, which the comparison is for, is not one day's)
+    values, side = np.r_[base, cand], np.r_[np.zeros(base.size, bool), np.ones(cand.size, bool)]
+    days = [(i,) for i in range(offsets.size)]
+    days += [(i, j) for i in range(offsets.size) for j in range(i + 1, offsets.size) if offsets[j] - offsets[i] == 1]
+    for day in days:
+        keep = everything.copy()
+        keep[list(day)] = False
+        if not keep[: base.size].any() or not keep[base.size :].any():
+            continue
+        others = [values[keep & (side == side[i])] for i in day]
+        if not any(abs(values[i] - rest.mean()) > ABNORMAL_SD * sd * math.sqrt(1 + 1 / rest.size)
+                   for i, rest in zip(day, others, strict=True)):  # fmt: skip
+            continue
+        left = test(keep)[0]
+        if math.isnan(result.without_day) or left * np.sign(effect) < result.without_day * np.sign(effect):
+            result.day, result.without_day = day, left
+    if not result.day:
+        return result
+    # the effect that is left without the day, against the whole window's critical value: fewer
+    # days alone (a wider interval) does not make a day decide, its weight does
+    critical = sps.t.isf(alpha / 2, df) * se
+    left = result.without_day
+    result.decides = bool(abs(left) < critical or np.sign(left) != np.sign(effect))
+    return result
 
 
 def switches(runs, deployments=None) -> list[tuple[str, str, object]]:
@@ -324,9 +353,16 @@ def _compare(common: dict, metric: str, past, after, previous: str, d: int, swit
     shown = f"{np.expm1(mde):.0%}" if ratio else f"{100 * mde:.1f} points"
     test = (f"daily values: {d} days after the switch against {base.size} before, t-test with AR(1) day noise "
             f"from {df + past['agent_version'].n_unique()} days; detectable at 80% power: {shown}")  # fmt: skip
-    if result.decides is not None:
-        day = switch + int(np.r_[mine["day"].to_numpy(), after["day"].to_numpy()][result.decides]) * DAY
-        test += f"; one day decides: {day:%Y-%m-%d %H:%M} (without it, not significant)"
+    if result.day:
+        offsets = np.r_[mine["day"].to_numpy(), after["day"].to_numpy()]
+        first, last = (switch + int(offsets[i]) * DAY for i in (result.day[0], result.day[-1]))
+        when = f"{first:%Y-%m-%d %H:%M}" + (f" to {last + DAY:%Y-%m-%d %H:%M}" if len(result.day) > 1 else "")
+        left = float(scale(result.without_day))
+        shown_left = f"{left:+.0%}" if ratio else f"{100 * left:+.1f} points"
+        if result.decides:
+            test += f"; one day decides: {when} (without it {shown_left}, not significant)"
+        elif abs(result.without_day) < abs(result.effect) / 2:
+            test += f"; most of the effect is one day's: {when} (without it {shown_left})"
     base_value, cand_value = float(np.nanmean(base)), float(np.nanmean(cand))
     return VersionComparison(
         **common, metric=metric, baseline_value=float(np.exp(base_value)) if ratio else base_value,

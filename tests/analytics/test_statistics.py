@@ -179,3 +179,22 @@ def test_a_version_waits_for_a_whole_day_and_its_unpriced_runs_are_not_free():
     found = {c.metric: c for c in compare_versions(pl.concat([pl.DataFrame(old), pl.DataFrame(new)]))}
     cost = found["cost_per_run_usd"]
     assert cost.window_hours == 72 and abs(cost.effect) < 0.1 and cost.verdict != "improved"
+
+
+def test_an_abnormal_day_across_two_periods_decides_nothing_and_a_uniform_change_stands():
+    """The day test leaves out each day of calendar time (one 24-hour period from the switch, or
+    two adjacent ones) that is abnormal; a step of every day is not one day's."""
+    from agentmon_pipeline.analytics.versions import day_test
+
+    rng = np.random.default_rng(3)
+    history = rng.normal(0, 0.1, 28)
+    base = history[-10:]
+    residuals, df = history - history.mean(), 27
+    # a 10x cost calendar day split 17 h / 7 h across the candidate's days 2 and 3
+    spiked = rng.normal(0, 0.1, 7) + np.array([0, 0, np.log(7.4), np.log(3.6), 0, 0, 0])
+    found = day_test(base, spiked, residuals, df, 0.025)
+    assert found.p_value < 0.025 and found.decides and found.day == (10 + 2, 10 + 3)
+    assert abs(found.without_day) < 0.1 < found.effect
+    uniform = rng.normal(0, 0.1, 3) + np.log(1.8)
+    stands = day_test(base, uniform, residuals, df, 0.025)
+    assert stands.p_value < 1e-4 and not stands.decides and stands.day == ()

@@ -18,10 +18,11 @@ INDEPENDENT_DAYS = Shape(day_sd=0.1, day_phi=0.0)  # the issue's set-up: day eff
 HISTORY_DAYS = 28  # an established agent: the comparison's whole history
 
 
-def deployment(seed: int, live_hours: float, slower: float = 1.0, agent: str = "bot", costly_day: int | None = None,
-               shape: Shape = SHAPE):  # fmt: skip
+def deployment(seed: int, live_hours: float, slower: float = 1.0, agent: str = "bot",
+               costly_day: float | None = None, shape: Shape = SHAPE, costlier: float = 3.0):  # fmt: skip
     """28 days of version 1, then version 2 for `live_hours` (its runs `slower` times as long; with
-    `costly_day`, that day after the switch (negative: before) costs 3x)."""
+    `costly_day`, the 24 hours from that many days after the switch (negative: before; a fraction:
+    across two of the comparison's days, as a calendar day is) cost `costlier` times as much)."""
     r = runs(seed, HISTORY_DAYS + 8, shape)
     switch = T0 + timedelta(days=HISTORY_DAYS, hours=7)
     frame = pl.DataFrame({
@@ -36,7 +37,7 @@ def deployment(seed: int, live_hours: float, slower: float = 1.0, agent: str = "
     if costly_day is not None:
         start = switch + timedelta(days=costly_day)
         inside = pl.col("started_at").is_between(start, start + timedelta(days=1), closed="left")
-        frame = frame.with_columns(pl.when(inside).then(pl.col("cost_usd") * 3).otherwise(pl.col("cost_usd")))
+        frame = frame.with_columns(pl.when(inside).then(pl.col("cost_usd") * costlier).otherwise(pl.col("cost_usd")))
     return frame
 
 
@@ -60,16 +61,19 @@ def test_identical_versions_rarely_get_a_verdict_at_any_age():
 
 def test_eight_agents_in_one_refresh_and_one_abnormal_day():
     """8 agents whose new version changed nothing, judged in one refresh (Holm over all of them);
-    and one day at 3x cost inside either window never decides a verdict on its own."""
+    and one abnormal day inside either window never decides a verdict on its own: 3x cost on one
+    of the comparison's days, or on 24 hours across two of them (a calendar day: the demo's cost
+    spike), and 10x cost across two days of a 7-day window."""
     alarms = []
     for refresh in range(15):
         frames = [deployment(100 * refresh + a, 96, agent=f"agent-{a}") for a in range(8)]
         alarms.append(any_verdict(compare_versions(pl.concat(frames))))
-    costly = [next(c for c in compare_versions(deployment(s, 96, costly_day=day)) if c.metric == "cost_per_run_usd")
-              for s in range(20) for day in (-2, 1)]  # fmt: skip
+    cases = [(96, day, 3.0) for day in (-2, 1, -2.4, 1.7)] + [(174, 4.3, 10.0)]
+    costly = [next(c for c in compare_versions(deployment(s, hours, costly_day=day, costlier=factor))
+                   if c.metric == "cost_per_run_usd") for s in range(12) for hours, day, factor in cases]  # fmt: skip
     decided = np.mean([c.verdict in ("regressed", "improved") for c in costly])
     print(f"\n8 agents in one refresh: P(any false verdict) {np.mean(alarms):.3f}; "
-          f"a 3x cost day in a 4-day window: verdict {decided:.3f}")  # fmt: skip
+          f"one day at 3x or 10x cost in the window: verdict {decided:.3f}")  # fmt: skip
     assert np.mean(alarms) <= 0.10 and decided <= 0.05
 
 
@@ -100,6 +104,6 @@ def test_a_slower_version_is_found_and_says_what_it_could_detect():
           + f"; typical latency detectable at 80% power after 3 days: median {np.median(mde):.0%}; its 3-day "
           f"effect's spread under A/A {spread:.3f} (log), a known-variance test's power for +30% {ceiling:.2f}")  # fmt: skip
     assert improved == 0
-    assert found["+80% after 3 days"] >= 0.95 and found["+30% after 7 days"] > found["+30% after 3 days"] >= 0.4
-    assert found["+30% after 3 days, independent days"] >= 0.6
+    assert found["+80% after 3 days"] >= 0.95 and found["+30% after 7 days"] > found["+30% after 3 days"] >= 0.5
+    assert found["+30% after 3 days, independent days"] >= 0.7
     assert ceiling < 0.8  # the issue's +30%-in-3-days goal is beyond a test at this level and these day effects
