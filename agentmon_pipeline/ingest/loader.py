@@ -132,9 +132,13 @@ def _fast_source(path: Path, gz: bool) -> str:
     )"""
 
 
+SLOW_RECORDS = "(select line_number, line_number as ordinal, trim(line)::json as j from lines where json_valid(line))"
+
+
 def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
-    """Numbered lines, read in chunks (`_text_chunks`: memory bounded whatever the file's size);
-    the lines that are not UTF-8 or not JSON go to the quarantine table."""
+    """Numbered lines in temp table `lines`, read in chunks (`_text_chunks`: memory bounded
+    whatever the file's size); the lines that are not UTF-8 or not JSON go to the quarantine
+    table. Its records: SLOW_RECORDS."""
     con.execute("create or replace temp table lines (line_number bigint, line varchar)")
     for _ in _text_chunks(con, path, gz, line_chunk_bytes()):
         con.execute("insert into lines select line_number, line from chunk_lines")
@@ -145,13 +149,6 @@ def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
         from lines where not json_valid(line)
         """
     )
-    con.execute(
-        """
-        create or replace temp table recs as
-        select line_number, line_number as ordinal, trim(line)::json as j from lines where json_valid(line)
-        """
-    )
-    con.execute("drop table lines")
 
 
 DOCUMENT_FORMATS = {
@@ -320,10 +317,11 @@ def _exact_text_check(con: duckdb.DuckDBPyConnection) -> None:
 RTYPE = "coalesce(lower(trim(\"type\")), 'span')"
 
 
-def _typed(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
-    """Map the records; returns (invalid records, records needing an exact type check,
-    repeated span or metric keys within the file)."""
-    con.execute(f"create or replace temp table typed as {native.typed_records_sql('recs')}")
+def _typed(con: duckdb.DuckDBPyConnection, source: str = "recs") -> tuple[int, int, int]:
+    """Map the records of `source` (a table or subquery of line_number, ordinal, j); returns
+    (invalid records, records needing an exact type check, repeated span or metric keys within
+    the file)."""
+    con.execute(f"create or replace temp table typed as {native.typed_records_sql(source)}")
     valid_span = f"reason is null and {RTYPE} = 'span'"
     valid_metric = f"reason is null and {RTYPE} = 'metric'"
     row = con.execute(
@@ -351,19 +349,21 @@ def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> bool:
     )
     try:
         # The fast path has no line numbers: anything that needs them (a record to quarantine, a
-        # key repeated within the file, where the later line wins) is done by the slow path.
-        con.execute(f"create or replace temp table recs as select * from {_fast_source(path, gz)}")
-        if _typed(con) == (0, 0, 0):
+        # key repeated within the file, where the later line wins) is done by the slow path. The
+        # records come straight from the reader: the file's JSON text is never a table of its own.
+        if _typed(con, _fast_source(path, gz)) == (0, 0, 0):
             return True
     except duckdb.Error:
         pass
     _parse_slow(con, path, gz)
     try:
-        _typed(con)
+        _typed(con, SLOW_RECORDS)
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as exc:
         raise WholeFileRejected(f"cannot parse the file ({str(exc).splitlines()[0]})") from None
+    finally:
+        con.execute("drop table lines")
     _exact_text_check(con)
     return False
 
@@ -559,16 +559,16 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) 
                count(*) filter (where {RTYPE} = 'event')
         from typed where reason is null
         """
-    ).fetchone()
+    ).fetchall()[0]  # fetchall: a half-read result would block the next statement
     result.spans, result.metrics, result.events = map(int, counts)
     result.quarantined = bad_records.num_rows
     result.loaded = result.spans + result.metrics + result.events
     result.lines = result.loaded + result.quarantined
     result.status = "loaded" if result.quarantined == 0 else ("partial" if result.loaded else "quarantined")
-    by_reason = bad_records.group_by("reason").aggregate([("reason", "count")])
-    result.reasons = dict(
-        zip(by_reason["reason"].to_pylist(), by_reason["reason_count"].to_pylist(), strict=True)
-    )
+    # counted by DuckDB: pyarrow's group_by would import its dataset engine (and pandas) per run
+    duck.register("bad_records", bad_records)
+    result.reasons = dict(duck.execute("select reason, count(*) from bad_records group by reason").fetchall())
+    duck.unregister("bad_records")
 
     if duck is not con:
         _write_postgres(duck, con, result, fast, valid, policy, bad_records, stat.st_mtime_ns)

@@ -266,6 +266,7 @@ def typed_records_sql(source: str) -> str:
     # Records arrive as trimmed JSON text (DuckDB's reader minifies; the slow path trims), so an
     # object is one that starts with '{'.
     known = ", ".join(_lit(f) for f in FIELDS)
+    parsed_text = ", ".join(_q(f) for f, how in FIELDS.items() if how in ("int", "num", "value", "time"))
     return f"""
     with objects as (
         select line_number, ordinal, j, starts_with(j::varchar, '{{') as is_object
@@ -298,8 +299,10 @@ def typed_records_sql(source: str) -> str:
         select *, {reason} as reason, ({maybe_json}) as needs_exact_check
         from timed t
     )
-    -- the JSON text is kept only where it is needed again: unknown keys, quarantine, exact checks
-    select * replace (case when reason is not null or needs_exact_check then j end as j)
+    -- the JSON text is kept only where it is needed again (quarantine, exact checks), and the
+    -- text of numbers and times not at all: their parsed values are (a narrower table stays in
+    -- memory under the ingest's memory limit instead of spilling)
+    select * exclude (is_object, {parsed_text}) replace (case when reason is not null or needs_exact_check then j end as j)
     from checked
     """
 
