@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from agentmon_pipeline.config import settings
+from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.demo import generate_demo
 from tests.conftest import CORPUS, DEMO_END
 
@@ -43,6 +46,38 @@ def demo_home(home):
     return home
 
 
+def _build_demo_home(root: Path) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGENTMON_HOME", str(root))
+        generate_demo(ensure_home().landing_dir, days=3, agents=6, seed=11, end=DEMO_END)
+        assert materialize_all().success
+
+
+@pytest.fixture
+def built_demo_home(home, tmp_path_factory):
+    """`demo_home` after its first run: tests that start from there share one build (made once per
+    test session, under a file lock), copied into their own home with the ledger's paths moved
+    along (files keep their mtimes), as if the run had happened there."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    template = root / "built-demo-home"
+    with open(root / "built-demo-home.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / "built").exists():
+            _build_demo_home(template)
+            (template / "built").touch()
+    s = settings()
+    for source in (template / "landing").iterdir():
+        shutil.copy2(source, s.landing_dir / source.name)
+    shutil.copy2(template / "warehouse.duckdb", s.warehouse_path)
+    con = duckdb.connect(str(s.warehouse_path))
+    for table in ("raw.ingested_files", "raw.quarantine"):
+        con.execute(f"update {table} set file_path = replace(file_path, ?, ?)",
+                    [str((template / "landing").resolve()), str(s.landing_dir.resolve())])  # fmt: skip
+    con.close()
+    return home
+
+
 def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     result = materialize_all()
     assert result.success
@@ -51,6 +86,13 @@ def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     ]
     assert checks and all(c.passed for c in checks)
     assert {"great_expectations_batch"} <= {c.check_name for c in checks}
+    # dbt's unit tests (the models' SQL on fixed inputs) run here, in make test, not in every build
+    from agentmon_pipeline.defs.resources import dbt_resource
+
+    unit = dbt_resource.cli(["test", "--select", "test_type:unit"], raise_on_error=False).wait()
+    results = unit.get_artifact("run_results.json")["results"]
+    assert unit.is_successful() and len(results) >= 3
+    assert all(r["unique_id"].startswith("unit_test.") and r["status"] == "pass" for r in results)
 
     # ledger: loaded + quarantined = lines for every file; the demo's bad file quarantines 4 lines
     assert query("select count(*) from raw.ingested_files where loaded + quarantined <> lines") == [(0,)]
@@ -104,8 +146,7 @@ def test_drop_run_and_marts_match_what_was_dropped(demo_home):
 
 
 @pytest.mark.slow
-def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
-    assert materialize_all().success
+def test_incremental_run_equals_full_refresh(built_demo_home, tmp_path):
     landing = settings().landing_dir
     # a late file: one new trace, and a later version of an existing span (more output tokens)
     trace, span_id, tokens = query(
@@ -151,8 +192,7 @@ def test_incremental_run_equals_full_refresh(demo_home, tmp_path):
 
 
 @pytest.mark.slow
-def test_redrop_under_another_name_adds_nothing(demo_home):
-    assert materialize_all().success
+def test_redrop_under_another_name_adds_nothing(built_demo_home):
     before = query("select count(*), sum(total_tokens) from marts.fct_agent_runs")
     landing = settings().landing_dir
     first = min(landing.glob("spans-*.jsonl"))
@@ -228,9 +268,8 @@ def test_otlp_trace_split_across_files_joins_and_counts_tokens_once(home):
 
 
 @pytest.mark.slow
-def test_changed_models_rebuild_the_marts_from_raw(demo_home):
+def test_changed_models_rebuild_the_marts_from_raw(built_demo_home):
     """After an upgrade of the dbt models, incremental marts are rebuilt once, not patched."""
-    assert materialize_all().success
     before = query("select sum(input_tokens) from marts.fct_llm_calls")
     con = duckdb.connect(str(settings().warehouse_path))
     con.execute("update marts.fct_llm_calls set input_tokens = 0")  # what older SQL might have left
@@ -310,13 +349,12 @@ def test_langfuse_exports_of_every_framework_give_the_reported_calls(home):
 
 
 @pytest.mark.slow
-def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(demo_home, capsys):
+def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(built_demo_home, capsys):
     from agentmon_pipeline.cli import main
     from agentmon_pipeline.retention import prune
     from agentmon_pipeline.warehouse import connect
 
     daily = "select agent_id, agent_version, bucket_start, runs, total_tokens, round(cost_usd, 9) from marts.agg_agent_daily order by all"
-    assert materialize_all().success
     assert query("select count(distinct bucket_start::date) from marts.agg_agent_daily") == [(3,)]
     before = query(daily)
     with connect(settings()) as con:
