@@ -146,6 +146,7 @@ def test_drop_run_and_marts_match_what_was_dropped(demo_home):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("built-demo-home")  # one worker builds it, the other is not kept waiting
 def test_incremental_run_equals_full_refresh(built_demo_home, tmp_path):
     landing = settings().landing_dir
     # a late file: one new trace, and a later version of an existing span (more output tokens)
@@ -192,6 +193,7 @@ def test_incremental_run_equals_full_refresh(built_demo_home, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("built-demo-home")  # one worker builds it, the other is not kept waiting
 def test_redrop_under_another_name_adds_nothing(built_demo_home):
     before = query("select count(*), sum(total_tokens) from marts.fct_agent_runs")
     landing = settings().landing_dir
@@ -268,6 +270,7 @@ def test_otlp_trace_split_across_files_joins_and_counts_tokens_once(home):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("built-demo-home")  # one worker builds it, the other is not kept waiting
 def test_changed_models_rebuild_the_marts_from_raw(built_demo_home):
     """After an upgrade of the dbt models, incremental marts are rebuilt once, not patched."""
     before = query("select sum(input_tokens) from marts.fct_llm_calls")
@@ -349,6 +352,7 @@ def test_langfuse_exports_of_every_framework_give_the_reported_calls(home):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("built-demo-home")  # one worker builds it, the other is not kept waiting
 def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(built_demo_home, capsys):
     from agentmon_pipeline.cli import main
     from agentmon_pipeline.retention import prune

@@ -31,11 +31,10 @@ class AgentmonDbtCli(DbtCliResource):
     def _cli_version(self) -> version.Version:
         return version.parse(installed_version("dbt-core"))
 
-    def _initialize_dbt_core_adapter(self, args):
-        """None: dagster-dbt loads dbt's profile, project and adapter in this process before every
+    def _initialize_dbt_core_adapter(self, args) -> None:
+        """No adapter: dagster-dbt loads dbt's profile, project and adapter in this process before every
         invocation (about 1 s) only for its fetch_row_counts / fetch_column_metadata, which agentmon
         does not use (it counts the rows itself once dbt has let go of the warehouse)."""
-        return None
 
 
 dbt_resource = AgentmonDbtCli(project_dir=dbt_project)
