@@ -86,7 +86,8 @@ def write_spans(path: Path, n_spans: int, offset: int = 0) -> None:
 def write_otlp(path: Path, n_spans: int, per_request: int = 1000) -> None:
     """n_spans as OTLP JSON, one ExportTraceServiceRequest of `per_request` spans per line, built
     by DuckDB: the same traces as write_spans, with GenAI attributes."""
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
     con.execute(
         f"""
         copy (
