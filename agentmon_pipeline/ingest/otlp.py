@@ -210,35 +210,38 @@ def otlp_records_sql(source: str) -> list[str]:
         select line_number,
             unnest(coalesce(json_extract(j, '$.resourceSpans[*]'), [])) as rs
         from requests
-    ), resources as (
+    ), resource_lists as (
         -- everything taken from a big document is taken before unnesting it: an expression next
         -- to an unnest is evaluated once per unnested row, and would parse the document each time
         select line_number,
             rs -> '$.resource.attributes' as resource_attributes,
             coalesce(json_extract(rs, '$.scopeSpans[*]'), json_extract(rs, '$.instrumentationLibrarySpans[*]'), []) as scope_list
         from resource_spans
+    ), resources as (
+        -- the resource's attributes converted once per resource, not once per span of it
+        select line_number, scope_list, r,
+            json_transform(r, '{{"service.name":"VARCHAR","service.version":"VARCHAR"}}') as res_f
+        from (select line_number, scope_list, {kv_list_sql("resource_attributes")} as r from resource_lists)
     ), scope_spans as (
-        select line_number, resource_attributes, unnest(scope_list) as ss
+        select line_number, r, res_f, unnest(scope_list) as ss
         from resources
     ), scopes as (
-        select line_number, resource_attributes,
+        select line_number, r, res_f,
             coalesce(ss -> 'scope', ss -> 'instrumentationLibrary') as scope,
             coalesce(json_extract(ss, '$.spans[*]'), []) as span_list
         from scope_spans
     ), spans as (
-        select line_number, resource_attributes, scope, unnest(span_list) as span
+        select line_number, r, res_f, scope, unnest(span_list) as span
         from scopes
     ), flat as (
-        select line_number, span, scope,
-            {kv_list_sql("(span -> 'attributes')")} as a,
-            {kv_list_sql("resource_attributes")} as r
+        select line_number, span, scope, r, res_f,
+            {kv_list_sql("(span -> 'attributes')")} as a
         from spans
     )
     -- each JSON parsed once into a struct of the fields the mapping reads
-    select line_number, span, scope, a, r,
+    select line_number, span, scope, a, r, res_f,
         json_transform(span, {span_struct}) as span_f,
-        json_transform(a, {attr_struct}) as attr_f,
-        json_transform(r, '{{"service.name":"VARCHAR","service.version":"VARCHAR"}}') as res_f
+        json_transform(a, {attr_struct}) as attr_f
     from flat
     """
     records = f"""
