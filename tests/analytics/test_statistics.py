@@ -198,3 +198,7 @@ def test_an_abnormal_day_across_two_periods_decides_nothing_and_a_uniform_change
     uniform = rng.normal(0, 0.1, 3) + np.log(1.8)
     stands = day_test(base, uniform, residuals, df, 0.025)
     assert stands.p_value < 1e-4 and not stands.decides and stands.day == ()
+    # a change of every day that stands, and an abnormal day that carries most of its size: named
+    carried = rng.normal(0, 0.1, 7) + np.log(1.35) + np.array([0, 0, 0, np.log(20), 0, 0, 0])
+    most = day_test(base, carried, residuals, df, 0.025)
+    assert not most.decides and 10 + 3 in most.day and 0.1 < most.without_day < most.effect / 2
