@@ -238,10 +238,12 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
     con.execute(
         "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
     )
-    # `original`: the span or observation as it was in the file, which the quarantine keeps
-    con.execute(
-        "create or replace temp table recs (line_number bigint, ordinal bigint, j json, original varchar)"
-    )
+    # per chunk its records are typed at once (`typed` keeps no JSON of a valid record, a table
+    # of converted records would be as large as the file); `originals`: the span or observation as
+    # it was in the file, for the records the quarantine may keep
+    none = "(select null::bigint as line_number, null::bigint as ordinal, null::json as j where false)"
+    con.execute(f"create or replace temp table typed as {native.typed_records_sql(none)}")
+    con.execute("create or replace temp table originals (ordinal bigint, original varchar)")
     first_line = next(
         (line.strip() for line in head.decode("utf-8", "replace").splitlines() if line.strip()), ""
     )
@@ -250,7 +252,7 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
             con.execute(
                 f"""
                 create or replace temp table requests as
-                select 1::bigint as line_number, j
+                select 1::bigint as line_number, j, {_is_document(fmt)} as is_document
                 from read_json({_sql_path(path)}, format = 'unstructured', records = false,
                                columns = {{'j': 'JSON'}}, compression = '{"gzip" if gz else "none"}',
                                maximum_object_size = {max_document_bytes()})
@@ -269,39 +271,57 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
         _convert_documents(con, fmt)
     else:
         for _ in _text_chunks(con, path, gz, document_chunk_bytes()):
+            # each line parsed once to JSON (try_cast: NULL when it is not JSON), its document
+            # check once more: a request is large, and every parse of it costs its size
             con.execute(
                 f"""
-                insert into bad_lines
-                select line_number, 'not valid JSON', {native.cap_sql("line")}
-                from chunk_lines where not json_valid(line)
+                create or replace temp table requests as
+                select line_number, j, case when j is null then line end as line, {_is_document(fmt)} as is_document
+                from (select line_number, line, try_cast(trim(line) as json) as j from chunk_lines)
                 """
             )
             con.execute(
-                """
-                create or replace temp table requests as
-                select line_number, trim(line)::json as j from chunk_lines where json_valid(line)
+                f"""
+                insert into bad_lines
+                select line_number, 'not valid JSON', {native.cap_sql("line")} from requests where j is null
                 """
             )
             _convert_documents(con, fmt)
     con.execute("drop table if exists requests")
-    _typed(con)
+    con.execute("drop table if exists recs")
     _exact_text_check(con)
 
 
+def _is_document(fmt: str) -> str:
+    """SQL: JSON value `j` is a document of the format (an object with the format's key as an
+    array; a path into anything but an object gives NULL, so one parse tells both)."""
+    return f"coalesce(json_type(j, '$.{DOCUMENT_FORMATS[fmt][1]}') = 'ARRAY', false)"
+
+
 def _convert_documents(con: duckdb.DuckDBPyConnection, fmt: str) -> None:
-    """The documents in temp table `requests` -> bad lines and records appended to `recs`."""
-    to_records, key, reason = DOCUMENT_FORMATS[fmt]
-    is_document = f"json_type(j) = 'OBJECT' and json_type(j, '$.{key}') = 'ARRAY'"
+    """The documents in temp table `requests` (line_number, j, is_document; j NULL: not JSON,
+    already quarantined) -> bad lines, and their records typed into `typed` (and the originals of
+    those that may be quarantined into `originals`)."""
+    to_records, _, reason = DOCUMENT_FORMATS[fmt]
     con.execute(
         f"insert into bad_lines select line_number, {native._lit(reason)}, j::varchar from requests "
-        f"where not coalesce({is_document}, false)"
+        f"where j is not null and not is_document"
     )
-    offset = con.execute("select count(*) from recs").fetchall()[0][0]
-    good = f"(select * from requests where {is_document})"
+    offset = con.execute("select count(*) from typed").fetchall()[0][0]
+    good = "(select line_number, j from requests where is_document)"
     *prepare, records = to_records(good)
     for statement in prepare:
         con.execute(statement)
-    con.execute(f"insert into recs select line_number, ordinal + {offset}, j, original from ({records})")
+    con.execute(
+        f"create or replace temp table recs as select line_number, ordinal + {offset} as ordinal, j, original from ({records})"
+    )
+    con.execute(f"insert into typed {native.typed_records_sql('recs')}")
+    con.execute(
+        f"""
+        insert into originals select ordinal, original from recs
+        where ordinal in (select ordinal from typed where ordinal > {offset} and (reason is not null or needs_exact_check))
+        """
+    )
 
 
 def _exact_text_check(con: duckdb.DuckDBPyConnection) -> None:
@@ -541,7 +561,7 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) 
     valid = "(select * from typed where reason is null)"
     # A record converted from another format is quarantined as it was in the file, not converted.
     bad_record_text, originals = (
-        ("coalesce(recs.original, typed.j::varchar)", "left join recs using (ordinal)")
+        ("coalesce(originals.original, typed.j::varchar)", "left join originals using (ordinal)")
         if result.format in DOCUMENT_FORMATS
         else ("typed.j::varchar", "")
     )
