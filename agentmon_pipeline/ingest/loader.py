@@ -234,7 +234,7 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
     A file of one document per line is read and converted in chunks of 1/CHUNK_SHARE of the
     ingest's memory limit: the JSON the conversion builds is many times the size of its input,
     and a whole big file at once needs memory in proportion to it (16.5 GB for a 459 MB Collector
-    file). Only the converted records are kept across chunks (in tables DuckDB may spill)."""
+    file). Only the typed records are kept across chunks (in tables DuckDB may spill)."""
     con.execute(
         "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
     )
