@@ -198,6 +198,9 @@ def ensure_home(s: Settings | None = None) -> Settings:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.update(dbt_environment(s))
+    # dagster-dbt reuses dbt's partial parse from DBT_TARGET_PATH's folder: the one the manifest
+    # is prepared in (AGENTMON_DBT_TARGET; parallel test workers each have their own)
+    os.environ["DBT_TARGET_PATH"] = s.dbt_target
     # dbt is installed beside this Python; find it even when the virtualenv is not activated.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

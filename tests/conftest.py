@@ -65,15 +65,29 @@ def _session_env(tmp_path_factory):
     mp.setenv("AGENTMON_SUITES_DIR", str(Path(__file__).resolve().parents[1] / "evals" / "suites"))
     from agentmon_pipeline.runner import prepare_dbt_manifest
 
-    prepare_dbt_manifest()
+    mp.setenv("MONITORING_DB_URL", f"duckdb:///{_worker_warehouse(tmp_path_factory)}")
+    prepare_dbt_manifest()  # for the warehouse the `home` fixture gives every test
+    mp.delenv("MONITORING_DB_URL")
     yield
     mp.undo()
 
 
+def _worker_warehouse(tmp_path_factory) -> Path:
+    """One warehouse path per test worker, reused (emptied) by every `home`: dbt's partial parse
+    hashes the profile's connection, the warehouse's path included, so a new path per test would
+    make every pipeline test reparse the project (about 4.5 s each)."""
+    return tmp_path_factory.getbasetemp() / "worker-warehouse.duckdb"
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """A fresh AGENTMON_HOME with its landing folder."""
+def home(tmp_path, tmp_path_factory, monkeypatch) -> Path:
+    """A fresh AGENTMON_HOME with its landing folder, and an empty warehouse at this worker's
+    warehouse path (MONITORING_DB_URL; tests run one at a time per worker)."""
     monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "home"))
+    warehouse = _worker_warehouse(tmp_path_factory)
+    for path in (warehouse, Path(f"{warehouse}.wal")):
+        path.unlink(missing_ok=True)
+    monkeypatch.setenv("MONITORING_DB_URL", f"duckdb:///{warehouse}")
     from agentmon_pipeline.config import ensure_home
 
     s = ensure_home()
@@ -161,6 +175,7 @@ def _build_demo_warehouse(tmp_path_factory) -> dict:
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AGENTMON_HOME", str(tmp_path_factory.mktemp("demo-home")))
+    mp.delenv("MONITORING_DB_URL", raising=False)  # its own warehouse, in its home
     mp.setenv("AGENTMON_CONFIG", str(project_dir() / "examples" / "agentmon.yaml"))
     mp.setenv("AGENTMON_AGENTS_FILE", str(project_dir() / "examples" / "agents.yaml"))
     try:

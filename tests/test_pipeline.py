@@ -49,6 +49,7 @@ def demo_home(home):
 def _build_demo_home(root: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGENTMON_HOME", str(root))
+        mp.delenv("MONITORING_DB_URL", raising=False)  # its own warehouse, in its home
         generate_demo(ensure_home().landing_dir, days=3, agents=6, seed=11, end=DEMO_END)
         assert materialize_all().success
 

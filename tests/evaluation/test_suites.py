@@ -153,7 +153,7 @@ def test_user_suite_outside_the_repository_runs_and_compares_from_the_cli(home, 
     assert main(["eval", "power", str(path), "--repeats", "3"]) == 2
     assert "has one run per case, so its within-case noise is unknown" in capsys.readouterr().err
     # what was stored: runs, results, verdicts, and the calls as benchmark spans under the agent
-    db = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    db = duckdb.connect(str(settings().warehouse_path), read_only=True)
     assert db.execute("select count(*), sum(calls) from evals.runs").fetchone() == (1, 180)
     assert db.execute("select count(*) from evals.results").fetchone()[0] == 360
     assert db.execute(
