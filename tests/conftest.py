@@ -154,15 +154,24 @@ def demo_warehouse(tmp_path_factory) -> dict:
     example config and one benchmark suite. Built by the first worker that asks, under a file lock;
     the others read its paths. Its environment is undone: the tests only read the files.
     Returns the warehouse path, the reports snapshot's path and metadata, and the WARN checks."""
-    # this test session's folder: the workers' basetemps are inside it (without xdist, it is the basetemp)
+    built = once_per_session(tmp_path_factory, "demo-warehouse.json", lambda path: path.write_text(
+        json.dumps(_build_demo_warehouse(tmp_path_factory), default=str)))  # fmt: skip
+    return json.loads(built.read_text())
+
+
+def once_per_session(tmp_path_factory, name: str, build) -> Path:
+    """`build(path)` once per test session, whichever worker asks first (under a file lock; the
+    others wait for it), in this session's folder (the workers' basetemps are inside it; without
+    xdist, the basetemp). Returns the path."""
     base = tmp_path_factory.getbasetemp()
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    built = root / "demo-warehouse.json"
-    with open(root / "demo-warehouse.lock", "w") as lock:
+    path, done = root / name, root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not built.exists():
-            built.write_text(json.dumps(_build_demo_warehouse(tmp_path_factory), default=str))
-    return json.loads(built.read_text())
+        if not done.exists():
+            build(path)
+            done.touch()
+    return path
 
 
 def _build_demo_warehouse(tmp_path_factory) -> dict:

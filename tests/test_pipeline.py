@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.demo import generate_demo
-from tests.conftest import CORPUS, DEMO_END
+from tests.conftest import CORPUS, DEMO_END, once_per_session
 
 
 def materialize_all() -> dg.ExecuteInProcessResult:
@@ -40,9 +38,13 @@ def query(sql: str):
         con.close()
 
 
+def _demo_landing(landing: Path) -> None:
+    generate_demo(landing, days=3, agents=6, seed=11, end=DEMO_END)
+
+
 @pytest.fixture
 def demo_home(home):
-    generate_demo(settings().landing_dir, days=3, agents=6, seed=11, end=DEMO_END)
+    _demo_landing(settings().landing_dir)
     return home
 
 
@@ -50,7 +52,7 @@ def _build_demo_home(root: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGENTMON_HOME", str(root))
         mp.delenv("MONITORING_DB_URL", raising=False)  # its own warehouse, in its home
-        generate_demo(ensure_home().landing_dir, days=3, agents=6, seed=11, end=DEMO_END)
+        _demo_landing(ensure_home().landing_dir)
         assert materialize_all().success
 
 
@@ -59,14 +61,7 @@ def built_demo_home(home, tmp_path_factory):
     """`demo_home` after its first run: tests that start from there share one build (made once per
     test session, under a file lock), copied into their own home with the ledger's paths moved
     along (files keep their mtimes), as if the run had happened there."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    template = root / "built-demo-home"
-    with open(root / "built-demo-home.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (template / "built").exists():
-            _build_demo_home(template)
-            (template / "built").touch()
+    template = once_per_session(tmp_path_factory, "built-demo-home", _build_demo_home)
     s = settings()
     for source in (template / "landing").iterdir():
         shutil.copy2(source, s.landing_dir / source.name)

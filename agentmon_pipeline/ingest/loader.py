@@ -132,23 +132,38 @@ def _fast_source(path: Path, gz: bool) -> str:
     )"""
 
 
-SLOW_RECORDS = "(select line_number, line_number as ordinal, trim(line)::json as j from lines where json_valid(line))"
+SLOW_RECORDS = "(select line_number, line_number as ordinal, j from lines)"
 
 
 def _parse_slow(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> None:
-    """Numbered lines in temp table `lines`, read in chunks (`_text_chunks`: memory bounded
-    whatever the file's size); the lines that are not UTF-8 or not JSON go to the quarantine
-    table. Its records: SLOW_RECORDS."""
-    con.execute("create or replace temp table lines (line_number bigint, line varchar)")
-    for _ in _text_chunks(con, path, gz, line_chunk_bytes()):
-        con.execute("insert into lines select line_number, line from chunk_lines")
-    con.execute(
-        f"""
-        insert into bad_lines
-        select line_number, 'not valid JSON' as reason, {native.cap_sql("line")} as raw_line
-        from lines where not json_valid(line)
-        """
-    )
+    """The file's JSON lines, numbered, in temp table `lines` (line_number, j), read in chunks
+    (`_json_chunks`: memory bounded whatever the file's size); the lines that are not UTF-8 or not
+    JSON go to the quarantine table. Its records: SLOW_RECORDS."""
+    con.execute("create or replace temp table lines (line_number bigint, j json)")
+    for _ in _json_chunks(con, path, gz, line_chunk_bytes()):
+        con.execute("insert into lines select line_number, j from chunk_json")
+
+
+def _json_chunks(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, chunk_bytes: int) -> Iterator[None]:
+    """Per chunk of the file (`_text_chunks`): its lines that are JSON in temp table `chunk_json`
+    (line_number, j) when this yields, each parsed once (try_cast: NULL when it is not JSON); the
+    others go to `bad_lines`."""
+    for _ in _text_chunks(con, path, gz, chunk_bytes):
+        con.execute(
+            """
+            create or replace temp table chunk_json as
+            select line_number, line, try_cast(trim(line) as json) as j from chunk_lines
+            """
+        )
+        con.execute(
+            f"""
+            insert into bad_lines
+            select line_number, 'not valid JSON', {native.cap_sql("line")} from chunk_json where j is null
+            """
+        )
+        con.execute("delete from chunk_json where j is null")
+        yield
+    con.execute("drop table if exists chunk_json")
 
 
 DOCUMENT_FORMATS = {
@@ -270,21 +285,11 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
             raise WholeFileRejected(f"not a valid JSON document ({str(exc).splitlines()[0]})") from None
         _convert_documents(con, fmt)
     else:
-        for _ in _text_chunks(con, path, gz, document_chunk_bytes()):
-            # each line parsed once to JSON (try_cast: NULL when it is not JSON), its document
-            # check once more: a request is large, and every parse of it costs its size
+        for _ in _json_chunks(con, path, gz, document_chunk_bytes()):
+            # the document check once per request: a request is large, every parse costs its size
             con.execute(
-                f"""
-                create or replace temp table requests as
-                select line_number, j, case when j is null then line end as line, {_is_document(fmt)} as is_document
-                from (select line_number, line, try_cast(trim(line) as json) as j from chunk_lines)
-                """
-            )
-            con.execute(
-                f"""
-                insert into bad_lines
-                select line_number, 'not valid JSON', {native.cap_sql("line")} from requests where j is null
-                """
+                f"create or replace temp table requests as "
+                f"select line_number, j, {_is_document(fmt)} as is_document from chunk_json"
             )
             _convert_documents(con, fmt)
     con.execute("drop table if exists requests")
@@ -299,13 +304,13 @@ def _is_document(fmt: str) -> str:
 
 
 def _convert_documents(con: duckdb.DuckDBPyConnection, fmt: str) -> None:
-    """The documents in temp table `requests` (line_number, j, is_document; j NULL: not JSON,
-    already quarantined) -> bad lines, and their records typed into `typed` (and the originals of
-    those that may be quarantined into `originals`)."""
+    """The JSON documents in temp table `requests` (line_number, j, is_document) -> bad lines, and
+    their records typed into `typed` (and the originals of those that may be quarantined into
+    `originals`)."""
     to_records, _, reason = DOCUMENT_FORMATS[fmt]
     con.execute(
         f"insert into bad_lines select line_number, {native._lit(reason)}, j::varchar from requests "
-        f"where j is not null and not is_document"
+        f"where not is_document"
     )
     offset = con.execute("select count(*) from typed").fetchall()[0][0]
     good = "(select line_number, j from requests where is_document)"
@@ -337,7 +342,7 @@ def _exact_text_check(con: duckdb.DuckDBPyConnection) -> None:
 RTYPE = "coalesce(lower(trim(\"type\")), 'span')"
 
 
-def _typed(con: duckdb.DuckDBPyConnection, source: str = "recs") -> tuple[int, int, int]:
+def _typed(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, int, int]:
     """Map the records of `source` (a table or subquery of line_number, ordinal, j); returns
     (invalid records, records needing an exact type check, repeated span or metric keys within
     the file)."""
