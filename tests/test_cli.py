@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -305,3 +306,25 @@ def test_a_file_that_needs_more_memory_fails_the_run_with_the_setting_named(home
     con = duckdb.connect(str(settings().warehouse_path), read_only=True)
     assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0
     con.close()
+
+
+def test_a_failing_dbt_test_fails_the_run_and_says_which_and_why(home, capsys, monkeypatch):
+    """dbt's tests guard the marts: two rows of one span written into raw by hand (not by the
+    loader, which keeps one) fail the grain test, the run fails (exit 1), and its stage line names
+    the test and what it found; dbt's full output is in the run's log."""
+    from agentmon_pipeline.warehouse import connect
+
+    monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "0")
+    with connect(settings()) as con:
+        con.execute(
+            "insert into raw.spans (trace_id, span_id, name, kind, start_time, end_time, duration_ms, status, "
+            "source_format, load_id, line_number) select 't', 's', 'x', 'agent', now(), now(), 0, 'ok', "
+            "'native', 0, range from range(2)"
+        )
+    assert main(["run"]) == 1
+    out = capsys.readouterr().out
+    failed = next(line for line in out.splitlines() if "agentmon_dbt_models failed" in line)
+    assert "dbt build failed: Failure in test unique_combination_stg_raw__spans" in failed
+    assert "Got 1 result" in failed
+    log = next(line.split()[2] for line in out.splitlines() if line.strip().startswith("dbt's output"))
+    assert "unique_combination_stg_raw__spans" in Path(log).read_text()

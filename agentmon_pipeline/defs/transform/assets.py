@@ -1,11 +1,16 @@
 """Transform: `dbt build` of the dbt project (staging -> intermediate -> marts), tests as checks."""
 
 import shutil
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.resources import dbt_project
@@ -49,10 +54,7 @@ def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         if built_with != digest:
             args.append("--full-refresh")
             context.log.info("the dbt models changed since the last build: full refresh of the marts")
-        invocation = dbt.cli(args, context=context)
-        events = list(invocation.stream())
-        # dagster-dbt gives every invocation its own target folder; they would pile up under cron.
-        shutil.rmtree(invocation.target_path, ignore_errors=True)
+        events = build_in_process(context, dbt, args)
         # Row counts once dbt has let go of the file (dagster-dbt's own fetch_row_counts keeps a
         # connection open in this process, which DuckDB's single-writer lock does not forgive).
         keys = {
@@ -67,6 +69,81 @@ def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         if isinstance(event, dg.Output) and counts.get(event.output_name) is not None:
             event = event.with_metadata({**event.metadata, "dagster/row_count": counts[event.output_name]})
         yield event
+
+
+def build_in_process(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: Sequence[str]) -> list:
+    """`dbt <args>` in this process (dbt's Python API, dbtRunner), as Dagster events.
+
+    dagster-dbt starts dbt as a subprocess: a new interpreter that imports dbt and loads the
+    project (about 3 s here) before its first model. In this process dbt is already imported,
+    and the partial parse is reused. The selection (a subset of the models picked in the UI) and
+    the events are dagster-dbt's own; dbt's console output goes to this step's stdout."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import msg_to_dict
+
+    s = settings()
+    params = get_updated_cli_invocation_params_for_context(
+        context=context, manifest={}, dagster_dbt_translator=AgentmonDbtTranslator()
+    )
+    # dagster-dbt's own project folder, or its copy with a selectors file for a large subset
+    project_dir = Path(params.dbt_project.project_dir if params.dbt_project else dbt.project_dir)
+    prepared = Path(dbt.project_dir) / s.dbt_target
+    target = prepared / f"run-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    target.mkdir(parents=True)
+    if (prepared / "partial_parse.msgpack").exists():
+        shutil.copy2(prepared / "partial_parse.msgpack", target / "partial_parse.msgpack")
+    results: list[dict] = []
+    errors: list[str] = []
+
+    def collect(event) -> None:
+        info = event.info
+        # dbt's closing summary: "Failure in test x (path)" then what it found, or "Runtime
+        # Error in model x (path) Binder Error: …" in one message
+        if info.name == "RunResultFailure":
+            errors.append(info.msg)
+        elif info.name == "RunResultError" and info.msg:
+            if errors and errors[-1].startswith("Failure in"):
+                errors[-1] += ": " + info.msg
+            else:
+                errors.append(info.msg)
+        if info.name in ("LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"):
+            results.append(msg_to_dict(event))
+
+    selection = list(params.selection_args)
+    if params.indirect_selection:
+        selection += ["--indirect-selection", params.indirect_selection]
+    command = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(dbt.profiles_dir or project_dir),
+               "--target-path", str(target), "--log-path", str(target), *selection]  # fmt: skip
+    try:
+        outcome = dbtRunner(callbacks=[collect]).invoke(command)
+        if not outcome.success:
+            # the first line is what `agentmon run` shows: the first error, on one line
+            detail = [" ".join(error.split()) for error in errors] or [str(outcome.exception or "no error given")]
+            raise DagsterDbtCliRuntimeError(description=f"dbt {args[0]} failed: " + "\n".join(detail))
+        events = []
+        for raw in results:
+            message = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
+            events.extend(
+                message.to_default_asset_events(
+                    manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator,
+                    context=context, target_path=target, project=params.dbt_project,
+                )
+            )  # fmt: skip
+    finally:
+        _let_go_of_the_warehouse()
+        shutil.rmtree(target, ignore_errors=True)  # one per run: they would pile up under cron
+    return events
+
+
+def _let_go_of_the_warehouse() -> None:
+    """dbt-duckdb keeps its in-memory database, with the warehouse attached, open for the next
+    invocation in the process; DuckDB allows the file one holder, and the next steps open it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
 
 
 def table_row_count(con, path: list[str]) -> int | None:
