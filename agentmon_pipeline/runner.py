@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agentmon_pipeline.config import Settings, ensure_home, settings
+from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.warehouse import connect, table_exists
 
@@ -43,12 +44,16 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
     stamp = target / ".agentmon-warehouse"
     stale = not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir)
     if force or stale or not stamp.exists() or stamp.read_text() != s.warehouse_label:
-        from dagster_dbt import DbtProject
+        # in this process: the run that follows builds with dbt in this process too (a dbt
+        # subprocess would import dbt a second time, about 3 s)
+        from dbt.cli.main import dbtRunner
 
-        project = DbtProject(
-            project_dir=s.dbt_project_dir, profiles_dir=s.dbt_project_dir, target_path=s.dbt_target
-        )
-        project.preparer.prepare(project)
+        parsed = dbtRunner().invoke(
+            ["parse", "--quiet", "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
+             str(s.dbt_project_dir), "--target-path", str(target)]
+        )  # fmt: skip
+        if not parsed.success:
+            raise UserError(f"dbt cannot parse the project in {s.dbt_project_dir}: {parsed.exception}")
         stamp.write_text(s.warehouse_label)
     return manifest
 
@@ -227,7 +232,6 @@ def quiet_libraries(verbose: bool) -> None:
 def suites_due(con) -> tuple[dict[str, str], list[str]]:
     """The suites whose results no longer measure what they are (name -> why), and those that
     are up to date. A suite that does not load is due: its asset then fails with the reason."""
-    from agentmon_pipeline.errors import UserError
     from agentmon_pipeline.evaluation.store import why_due
     from agentmon_pipeline.evaluation.suite import list_suites, load_suite
 
