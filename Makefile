@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(BIN)/agentmon run
 
 test: $(STAMP)
-	$(BIN)/ruff check agentmon_pipeline tests
+	$(BIN)/ruff check agentmon_pipeline sdk tests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/browser
 
 # The dashboards: an Evidence project over the snapshot the pipeline writes (see reports/).
@@ -72,7 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python -m agentmon_pipeline.bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check agentmon_pipeline tests
+	$(BIN)/ruff check agentmon_pipeline sdk tests
 	$(BIN)/ruff format --check agentmon_pipeline tests
 
 clean:

@@ -422,7 +422,7 @@ def bench_sdk(chunks: int = 400, per_chunk: int = 500) -> dict:
     per-call time of each chunk, and the medians."""
     import statistics
 
-    from agentmon_pipeline.telemetry import TelemetryCollector
+    from agentmon_sdk import TelemetryCollector
 
     with tempfile.TemporaryDirectory(prefix="agentmon-sdk-bench-") as tmp:
         landing = Path(tmp) / "landing"

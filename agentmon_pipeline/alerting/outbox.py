@@ -19,10 +19,10 @@ from email.message import EmailMessage
 from html import escape
 
 import duckdb
+from agentmon_sdk.webhooks import SIGNATURE_HEADER, post_json, signature
 
 from agentmon_pipeline.alerting.rules import AlertConfig, resolve_env
 from agentmon_pipeline.numbers import plain
-from agentmon_pipeline.webhooks import SIGNATURE_HEADER, post_json, signature
 
 SEVERITY_EMOJI = {
     "info": ":information_source:",

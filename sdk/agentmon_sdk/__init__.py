@@ -2,11 +2,11 @@
 process, with almost no overhead, into files the landing sensor ingests (and Prometheus or a
 webhook). Imports only the standard library, psutil and (for PrometheusExporter) prometheus-client."""
 
-from agentmon_pipeline.telemetry.collector import Span, TelemetryCollector
-from agentmon_pipeline.telemetry.events import EventEmitter
-from agentmon_pipeline.telemetry.exporters import Exporter, JsonlExporter, PrometheusExporter, WebhookExporter
-from agentmon_pipeline.telemetry.metrics import Counter, Gauge, Histogram, MetricsRegistry, Summary
-from agentmon_pipeline.telemetry.performance import PerformanceMonitor
+from agentmon_sdk.collector import Span, TelemetryCollector
+from agentmon_sdk.events import EventEmitter
+from agentmon_sdk.exporters import Exporter, JsonlExporter, PrometheusExporter, WebhookExporter
+from agentmon_sdk.metrics import Counter, Gauge, Histogram, MetricsRegistry, Summary
+from agentmon_sdk.performance import PerformanceMonitor
 
 __all__ = [
     "Counter", "EventEmitter", "Exporter", "Gauge", "Histogram", "JsonlExporter", "MetricsRegistry",

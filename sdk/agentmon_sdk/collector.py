@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from agentmon_pipeline.telemetry.events import EventEmitter
-from agentmon_pipeline.telemetry.exporters import Exporter, JsonlExporter
-from agentmon_pipeline.telemetry.metrics import MetricsRegistry
+from agentmon_sdk.events import EventEmitter
+from agentmon_sdk.exporters import Exporter, JsonlExporter
+from agentmon_sdk.metrics import MetricsRegistry
 
 log = logging.getLogger("agentmon.telemetry")
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))
@@ -129,7 +129,7 @@ class TelemetryCollector:
             self.exporters.insert(0, JsonlExporter(landing_dir, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds))
         self.performance = None
         if performance:
-            from agentmon_pipeline.telemetry.performance import PerformanceMonitor
+            from agentmon_sdk.performance import PerformanceMonitor
 
             labels = {"agent_id": agent_id} if agent_id else {}
             self.performance = PerformanceMonitor(self.metrics, metrics_interval_s, labels)

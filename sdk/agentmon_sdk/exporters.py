@@ -20,8 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentmon_pipeline.telemetry.metrics import MetricsRegistry
-from agentmon_pipeline.webhooks import SIGNATURE_HEADER, post_json, signature
+from agentmon_sdk.metrics import MetricsRegistry
+from agentmon_sdk.webhooks import SIGNATURE_HEADER, post_json, signature
 
 
 class Exporter:

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from agentmon_pipeline.telemetry.metrics import MetricsRegistry
+from agentmon_sdk.metrics import MetricsRegistry
 
 GAUGES = {
     "system_cpu_percent": ("percent", "CPU use of the whole machine since the last sample"),

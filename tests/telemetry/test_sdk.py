@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from agentmon_pipeline.telemetry import (
+from agentmon_sdk import (
     EventEmitter,
     JsonlExporter,
     MetricsRegistry,
@@ -20,7 +19,7 @@ from agentmon_pipeline.telemetry import (
     TelemetryCollector,
     WebhookExporter,
 )
-from agentmon_pipeline.webhooks import SIGNATURE_HEADER, signature
+from agentmon_sdk.webhooks import SIGNATURE_HEADER, signature
 
 
 def _records(folder: Path) -> list[dict]:

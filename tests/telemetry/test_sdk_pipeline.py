@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
+from agentmon_sdk import TelemetryCollector
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.telemetry import TelemetryCollector
 from tests.ingest.test_redaction import found_in_warehouse
 
 PLANTED = {
