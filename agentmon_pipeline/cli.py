@@ -49,13 +49,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_config(s) -> dict:
+    """Every section of agentmon.yaml, checked by the feature it configures: a mistake fails the
+    command now, naming the file and the key, not a step of the run later."""
+    from agentmon_pipeline.alerting.rules import parse_alerts
+    from agentmon_pipeline.analytics.budgets import parse_budgets
+    from agentmon_pipeline.evaluation.schedule import parse_schedule
+    from agentmon_pipeline.ingest.redaction import parse_redaction
+
+    data = load_config_file(s)
+    path = s.config_file or "agentmon.yaml"
+    for section, parse in (("suites", parse_schedule), ("budgets", parse_budgets), ("alerts", parse_alerts),
+                           ("redaction", parse_redaction)):  # fmt: skip
+        parse(data.get(section), path)
+    return data
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agentmon_pipeline import runstate
     from agentmon_pipeline.ingest.landing import settle_seconds
     from agentmon_pipeline.ingest.loader import ingest_memory
 
     s = ensure_home()
-    load_config_file(s)
+    check_config(s)
     ingest_memory()  # a setting that cannot work says so now, not at the first big file
     idle = None if args.force else runstate.nothing_to_do(s, settle_seconds())
     if idle is not None:  # answered from the ledger: Dagster and dbt are not even imported

@@ -265,7 +265,10 @@ KNOWN_CONFIG_KEYS = {"alerts", "budgets", "redaction", "suites", "retention"}
 
 
 def load_config_file(s: Settings | None = None) -> dict[str, Any]:
-    """The optional `agentmon.yaml`. Later issues give its sections meaning; here it is checked."""
+    """The optional `agentmon.yaml`: a mapping of known sections. Each feature checks its own
+    section where it reads it (alerting.rules.parse_alerts, analytics.budgets.parse_budgets,
+    ingest.redaction.parse_redaction, evaluation.schedule.parse_schedule); `agentmon run` checks
+    them all before it starts (cli.check_config)."""
     s = s or settings()
     path = s.config_file
     if path is None:
@@ -280,65 +283,4 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
         raise UserError(
             f"{path}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(KNOWN_CONFIG_KEYS))}"
         )
-    _check_suites_section(path, data.get("suites"))
-    from agentmon_pipeline.analytics.budgets import parse_budgets
-
-    parse_budgets(data.get("budgets"), path)  # a mistake fails here, with the file and key
-    from agentmon_pipeline.alerting.rules import parse_alerts
-
-    parse_alerts(data.get("alerts"), path)
-    from agentmon_pipeline.ingest.redaction import parse_redaction
-
-    parse_redaction(data.get("redaction"), path)
     return data
-
-
-def _check_suites_section(path: Path, section: Any) -> None:
-    """`suites: {schedule: "<cron>"}`: when the nightly benchmark schedule runs (UTC)."""
-    if section is None:
-        return
-    if not isinstance(section, dict):
-        raise UserError(f"{path}: suites: expected a mapping such as {{schedule: '0 2 * * *'}}")
-    bad = sorted(set(section) - {"schedule"})
-    if bad:
-        raise UserError(f"{path}: suites.{bad[0]}: unknown key; expected schedule")
-    cron = section.get("schedule")
-    if cron is not None and (not isinstance(cron, str) or not is_cron(cron)):
-        raise UserError(f"{path}: suites.schedule: {cron!r} is not a cron expression (e.g. '0 2 * * *')")
-
-
-# a cron field: *, a value, a range, each with an optional /step, comma-separated (names for
-# months and days of the week); checked here without importing Dagster, which checks it again
-_CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_NAMES = ({}, {}, {}, {m: i + 1 for i, m in enumerate(_MONTHS)}, {d: i for i, d in enumerate(_WEEKDAYS)})
-
-
-def is_cron(text: str) -> bool:
-    """A standard five-field cron expression (minute hour day-of-month month day-of-week), or
-    one of the @ aliases."""
-    if text.strip() in ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"):
-        return True
-    fields = text.split()
-    if len(fields) != 5:
-        return False
-
-    def value(part: str, index: int) -> int | None:
-        low, high = _CRON_FIELDS[index]
-        number = _CRON_NAMES[index].get(part.lower(), int(part) if part.isdigit() else None)
-        return number if number is not None and low <= number <= high else None
-
-    for index, field in enumerate(fields):
-        for item in field.split(","):
-            base, _, step = item.partition("/")
-            if step and (not step.isdigit() or int(step) == 0):
-                return False
-            if base == "*":
-                continue
-            ends = base.split("-")
-            if len(ends) > 2 or any(value(end, index) is None for end in ends):
-                return False
-            if len(ends) == 2 and value(ends[0], index) > value(ends[1], index):
-                return False
-    return True

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from agentmon_pipeline.config import Settings, ensure_home
+from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import WarehouseBusy, WarehouseMissing
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "evals", "analytics", "alerts", "registry")
@@ -513,8 +513,8 @@ def connect(
     not exist raises WarehouseMissing and creates nothing (no folder, no lock file)."""
     if read_only and settings.backend == "duckdb" and not settings.warehouse_path.exists():
         raise _missing(settings)
-    if not read_only:
-        ensure_home(settings)
+    if not read_only and settings.warehouse_path is not None:
+        settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)  # and nothing else of the home
     if settings.backend == "postgres":
         from agentmon_pipeline import postgres
 

@@ -189,6 +189,27 @@ def test_invalid_config_names_file_and_key(home, tmp_path, monkeypatch):
         load_config_file()
 
 
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("suites: {schedule: 'every night'}", "suites.schedule: 'every night' is not a cron expression"),
+        ("budgets: {monthly_usd: -5}", "budgets.monthly_usd: expected a positive amount"),
+        ("alerts: {rules: 3}", "alerts"),
+        ("redaction: {enabled: 'false'}", "redaction.enabled: expected true or false, got 'false'"),
+    ],
+)
+def test_agentmon_run_checks_every_section_before_it_starts(home, tmp_path, monkeypatch, capsys, section, message):
+    """Each feature checks its own section of agentmon.yaml; `agentmon run` asks them all first:
+    exit 2, one line with the file and the key, and nothing run."""
+    cfg = tmp_path / "agentmon.yaml"
+    cfg.write_text(section + "\n")
+    monkeypatch.setenv("AGENTMON_CONFIG", str(cfg))
+    assert main(["run"]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and str(cfg) in err and message in err, err
+    assert out == ""  # nothing ran
+
+
 def test_status_says_busy_instead_of_crashing(home, monkeypatch):
     from agentmon_pipeline.errors import WarehouseBusy
     from agentmon_pipeline.runner import status_report
@@ -218,6 +239,20 @@ def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"agentmon: no warehouse at {tmp_path / 'nowhere'}")
     assert list(tmp_path.iterdir()) == [], "a read-only command created files"
+
+
+def test_connecting_to_the_warehouse_writes_only_the_warehouse_and_changes_no_environment(tmp_path, monkeypatch):
+    import os
+
+    from agentmon_pipeline.warehouse import connect
+
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MONITORING_DB_URL", raising=False)
+    before = dict(os.environ)
+    with connect(settings()) as con:
+        con.execute("select 1").fetchall()
+    assert dict(os.environ) == before
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["warehouse.duckdb", "warehouse.lock"]
 
 
 def test_version_and_every_subcommand_says_what_it_does(capsys):

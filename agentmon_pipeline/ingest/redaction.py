@@ -168,6 +168,9 @@ def parse_redaction(section: Any, path: Path | str = "agentmon.yaml") -> Redacti
         raise UserError(
             f"{path}: redaction.{bad[0]}: unknown key; expected enabled, patterns, hash_user_ids, hash_key_env"
         )
+    for key in ("enabled", "hash_user_ids"):  # "false" in quotes would be a true string
+        if key in section and not isinstance(section[key], bool):
+            raise UserError(f"{path}: redaction.{key}: expected true or false, got {section[key]!r}")
     extra = []
     for i, item in enumerate(section.get("patterns") or []):
         where = f"{path}: redaction.patterns[{i}]"

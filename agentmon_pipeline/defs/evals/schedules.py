@@ -2,13 +2,12 @@
 
 import dagster as dg
 
-from agentmon_pipeline.config import load_config_file
-
-DEFAULT_CRON = "0 2 * * *"
+from agentmon_pipeline.config import load_config_file, settings
+from agentmon_pipeline.evaluation.schedule import parse_schedule
 
 
 def eval_cron() -> str:
-    return (load_config_file().get("suites") or {}).get("schedule", DEFAULT_CRON)
+    return parse_schedule(load_config_file().get("suites"), settings().config_file or "agentmon.yaml")
 
 
 def build_eval_schedule(job) -> dg.ScheduleDefinition:
