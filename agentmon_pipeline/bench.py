@@ -331,29 +331,6 @@ class DagsterDev:
         self.log.close()
 
 
-def sensor_ticks(instance, name: str):
-    from dagster._core.scheduler.instigation import InstigatorType
-
-    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
-        if state.instigator_name == name:
-            return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
-    return []
-
-
-
-def _last_run_seconds(dagster_home: Path) -> float | None:
-    """How long the latest run of the instance took, once it has ended (None while it runs)."""
-    import dagster as dg
-
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs or not runs[0].is_finished:
-            return None
-        stats = instance.get_run_stats(runs[0].run_id)
-        return stats.end_time - stats.start_time
-
-
 def bench_ui(drops: int = 2) -> None:
     """A small file dropped into the landing folder of `make demo`'s home with `dagster dev` running:
     seconds until its LLM calls are in marts.fct_llm_calls (the sensor's interval and the settle
@@ -361,6 +338,7 @@ def bench_ui(drops: int = 2) -> None:
     from datetime import UTC, datetime
 
     from agentmon_pipeline.config import mark_demo_home, settings
+    from agentmon_pipeline.defs.headless import last_run_seconds
     from agentmon_pipeline.demo import generate_demo
     from agentmon_pipeline.errors import WarehouseBusy
     from agentmon_pipeline.warehouse import connect
@@ -400,7 +378,7 @@ def bench_ui(drops: int = 2) -> None:
                     (s.landing_dir / f"{trace}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
                     wait_for(lambda trace=trace: in_marts(trace), 600, "the dropped file in the marts", every=0.5)
                     times.append(time.monotonic() - started)
-                    runs.append(wait_for(lambda: _last_run_seconds(s.dagster_home), 600, "the run to end", every=1))
+                    runs.append(wait_for(lambda: last_run_seconds(s.dagster_home), 600, "the run to end", every=1))
             finally:
                 ui.stop()
                 os.environ.pop("AGENTMON_EXECUTOR", None)

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from agentmon_pipeline.bench import DagsterDev, sensor_ticks, wait_for
+from agentmon_pipeline.bench import DagsterDev, wait_for
 from agentmon_pipeline.config import mark_demo_home, settings
+from agentmon_pipeline.defs.headless import sensor_ticks
 from agentmon_pipeline.demo import generate_demo
 from agentmon_pipeline.runner import run_pipeline
 from agentmon_pipeline.warehouse import connect
