@@ -165,7 +165,7 @@ def _ours_any(path: Path, db: Path, queue) -> None:
 
 def _ingest(path: Path, db: Path, queue, expected: int | None) -> None:
     from agentmon_pipeline.ingest.loader import ingest_file
-    from agentmon_pipeline.warehouse import migrate
+    from agentmon_pipeline.storage import migrate
 
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
@@ -181,8 +181,8 @@ def _ingest(path: Path, db: Path, queue, expected: int | None) -> None:
 
 def _ingest_postgres(path: Path, url: str, queue) -> None:
     """The same ingest_file into a PostgreSQL warehouse: DuckDB parses in memory, COPY loads."""
-    from agentmon_pipeline import postgres
     from agentmon_pipeline.ingest.loader import ingest_file
+    from agentmon_pipeline.storage import postgres
 
     con = postgres.PgConnection(postgres.connect(url))
     postgres.migrate(con.pg)
@@ -195,7 +195,7 @@ def _ingest_postgres(path: Path, url: str, queue) -> None:
 
 def _copy_postgres(path: Path, url: str, queue) -> None:
     """PostgreSQL's own bulk load of the same bytes: COPY of each line into a one-column table."""
-    from agentmon_pipeline import postgres
+    from agentmon_pipeline.storage import postgres
 
     pg = postgres.connect(url)
     pg.execute("create table bench_lines (line text)")
@@ -213,7 +213,7 @@ def bench_postgres(data: Path, root: Path) -> None:
     one started with .ci/postgres.sh (Debian's PostgreSQL) and stopped after."""
     import psycopg
 
-    from agentmon_pipeline.postgres import throwaway_server
+    from tests.pg import throwaway_server  # `make bench` runs in the repository, beside its tests
 
     with throwaway_server(os.environ.get("AGENTMON_BENCH_POSTGRES_URL")) as url:
         times = {}
@@ -341,7 +341,7 @@ def bench_ui(drops: int = 2) -> None:
     from agentmon_pipeline.defs.headless import last_run_seconds
     from agentmon_pipeline.demo import generate_demo
     from agentmon_pipeline.errors import WarehouseBusy
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-ui-") as tmp:
         home = Path(tmp) / "home"

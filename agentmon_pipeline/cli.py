@@ -301,7 +301,7 @@ def _suite_power(args: argparse.Namespace) -> int:
 def _require_warehouse() -> None:
     """A command that changes an existing warehouse (not `run`, which creates one) on a home
     without one says so, instead of creating an empty warehouse and succeeding on nothing."""
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(settings(), read_only=True, timeout=5):
         pass
@@ -323,7 +323,7 @@ def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     import json
 
-    from agentmon_pipeline.warehouse import connect, fetch_rows
+    from agentmon_pipeline.storage import connect, fetch_rows
 
     where, params = ("where state = ?", [args.state]) if args.state else ("", [])
     with connect(settings(), read_only=True) as con:
@@ -352,7 +352,7 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from agentmon_pipeline.alerting.engine import acknowledge
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(settings()) as con:
         acknowledge(con, args.alert_id, args.by, args.note, datetime.now(UTC))
@@ -364,7 +364,7 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from agentmon_pipeline.alerting.engine import resolve
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(settings()) as con:
         resolve(con, args.alert_id, args.by, datetime.now(UTC))
@@ -383,7 +383,7 @@ def _date(value: str):
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from agentmon_pipeline.retention import prune
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     s = settings()
     days = args.days if args.days is not None else s.retention_days
@@ -426,7 +426,7 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
     import json
 
     from agentmon_pipeline.registry import AgentRegistry
-    from agentmon_pipeline.warehouse import connect, fetch_rows, table_exists
+    from agentmon_pipeline.storage import connect, fetch_rows, table_exists
 
     with connect(settings(), read_only=True) as con:
         agents = AgentRegistry(con).agents()
@@ -458,7 +458,7 @@ def cmd_registry_show(args: argparse.Namespace) -> int:
     import json
 
     from agentmon_pipeline.registry import AgentRegistry
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(settings(), read_only=True) as con:
         registry = AgentRegistry(con)
@@ -506,7 +506,7 @@ def _config_arg(value: str | None):
 
 def cmd_registry_register(args: argparse.Namespace) -> int:
     from agentmon_pipeline.registry import AgentRegistry
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     config = _config_arg(args.config)
     with connect(settings()) as con:
@@ -523,7 +523,7 @@ def cmd_registry_register(args: argparse.Namespace) -> int:
 
 def cmd_registry_activate(args: argparse.Namespace) -> int:
     from agentmon_pipeline.registry import AgentRegistry
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(settings()) as con:
         changes = AgentRegistry(con, actor=args.by).activate(args.agent_id, args.version, at=args.at, note=args.note)
@@ -533,7 +533,7 @@ def cmd_registry_activate(args: argparse.Namespace) -> int:
 
 def cmd_registry_rollback(args: argparse.Namespace) -> int:
     from agentmon_pipeline.registry import AgentRegistry
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(settings()) as con:
         changes = AgentRegistry(con, actor=args.by).rollback(args.agent_id, at=args.at, note=args.note)
@@ -543,7 +543,7 @@ def cmd_registry_rollback(args: argparse.Namespace) -> int:
 
 def cmd_registry_sync(args: argparse.Namespace) -> int:
     from agentmon_pipeline.registry import AgentRegistry, sync_agents_file
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     s = settings()
     path = args.file or s.agents_file
@@ -567,7 +567,7 @@ def cmd_reports_snapshot(args: argparse.Namespace) -> int:
 def cmd_db_init(args: argparse.Namespace) -> int:
     import os
 
-    from agentmon_pipeline.postgres import Roles, connect, init_roles, migrate, schema_version
+    from agentmon_pipeline.storage.postgres import Roles, connect, init_roles, migrate, schema_version
 
     url = args.url or os.environ.get("MONITORING_DB_URL", "")
     if not url.startswith(("postgresql://", "postgres://")):

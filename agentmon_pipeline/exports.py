@@ -12,7 +12,7 @@ import duckdb
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.config import settings as current_settings
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 EXPORTABLE_SCHEMAS = ("marts", "evals", "analytics", "alerts")
 # the column --since filters on, first present wins

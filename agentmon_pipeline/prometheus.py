@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from agentmon_pipeline.config import Settings
-from agentmon_pipeline.warehouse import table_exists
+from agentmon_pipeline.storage import table_exists
 
 # name, type, help, SQL over production runs of the last 24 hours (window) or all time (total)
 GAUGES = [

@@ -105,7 +105,7 @@ def _plain(con: duckdb.DuckDBPyConnection, sql: str) -> str:
 
 def _local_copy(con) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding the warehouse tables that SNAPSHOT_TABLES and HEADLINES read."""
-    from agentmon_pipeline.warehouse import table_exists
+    from agentmon_pipeline.storage import table_exists
 
     duck = duckdb.connect()
     duck.execute("set TimeZone = 'UTC'")

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from agentmon_pipeline.storage import transaction
+
 # table -> the column holding the event time, for every table of detail
 DETAIL = {
     "raw.spans": "start_time",
@@ -65,8 +67,7 @@ def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | N
         for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
     }
     removed = {}
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         # per file of the ledger, in one statement: how many of its records go
         going = " union all ".join(f"select load_id from {table} where {DETAIL[table]} < $cutoff" for table in RAW)
         con.execute(
@@ -86,8 +87,4 @@ def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | N
                     "insert into raw.retention_log values (?, ?, ?, ?, ?)",
                     [now, retention_days, cutoff, table, removed[table]],
                 )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return removed

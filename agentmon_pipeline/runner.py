@@ -12,7 +12,7 @@ from pathlib import Path
 from agentmon_pipeline.config import Settings, ensure_home, settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.numbers import plain, runs_out
-from agentmon_pipeline.warehouse import connect, table_exists
+from agentmon_pipeline.storage import connect, table_exists
 
 log = logging.getLogger(__name__)
 

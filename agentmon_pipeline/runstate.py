@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import WarehouseMissing
-from agentmon_pipeline.warehouse import connect, table_exists
+from agentmon_pipeline.storage import connect, table_exists
 
 STATE_FILE = "last-run.json"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agentmon_pipeline.warehouse import migrate
+from agentmon_pipeline.storage import migrate
 
 # real telemetry of other projects (licences beside the files): see tests/fixtures/corpus/README.md
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
@@ -210,7 +210,7 @@ def _build_demo_warehouse(tmp_path_factory) -> dict:
 def firing_alerts(s=None) -> list[tuple]:
     """The alerts firing in the warehouse of `s` (default: the current settings), in order."""
     from agentmon_pipeline.config import settings
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     with connect(s or settings(), read_only=True) as con:
         return con.execute(

@@ -53,7 +53,7 @@ def assert_a_run_with_nothing_new_answers_from_the_ledger():
     from datetime import UTC, datetime, timedelta
 
     from agentmon_pipeline import runstate
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     check = ("import sys; from agentmon_pipeline.cli import main; code = main(['run']); "
              "assert not {'dagster', 'dbt', 'dagster_dbt'} & set(sys.modules), 'imported'; sys.exit(code)")  # fmt: skip
@@ -213,12 +213,12 @@ def test_agentmon_run_checks_every_section_before_it_starts(home, tmp_path, monk
 def test_status_says_busy_instead_of_crashing(home, monkeypatch):
     from agentmon_pipeline.errors import WarehouseBusy
     from agentmon_pipeline.runner import status_report
-    from agentmon_pipeline.warehouse import connect, warehouse_lock
+    from agentmon_pipeline.storage import connect, warehouse_lock
 
     with connect(settings()):
         pass  # a warehouse exists, and another process is writing it
     monkeypatch.setenv("AGENTMON_STATUS_WAIT", "0.5")
-    code = "import time; from agentmon_pipeline.config import settings; from agentmon_pipeline.warehouse import warehouse_lock\nwith warehouse_lock(settings()):\n    print('held', flush=True); time.sleep(5)"
+    code = "import time; from agentmon_pipeline.config import settings; from agentmon_pipeline.storage import warehouse_lock\nwith warehouse_lock(settings()):\n    print('held', flush=True); time.sleep(5)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -244,7 +244,7 @@ def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(
 def test_connecting_to_the_warehouse_writes_only_the_warehouse_and_changes_no_environment(tmp_path, monkeypatch):
     import os
 
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MONITORING_DB_URL", raising=False)
@@ -347,7 +347,7 @@ def test_a_failing_dbt_test_fails_the_run_and_says_which_and_why(home, capsys, m
     """dbt's tests guard the marts: two rows of one span written into raw by hand (not by the
     loader, which keeps one) fail the grain test, the run fails (exit 1), and its stage line names
     the test and what it found; dbt's full output is in the run's log."""
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "0")
     with connect(settings()) as con:

@@ -8,7 +8,7 @@ import duckdb
 
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 
 def test_export_formats_since_and_mistakes(home, tmp_path, capsys):

@@ -216,7 +216,7 @@ def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home):
         assert request.tags["agentmon/files"] == "2" and not request.run_config  # the run takes every new file
         # loaded by another command (agentmon run's ingest): the ledger has them, the sensor asks for nothing
         from agentmon_pipeline.ingest.batch import ingest_landing
-        from agentmon_pipeline.warehouse import connect
+        from agentmon_pipeline.storage import connect
 
         with connect(settings()) as con:
             assert len(ingest_landing(con, settings()).files) == 2
@@ -352,7 +352,7 @@ def test_langfuse_exports_of_every_framework_give_the_reported_calls(home):
 def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(built_demo_home, capsys):
     from agentmon_pipeline.cli import main
     from agentmon_pipeline.retention import prune
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     daily = "select agent_id, agent_version, bucket_start, runs, total_tokens, round(cost_usd, 9) from marts.agg_agent_daily order by all"
     assert query("select count(distinct bucket_start::date) from marts.agg_agent_daily") == [(3,)]

@@ -13,8 +13,9 @@ import pytest
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import project_dir
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.postgres import connection_kwargs, throwaway_server
+from agentmon_pipeline.storage.postgres import connection_kwargs
 from tests.conftest import DEMO_END
+from tests.pg import throwaway_server
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_copy_moves_a_raw_table_whole(pg_url, con, tmp_path):
 
     import psycopg
 
-    from agentmon_pipeline.postgres import copy_into, create_table_like
+    from agentmon_pipeline.storage.postgres import copy_into, create_table_like
 
     con.execute("""
         insert into raw.spans (trace_id, span_id, name, kind, start_time, end_time, duration_ms, status,
@@ -118,7 +119,7 @@ def test_copy_moves_a_raw_table_whole(pg_url, con, tmp_path):
 def test_copy_writes_lists_as_arrays(pg_url, con, tmp_path):
     import psycopg
 
-    from agentmon_pipeline.postgres import copy_into, create_table_like
+    from agentmon_pipeline.storage.postgres import copy_into, create_table_like
 
     con.execute("""insert into evals.runs values ('r1', 'qa', 'qa.yaml', 'agent', ['1.0', 'v "2", new', 'a\\b'], '1.0',
                    1, 10, 20, 0, '2026-11-01 10:00:00+00', '2026-11-01 10:01:00+00', 'abc')""")  # fmt: skip
@@ -135,7 +136,7 @@ def test_migrations_give_postgres_the_tables_duckdb_has(pg_url, con, capsys):
     """The same migrations on both warehouses: every table, every column, the types mapped."""
     import psycopg
 
-    from agentmon_pipeline.warehouse import SCHEMA_VERSION
+    from agentmon_pipeline.storage import SCHEMA_VERSION
 
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:
@@ -234,8 +235,8 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
     from polars.testing import assert_frame_equal
 
     from agentmon_pipeline.demo import generate_demo
-    from agentmon_pipeline.postgres import PgConnection
-    from agentmon_pipeline.postgres import connect as pg_connect
+    from agentmon_pipeline.storage.postgres import PgConnection
+    from agentmon_pipeline.storage.postgres import connect as pg_connect
 
     landing, agents = tmp_path / "landing", tmp_path / "agents.yaml"
     agents.write_text(AGENTS)  # deployment times given: none from the clock
@@ -304,8 +305,8 @@ def test_the_interface_translates_duckdb_sql_once_for_postgres(pg_url):
     """What evaluations, analytics and alerts write in DuckDB's SQL runs on PostgreSQL unchanged."""
     import duckdb
 
-    from agentmon_pipeline.postgres import PgConnection
-    from agentmon_pipeline.postgres import connect as pg_connect
+    from agentmon_pipeline.storage.postgres import PgConnection
+    from agentmon_pipeline.storage.postgres import connect as pg_connect
 
     con = PgConnection(pg_connect(pg_url))
     try:
@@ -356,7 +357,7 @@ def test_prune_records_the_pruned_rows_in_the_ledger_on_postgresql(pg_url, tmp_p
     from agentmon_pipeline.config import settings
     from agentmon_pipeline.ingest.loader import ingest_file
     from agentmon_pipeline.retention import prune
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:
@@ -381,7 +382,7 @@ def test_benchmark_verdicts_keep_their_mde_on_postgresql(pg_url, tmp_path, monke
     from agentmon_pipeline.config import settings
     from agentmon_pipeline.evaluation.regression import MetricComparison
     from agentmon_pipeline.evaluation.store import save_comparisons
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:

@@ -24,7 +24,7 @@ from agentmon_pipeline.config import mark_demo_home, settings
 from agentmon_pipeline.defs.headless import sensor_ticks
 from agentmon_pipeline.demo import generate_demo
 from agentmon_pipeline.runner import run_pipeline
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 from tests.conftest import CORPUS, firing_alerts
 
 TRACE = CORPUS / "langfuse_framework_traces" / "pydantic-ai-tools-2025-12-04.trace.json"

@@ -29,7 +29,7 @@ from agentmon_pipeline.alerting.rules import SEVERITIES, AlertConfig, Rule, seve
 from agentmon_pipeline.analytics.timeseries import RUN_METRICS
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.numbers import p_value, plain, runs_out
-from agentmon_pipeline.warehouse import fetch_rows, table_exists
+from agentmon_pipeline.storage import fetch_rows, table_exists, transaction
 
 UI_URL = "AGENTMON_UI_URL"
 ASSET_OF_KIND = {"metric": "marts/fct_agent_runs", "anomaly": "analytics/anomalies",
@@ -208,8 +208,7 @@ def apply(
     result = EvaluationResult()
     floor = notify_floor()
     rules = {r.name: r for r in config.rules}
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         open_alerts = {
             a["fingerprint"]: a
             for a in fetch_rows(con, "select * from alerts.alerts where state <> 'resolved'")
@@ -264,10 +263,6 @@ def apply(
                 )
         result.escalated, queued = _escalate(con, config, now, floor)
         result.queued += queued
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return result
 
 

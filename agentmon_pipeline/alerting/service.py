@@ -12,7 +12,7 @@ from agentmon_pipeline.alerting.rules import AlertConfig, parse_alerts
 from agentmon_pipeline.config import Settings, load_config_file
 from agentmon_pipeline.config import settings as current_settings
 from agentmon_pipeline.errors import WarehouseMissing
-from agentmon_pipeline.warehouse import connect, fetch_rows, table_exists
+from agentmon_pipeline.storage import connect, fetch_rows, table_exists
 
 
 @dataclass

@@ -19,6 +19,7 @@ from agentmon_pipeline.analytics.engine import (
     AnalyticsEngine,
     NotEnoughHistory,
 )
+from agentmon_pipeline.storage import transaction
 
 ANOMALY_METRICS = ("runs", "error_rate", "p95_duration_ms", "cost_usd", "total_tokens")
 FORECAST_METRICS = ("cost_usd", "total_tokens", "runs")
@@ -156,17 +157,12 @@ def finite(frame: pl.DataFrame) -> pl.DataFrame:
 def replace_table(con, table: str, frame: pl.DataFrame, readiness: list[Readiness] | None = None) -> int:
     """Replace the rows of `analytics.<table>` with the frame's (matched by column name), and the
     analysis' rows of `analytics.readiness` with `readiness`, in one transaction."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         _replace(con, f"analytics.{table}", frame, "true")
         if readiness is not None:
             now = datetime.now(UTC)
             rows = pl.DataFrame([r.as_row(now) for r in readiness], schema=READINESS_SCHEMA)
             _replace(con, "analytics.readiness", rows, f"analysis = '{table}'")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return frame.height
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from agentmon_pipeline.config import Settings, settings, warehouse_path_from_url
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 
 class DatabaseManager:

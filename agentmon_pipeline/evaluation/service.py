@@ -14,7 +14,7 @@ from agentmon_pipeline.evaluation.compare import AgentComparator, ResultAggregat
 from agentmon_pipeline.evaluation.regression import MetricComparison, RegressionDetector
 from agentmon_pipeline.evaluation.runner import SuiteRun, run_suite
 from agentmon_pipeline.evaluation.suite import Suite, load_suite
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 
 @dataclass

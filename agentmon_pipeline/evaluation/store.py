@@ -19,14 +19,14 @@ from agentmon_pipeline.config import Settings
 from agentmon_pipeline.evaluation.regression import MetricComparison
 from agentmon_pipeline.evaluation.runner import RESULT_SCHEMA, SuiteRun
 from agentmon_pipeline.evaluation.suite import Suite, fingerprint
+from agentmon_pipeline.storage import transaction
 
 
 def save_run(con: duckdb.DuckDBPyConnection, run: SuiteRun) -> None:
     suite = run.suite
     calls = len(run.calls)
     failed = sum(1 for c in run.calls if c.call.failed)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(
             "insert into evals.runs (run_id, suite, suite_path, mode, versions, baseline, repeats, cases, calls, "
             "failed_calls, started_at, finished_at, fingerprint) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -37,10 +37,6 @@ def save_run(con: duckdb.DuckDBPyConnection, run: SuiteRun) -> None:
         con.register("new_results", run.results.to_arrow())
         con.execute(f"insert into evals.results select {', '.join(RESULT_SCHEMA)} from new_results")
         con.unregister("new_results")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def save_comparisons(
@@ -58,17 +54,12 @@ def save_comparisons(
     columns = ("suite, run_id, baseline, candidate, metric, evaluator, statistic, test, higher_is_better, relative, "
                "baseline_value, candidate_value, n, effect, ci_low, ci_high, p_value, p_adjusted, verdict, "
                "computed_at, mde, clusters")  # fmt: skip
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute("delete from analytics.eval_regressions where suite = ?", [suite])
         if rows:
             con.executemany(
                 f"insert into analytics.eval_regressions ({columns}) values ({', '.join(['?'] * 22)})", rows
             )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def latest_run_id(con: duckdb.DuckDBPyConnection, suite: str, versions: list[str]) -> str | None:

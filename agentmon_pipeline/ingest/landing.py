@@ -16,7 +16,7 @@ import duckdb
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import WarehouseMissing
 from agentmon_pipeline.ingest.loader import sha256_of
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 
 def settle_seconds() -> float:

@@ -28,6 +28,7 @@ import pyarrow as pa
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.ingest import langfuse, native, otlp
 from agentmon_pipeline.ingest.redaction import DEFAULT, RedactionPolicy, redact_text_sql
+from agentmon_pipeline.storage import transaction
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
@@ -599,8 +600,7 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) 
         _write_postgres(duck, con, result, fast, valid, policy, bad_records, stat.st_mtime_ns)
         return result
     # Within a file the later line wins (ordinal); across files the later file wins (delete first).
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if result.spans:
             con.execute(
                 f"""
@@ -656,10 +656,6 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) 
         )
         con.unregister("bad_records")
         _ledger_row(con, result, stat.st_mtime_ns)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return result
 
 
@@ -667,7 +663,7 @@ def _write_postgres(duck, con, result: FileResult, fast: bool, valid: str, polic
                     bad_records: pa.Table, mtime_ns: int) -> None:
     """The PostgreSQL half of ingest_file: the same rows as the DuckDB path, built by DuckDB, sent
     by COPY into temporary tables, then swapped into raw in one PostgreSQL transaction."""
-    from agentmon_pipeline.postgres import copy_into
+    from agentmon_pipeline.storage.postgres import copy_into
 
     load_id = result.load_id
     latest = "qualify row_number() over (partition by {} order by ordinal desc) = 1"
@@ -740,15 +736,10 @@ def _quarantine_whole_file(
         preview = duck.execute(
             f"select {redact_text_sql('x', policy)} from (select ?::varchar as x)", [preview]
         ).fetchall()[0][0]
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(
             "insert into raw.quarantine values (?, ?, ?, null, ?, ?, now())",
             [result.load_id, result.path, result.sha256, reason, preview],
         )
         _ledger_row(con, result, mtime_ns)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return result

@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.warehouse import fetch_rows
+from agentmon_pipeline.storage import fetch_rows, transaction
 
 STATUSES = ("registered", "active", "inactive", "rolled_back")
 AGENT_FIELDS = ("name", "description", "owner", "capabilities")
@@ -302,25 +302,4 @@ class AgentRegistry:
             self._audit(change, effective_at=effective, detail={"note": note} if note else None)
 
     def _transaction(self):
-        return _Transaction(self.con)
-
-
-class _Transaction:
-    """BEGIN/COMMIT around a change; ROLLBACK when it raises. Nested use joins the outer one."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-        self.owner = False
-
-    def __enter__(self):
-        try:
-            self.con.execute("begin transaction")
-            self.owner = True
-        except duckdb.TransactionException:
-            self.owner = False  # already inside one
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if self.owner:
-            self.con.execute("rollback" if exc_type else "commit")
-        return False
+        return transaction(self.con)  # nested use joins the outer one

@@ -16,7 +16,7 @@ from agentmon_pipeline.alerting.service import tick
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SECRET = "s3cret-webhook-key"

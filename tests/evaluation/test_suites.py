@@ -256,7 +256,7 @@ def test_a_suite_reruns_only_when_what_it_measures_changed(home, tmp_path):
     """`agentmon run` reruns a suite when its file, dataset or agent code changed (fingerprint)."""
     from agentmon_pipeline.evaluation.service import run_and_record
     from agentmon_pipeline.evaluation.store import why_due
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     path = user_suite(tmp_path / "s", cases=5)
     due = lambda: why_due(con, load_suite(path))

@@ -52,7 +52,7 @@ def test_content_duckdb_cannot_take_quarantines_the_file_and_the_next_file_loads
     """Defence in depth: an error no check foresaw, raised by the file's content, quarantines
     that file whole (its transaction rolled back) and the files after it still load."""
     from agentmon_pipeline.config import settings
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     landing = settings().landing_dir
     (landing / "a-hostile.jsonl").write_text(json.dumps(good_span("x1")) + "\n")
@@ -80,7 +80,7 @@ def test_content_duckdb_cannot_take_quarantines_the_file_and_the_next_file_loads
 
 def test_symlinks_out_of_the_landing_folder_are_refused_and_never_opened(home, tmp_path):
     from agentmon_pipeline.config import settings
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     landing = settings().landing_dir
     elsewhere = tmp_path / "other-team"
@@ -130,7 +130,7 @@ def test_the_sensor_starts_a_run_for_a_refused_symlink_without_opening_it(tmp_pa
 def test_a_path_given_to_the_ingest_asset_that_is_a_symlink_out_is_refused(home, tmp_path):
     """The sensor's run names the symlink: the asset records the refusal, it does not read it."""
     from agentmon_pipeline.config import settings
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     link = settings().landing_dir / "passwd.jsonl"
     os.symlink("/etc/passwd", link)

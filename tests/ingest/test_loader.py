@@ -217,7 +217,7 @@ def test_long_text_is_capped_with_a_marker(con, tmp_path):
 
 def test_crash_halfway_leaves_the_warehouse_as_before(tmp_path, monkeypatch):
     db = duckdb.connect(str(tmp_path / "w.duckdb"))
-    from agentmon_pipeline.warehouse import migrate
+    from agentmon_pipeline.storage import migrate
 
     migrate(db)
     ingest_file(db, write(tmp_path / "first.jsonl", [span(span_id="keep")]), tmp_path)
@@ -304,7 +304,7 @@ def test_ingestion_says_how_many_records_are_already_outside_the_retention_windo
 
     from agentmon_pipeline.config import settings
     from agentmon_pipeline.ingest.batch import ingest_landing
-    from agentmon_pipeline.warehouse import connect
+    from agentmon_pipeline.storage import connect
 
     def iso(days_ago: float) -> str:
         return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
@@ -325,7 +325,7 @@ def test_ingestion_says_how_many_records_are_already_outside_the_retention_windo
 
 
 def test_warehouse_records_its_schema_version_and_migrates_once(tmp_path):
-    from agentmon_pipeline.warehouse import SCHEMA_VERSION, migrate, schema_version
+    from agentmon_pipeline.storage import SCHEMA_VERSION, migrate, schema_version
 
     db = duckdb.connect(str(tmp_path / "w.duckdb"))
     assert schema_version(db) == 0

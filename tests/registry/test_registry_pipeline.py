@@ -15,7 +15,7 @@ import yaml
 from agentmon_pipeline.cli import main
 from agentmon_pipeline.config import project_dir, settings
 from agentmon_pipeline.demo import generate_demo
-from agentmon_pipeline.warehouse import fetch_rows
+from agentmon_pipeline.storage import fetch_rows
 from tests.conftest import DEMO_END
 
 

@@ -10,7 +10,7 @@ import sys
 
 from agentmon_pipeline.config import project_dir, settings
 from agentmon_pipeline.ingest.batch import ingest_landing
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 AGENT = """
 import importlib.util, sys

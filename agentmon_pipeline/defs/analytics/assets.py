@@ -14,7 +14,7 @@ from agentmon_pipeline.analytics.db import DatabaseManager
 from agentmon_pipeline.analytics.engine import AnalyticsEngine
 from agentmon_pipeline.config import load_config_file, settings
 from agentmon_pipeline.numbers import plain
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 RUNS = dg.AssetKey(["marts", "fct_agent_runs"])
 

@@ -12,7 +12,7 @@ from agentmon_pipeline.evaluation.regression import MACHINE_NOTE, machine_depend
 from agentmon_pipeline.evaluation.service import judge_latest, run_and_record
 from agentmon_pipeline.evaluation.suite import list_suites, load_suite
 from agentmon_pipeline.numbers import p_value, plain
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 
 def _suite_names() -> dict[str, str]:

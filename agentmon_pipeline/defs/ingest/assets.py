@@ -4,7 +4,7 @@ import dagster as dg
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.ingest.batch import ingest_landing, refresh_model_prices, validate_loads
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 RAW_TABLES = {
     "spans": "Spans of agent runs, LLM calls and tool calls; one row per (trace_id, span_id).",

@@ -4,7 +4,7 @@ import dagster as dg
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.retention import prune
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 
 @dg.asset(

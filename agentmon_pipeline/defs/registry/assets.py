@@ -5,7 +5,7 @@ import dagster as dg
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.registry import AgentRegistry, sync_agents_file
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 REGISTRY_TABLES = {
     "agents": "Registered agents: name, description, owner, capabilities.",

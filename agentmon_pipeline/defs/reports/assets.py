@@ -5,7 +5,7 @@ import dagster as dg
 
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.reports import headlines, snapshot_path, write_snapshot
-from agentmon_pipeline.warehouse import connect
+from agentmon_pipeline.storage import connect
 
 MARTS = ("agg_agent_daily", "agg_agent_hourly", "dim_agents", "dim_agent_versions", "fct_deployments",
          "fct_llm_calls", "fct_tool_calls", "fct_agent_runs", "agg_eval_scores")  # fmt: skip

@@ -15,7 +15,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.resources import dbt_project
 from agentmon_pipeline.runstate import models_digest
-from agentmon_pipeline.warehouse import connect, warehouse_lock
+from agentmon_pipeline.storage import connect, warehouse_lock
 
 
 class AgentmonDbtTranslator(DagsterDbtTranslator):
