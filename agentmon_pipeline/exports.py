@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import duckdb
-
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.config import settings as current_settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage import connect
+from agentmon_pipeline.storage.engines import copy_to_file
 
 EXPORTABLE_SCHEMAS = ("marts", "evals", "analytics", "alerts")
 # the column --since filters on, first present wins
@@ -66,12 +65,5 @@ def export_table(
         target.parent.mkdir(parents=True, exist_ok=True)
         query = f'select * from {schema}."{name}"{where}'
         count = con.execute(f"select count(*) from ({query}) as exported", params).fetchone()[0]
-        path_sql = "'" + str(target).replace("'", "''") + "'"
-        if isinstance(con, duckdb.DuckDBPyConnection):
-            con.execute(f"copy ({query}) to {path_sql} {FORMATS[fmt]}", params)
-        else:  # PostgreSQL's COPY writes on the server: the rows come here as Arrow, DuckDB writes them
-            with duckdb.connect() as duck:
-                duck.execute("set TimeZone = 'UTC'")
-                duck.register("exported", con.sql(query, params).to_arrow_table())
-                duck.execute(f"copy exported to {path_sql} {FORMATS[fmt]}")
+        copy_to_file(con, query, params, target, FORMATS[fmt])
     return target, int(count)

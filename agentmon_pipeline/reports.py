@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from agentmon_pipeline.config import Settings
+from agentmon_pipeline.storage.engines import in_duckdb
 
 # name -> query over the warehouse. Production only (benchmark calls have their own tables).
 # The end of the complete hours, as the analytics judge them (AnalyticsEngine.complete_until): the
@@ -103,22 +104,6 @@ def _plain(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return f"select {', '.join(out)} from ({sql})"
 
 
-def _local_copy(con) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB holding the warehouse tables that SNAPSHOT_TABLES and HEADLINES read."""
-    from agentmon_pipeline.storage import table_exists
-
-    duck = duckdb.connect()
-    duck.execute("set TimeZone = 'UTC'")
-    wanted = set(re.findall(r"\b(marts|analytics|evals|alerts)\.(\w+)", " ".join(SNAPSHOT_TABLES.values())))
-    for schema, table in sorted(wanted):
-        if table_exists(con, schema, table):
-            duck.execute(f"create schema if not exists {schema}")
-            duck.register("incoming", con.sql(f"select * from {schema}.{table}").to_arrow_table())
-            duck.execute(f"create table {schema}.{table} as select * from incoming")
-            duck.unregister("incoming")
-    return duck
-
-
 def snapshot_path(s: Settings) -> Path:
     return s.home / "reports" / "agentmon.duckdb"
 
@@ -128,9 +113,12 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, now: datetime |
 
     From PostgreSQL, the tables the snapshot reads are first copied into an in-memory DuckDB, so
     the snapshot is made by the same queries from the same rows."""
-    if not isinstance(con, duckdb.DuckDBPyConnection):
-        with _local_copy(con) as duck:
-            return write_snapshot(duck, target, now)
+    wanted = re.findall(r"\b(marts|analytics|evals|alerts)\.(\w+)", " ".join(SNAPSHOT_TABLES.values()))
+    with in_duckdb(con, wanted) as duck:
+        return _write_snapshot(duck, target, now)
+
+
+def _write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, now: datetime | None) -> dict[str, int]:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     temp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.ingest import langfuse, native, otlp
 from agentmon_pipeline.ingest.redaction import DEFAULT, RedactionPolicy, redact_text_sql
 from agentmon_pipeline.storage import transaction
+from agentmon_pipeline.storage.engines import Replace, parsing_duckdb, write_raw
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
@@ -497,12 +498,7 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
     machine (disk, memory, connection) are raised, since the file itself may be fine."""
     limit = ingest_memory()
     try:
-        if isinstance(con, duckdb.DuckDBPyConnection):
-            with bounded_memory(con, tmp_dir, limit, own=False):
-                return _ingest_file(con, con, path, tmp_dir, policy)
-        with duckdb.connect() as duck, bounded_memory(duck, tmp_dir, limit, own=True):
-            duck.execute("set TimeZone = 'UTC'")
-            duck.execute("set enable_progress_bar = false")
+        with parsing_duckdb(con) as duck, bounded_memory(duck, tmp_dir, limit, own=duck is not con):
             return _ingest_file(duck, con, path, tmp_dir, policy)
     except duckdb.OutOfMemoryException as exc:
         raise UserError(f"{path.name}: ingesting it needs more memory than "
@@ -596,121 +592,43 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) 
     result.reasons = dict(duck.execute("select reason, count(*) from bad_records group by reason").fetchall())
     duck.unregister("bad_records")
 
-    if duck is not con:
-        _write_postgres(duck, con, result, fast, valid, policy, bad_records, stat.st_mtime_ns)
-        return result
-    # Within a file the later line wins (ordinal); across files the later file wins (delete first).
-    with transaction(con):
-        if result.spans:
-            con.execute(
-                f"""
-                delete from raw.spans s
-                using (select distinct trim(trace_id) as trace_id, trim(span_id) as span_id
-                       from typed where reason is null and {RTYPE} = 'span') n
-                where s.trace_id = n.trace_id and s.span_id = n.span_id
-                """
-            )
-            latest = (
-                ""
-                if fast
-                else "qualify row_number() over (partition by trace_id, span_id order by ordinal desc) = 1"
-            )
-            con.execute(
-                f"insert into raw.spans select * exclude (ordinal) from ({native.span_rows_sql(valid, load_id, result.format, policy)}) {latest}"
-            )
-        if result.metrics:
-            con.execute(
-                f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}"
-            )
-            con.execute(
-                """
-                delete from raw.metrics m
-                using (select distinct name, time, labels::varchar as labels from new_metrics) n
-                where m.name = n.name and m.time = n.time and coalesce(m.labels::varchar, '') = coalesce(n.labels, '')
-                """
-            )
-            con.execute(
-                """
-                insert into raw.metrics select * exclude (ordinal) from new_metrics
-                qualify row_number() over (partition by name, time, labels::varchar order by ordinal desc) = 1
-                """
-            )
-        if result.events:
-            con.execute(
-                f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}"
-            )
-            con.execute("delete from raw.events e using new_events n where e.event_id = n.event_id")
-            con.execute(
-                """
-                insert into raw.events select * exclude (ordinal) from new_events
-                qualify row_number() over (partition by event_id order by ordinal desc) = 1
-                """
-            )
-        con.register("bad_records", bad_records)
-        con.execute(
-            """
-            insert into raw.quarantine
-            select ?, ?, ?, line_number, reason, raw_line, now() from bad_records
-            """,
-            [load_id, result.path, sha],
-        )
-        con.unregister("bad_records")
-        _ledger_row(con, result, stat.st_mtime_ns)
-    return result
-
-
-def _write_postgres(duck, con, result: FileResult, fast: bool, valid: str, policy: RedactionPolicy,
-                    bad_records: pa.Table, mtime_ns: int) -> None:
-    """The PostgreSQL half of ingest_file: the same rows as the DuckDB path, built by DuckDB, sent
-    by COPY into temporary tables, then swapped into raw in one PostgreSQL transaction."""
-    from agentmon_pipeline.storage.postgres import copy_into
-
-    load_id = result.load_id
+    # Within a file the later line wins (ordinal); across files the later file wins (the rows with
+    # the same key are deleted first). One plan, applied by the warehouse's engine.
     latest = "qualify row_number() over (partition by {} order by ordinal desc) = 1"
-    # (DuckDB table of new rows, raw table, the columns that make a row the same as a new one, how
-    # PostgreSQL compares them): the keys go through a temp table to delete the rows they replace,
-    # the rows themselves are copied straight into the raw table (one write, not two)
-    plan = []
+    replaces = []
     if result.spans:
         rows = native.span_rows_sql(valid, load_id, result.format, policy)
-        duck.execute(f"create or replace temp table new_spans as select * exclude (ordinal) from ({rows}) "
-                     + ("" if fast else latest.format("trace_id, span_id")))  # fmt: skip
-        plan.append(("new_spans", "raw.spans", ("trace_id", "span_id"),
-                     "t.trace_id = n.trace_id and t.span_id = n.span_id"))  # fmt: skip
+        replaces.append(Replace(
+            "raw.spans",
+            f"select * exclude (ordinal) from ({rows}) " + ("" if fast else latest.format("trace_id, span_id")),
+            f"select distinct trim(trace_id) as trace_id, trim(span_id) as span_id from typed "
+            f"where reason is null and {RTYPE} = 'span'",
+            "t.trace_id = n.trace_id and t.span_id = n.span_id",
+        ))  # fmt: skip
     if result.metrics:
-        rows = native.metric_rows_sql(valid, load_id, policy)
-        duck.execute(f"create or replace temp table new_metrics as select * exclude (ordinal) from ({rows}) "
-                     + latest.format("name, time, labels::varchar"))  # fmt: skip
-        same = "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')"
-        plan.append(("new_metrics", "raw.metrics", ("name", "time", "labels"), same))
+        duck.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}")
+        replaces.append(Replace(
+            "raw.metrics",
+            "select * exclude (ordinal) from new_metrics " + latest.format("name, time, labels::varchar"),
+            "select distinct name, time, labels from new_metrics",
+            "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')",
+        ))  # fmt: skip
     if result.events:
-        rows = native.event_rows_sql(valid, load_id, policy)
-        duck.execute(f"create or replace temp table new_events as select * exclude (ordinal) from ({rows}) "
-                     + latest.format("event_id"))  # fmt: skip
-        plan.append(("new_events", "raw.events", ("event_id",), "t.event_id = n.event_id"))
+        duck.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}")
+        replaces.append(Replace(
+            "raw.events", "select * exclude (ordinal) from new_events " + latest.format("event_id"),
+            "select distinct event_id from new_events", "t.event_id = n.event_id",
+        ))  # fmt: skip
     duck.register("bad_records", bad_records)
     duck.execute(
-        "create or replace temp table new_quarantine as "
-        "select ?::bigint as load_id, ? as file_path, ? as sha256, line_number, reason, raw_line, now() as quarantined_at "
-        "from bad_records",
-        [load_id, result.path, result.sha256],
+        "create or replace temp table new_quarantine as select ?::bigint as load_id, ? as file_path, ? as sha256, "
+        "line_number, reason, raw_line, now() as quarantined_at from bad_records",
+        [load_id, result.path, sha],
     )
     duck.unregister("bad_records")
-    pg = con.pg
-    pg.execute("begin")
-    try:
-        for new, target, keys, same in plan:
-            columns = ", ".join(keys)
-            pg.execute(f"create temp table {new}_keys on commit drop as select {columns} from {target} limit 0")
-            copy_into(duck, pg, f"select {columns} from {new}", f"{new}_keys")
-            pg.execute(f"delete from {target} t using {new}_keys n where {same}")
-            copy_into(duck, pg, new, target)
-        copy_into(duck, pg, "new_quarantine", "raw.quarantine")
-        _ledger_row(con, result, mtime_ns)
-        pg.execute("commit")
-    except BaseException:
-        pg.execute("rollback")
-        raise
+    write_raw(duck, con, replaces, [("raw.quarantine", "select * from new_quarantine")],
+              lambda warehouse: _ledger_row(warehouse, result, stat.st_mtime_ns))  # fmt: skip
+    return result
 
 
 def _quarantine_whole_file(

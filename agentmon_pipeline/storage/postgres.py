@@ -306,3 +306,27 @@ class PgConnection:
 
     def close(self) -> None:
         self.pg.close()
+
+
+def write_raw(duck, con, replaces, appends, finish) -> None:
+    """engines.write_raw on PostgreSQL: each plan's keys go by COPY into a temporary table, the rows
+    they replace are deleted, the new rows go by COPY straight into the raw table (one write, not
+    two); all in one PostgreSQL transaction."""
+    pg = con.pg
+    pg.execute("begin")
+    try:
+        for n, plan in enumerate(replaces):
+            keys = f"new_keys_{n}"
+            columns = [name for name, *_ in duck.execute(f"describe {plan.keys}").fetchall()]
+            pg.execute(f"create temp table {keys} on commit drop as select {', '.join(columns)} "
+                       f"from {plan.target} limit 0")  # fmt: skip
+            copy_into(duck, pg, plan.keys, keys)
+            pg.execute(f"delete from {plan.target} t using {keys} n where {plan.same}")
+            copy_into(duck, pg, plan.rows, plan.target)
+        for target, rows in appends:
+            copy_into(duck, pg, rows, target)
+        finish(con)
+        pg.execute("commit")
+    except BaseException:
+        pg.execute("rollback")
+        raise

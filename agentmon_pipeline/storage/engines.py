@@ -1,0 +1,103 @@
+"""What the callers of the warehouse do with DuckDB's own engine, whichever the warehouse is: on
+DuckDB the warehouse's connection does it; on PostgreSQL an in-memory DuckDB does it with the
+rows it needs. The one place that asks which engine a connection is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+def is_duckdb(con) -> bool:
+    return isinstance(con, duckdb.DuckDBPyConnection)
+
+
+def local_duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB set up as the warehouse's connections are (UTC, no progress bar)."""
+    duck = duckdb.connect()
+    duck.execute("set TimeZone = 'UTC'")
+    duck.execute("set enable_progress_bar = false")
+    return duck
+
+
+@contextmanager
+def in_duckdb(con, tables: Iterable[tuple[str, str]]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection that has the warehouse's `tables` (schema, name; those that exist):
+    `con` itself on DuckDB; on PostgreSQL an in-memory copy of them, so that DuckDB's queries run
+    on the same rows."""
+    if is_duckdb(con):
+        yield con
+        return
+    from agentmon_pipeline.storage.warehouse import table_exists
+
+    with local_duckdb() as duck:
+        for schema, table in sorted(set(tables)):
+            if table_exists(con, schema, table):
+                duck.execute(f"create schema if not exists {schema}")
+                duck.register("incoming", con.sql(f"select * from {schema}.{table}").to_arrow_table())
+                duck.execute(f"create table {schema}.{table} as select * from incoming")
+                duck.unregister("incoming")
+        yield duck
+
+
+def copy_to_file(con, query: str, params: list, target: Path, options: str) -> None:
+    """The rows of `query` written to `target` by DuckDB's COPY with `options` (a format): on
+    DuckDB directly; from PostgreSQL (whose COPY writes on the server) the rows come here as Arrow."""
+    path_sql = "'" + str(target).replace("'", "''") + "'"
+    if is_duckdb(con):
+        con.execute(f"copy ({query}) to {path_sql} {options}", params)
+        return
+    with local_duckdb() as duck:
+        duck.register("exported", con.sql(query, params).to_arrow_table())
+        duck.execute(f"copy exported to {path_sql} {options}")
+
+
+@contextmanager
+def parsing_duckdb(con) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Where a file is parsed: in the warehouse itself on DuckDB (its temp tables, its memory
+    limit), in an in-memory DuckDB on PostgreSQL; `write_raw` then moves the rows."""
+    if is_duckdb(con):
+        yield con
+        return
+    with local_duckdb() as duck:
+        yield duck
+
+
+@dataclass(frozen=True)
+class Replace:
+    """New rows for a raw table, replacing the rows that have the same key.
+
+    `rows` and `keys` are queries on the parsing DuckDB: the rows in the table's column order, and
+    their distinct keys named as the table's columns; `same` compares a row `t` of the table with
+    a key `n` (SQL both engines read)."""
+
+    target: str
+    rows: str
+    keys: str
+    same: str
+
+
+def write_raw(duck: duckdb.DuckDBPyConnection, con, replaces: list[Replace], appends: list[tuple[str, str]],
+              finish: Callable[[object], None]) -> None:  # fmt: skip
+    """Apply one file's write plan in one transaction of the warehouse: each Replace (delete the
+    rows with its keys, insert its rows), each append (table, query on `duck`), then
+    `finish(con)` (the ledger's row). On DuckDB the queries run in the warehouse itself (`duck`
+    is `con`); on PostgreSQL their rows go by COPY."""
+    if not is_duckdb(con):
+        from agentmon_pipeline.storage.postgres import write_raw as write_raw_postgres
+
+        write_raw_postgres(duck, con, replaces, appends, finish)
+        return
+    from agentmon_pipeline.storage.warehouse import transaction
+
+    with transaction(con):
+        for plan in replaces:
+            con.execute(f"delete from {plan.target} t using ({plan.keys}) n where {plan.same}")
+            con.execute(f"insert into {plan.target} {plan.rows}")
+        for target, rows in appends:
+            con.execute(f"insert into {target} {rows}")
+        finish(con)
