@@ -71,9 +71,13 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m agentmon_pipeline.bench
 
+# SQLFluff compiles the models with dbt (.sqlfluff) against a throwaway warehouse under /tmp, never
+# the user's (nor a PostgreSQL one)
 lint: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline sdk tests
-	$(BIN)/ruff format --check agentmon_pipeline tests
+	tmp=$$(mktemp -d /tmp/agentmon-lint.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
+	  AGENTMON_WAREHOUSE_PATH=$$tmp/warehouse.duckdb AGENTMON_DBT_PROFILE_TARGET=duckdb \
+	  $(BIN)/sqlfluff lint dbt_project/models
 
 clean:
 	rm -rf .agentmon .agentmon-test-reports dbt_project/target dbt_project/target-* dbt_project/logs reports/build reports/.evidence

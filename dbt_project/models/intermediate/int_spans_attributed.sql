@@ -65,6 +65,8 @@ walk as (
 
     union all
 
+    -- the recursive member's columns take their names from the anchor member's above
+    -- noqa: disable=AL03
     select
         child.trace_id,
         child.span_id,
@@ -78,6 +80,7 @@ walk as (
         case when {{ own_context }} then child.agent_version else walk.ctx_agent_version end,
         walk.ctx_from_agent or child.kind = 'agent',
         walk.depth + 1
+    -- noqa: enable=AL03
     from walk
     inner join nodes as child
         on child.trace_id = walk.trace_id

@@ -62,6 +62,6 @@ select
         else {{ clip }}{{ normal_bound('pass_rate', 'sd_passed', 'n_judged', sign) }})
     end
     {%- endset %}
-    {{ round_double(interval_bound, 6) }} as pass_rate_ci_{{ bound }}{{ ',' if bound == 'low' }}
+    {{ round_double(interval_bound, 6) }} as pass_rate_ci_{{ bound }}{{ ',' if bound == 'low' }} -- noqa: LT02
 {%- endfor %}
 from stats

@@ -5,8 +5,9 @@
         incremental_strategy='delete+insert',
     )
 }}
--- One row per LLM call: an `llm` span with no llm span below it (see is_llm_wrapper). Cost: a provided cost_usd wins; otherwise the latest price in effect at
--- the call's start; a model with no price has a null cost and cost_source = 'unknown_model'.
+-- One row per LLM call: an `llm` span with no llm span below it (see is_llm_wrapper). Cost: a
+-- provided cost_usd wins; otherwise the latest price in effect at the call's start; a model with no
+-- price has a null cost and cost_source = 'unknown_model'.
 -- cost = (input - cached - cache writes) * input price + cached * cached price
 --        + cache writes * write price + output * output price   (prices per million tokens)
 with calls as (
@@ -26,7 +27,9 @@ priced as (
         coalesce(prices.cached_input_usd_per_mtok, prices.input_usd_per_mtok) as cached_input_usd_per_mtok,
         coalesce(prices.cache_write_usd_per_mtok, prices.input_usd_per_mtok) as cache_write_usd_per_mtok,
         prices.output_usd_per_mtok
-    {{ asof_left_join('calls', ref('model_prices'), 'prices', 'calls.model', 'model', 'calls.start_time', 'effective_from') }}
+    {{ asof_left_join(
+        'calls', ref('model_prices'), 'prices', 'calls.model', 'model', 'calls.start_time', 'effective_from'
+    ) }}
 ),
 
 tokens as (
