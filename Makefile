@@ -25,8 +25,7 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/agentmon run
 
-test: $(STAMP)
-	$(BIN)/ruff check agentmon_pipeline sdk tests
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/browser
 
 # The dashboards: an Evidence project over the snapshot the pipeline writes (see reports/).
