@@ -68,7 +68,7 @@ docs: $(STAMP)
 	@echo "  $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --host 127.0.0.1 --port 8080"
 
 bench: $(STAMP)
-	$(BIN)/python -m agentmon_pipeline.bench
+	$(BIN)/python -m agentmon_pipeline.devtools.bench
 
 # SQLFluff compiles the models with dbt (.sqlfluff) against a throwaway warehouse under /tmp, never
 # the user's (nor a PostgreSQL one)

@@ -63,7 +63,7 @@ def _session_env(tmp_path_factory):
     mp.delenv("AGENTMON_AGENTS_FILE", raising=False)
     # the tests are the example suites' users (with make demo): a user's own home has none
     mp.setenv("AGENTMON_SUITES_DIR", str(Path(__file__).resolve().parents[1] / "evals" / "suites"))
-    from agentmon_pipeline.runner import prepare_dbt_manifest
+    from agentmon_pipeline.app.runner import prepare_dbt_manifest
 
     mp.setenv("MONITORING_DB_URL", f"duckdb:///{_worker_warehouse(tmp_path_factory)}")
     prepare_dbt_manifest()  # for the warehouse the `home` fixture gives every test
@@ -179,8 +179,8 @@ def _build_demo_warehouse(tmp_path_factory) -> dict:
 
     from agentmon_pipeline.config import ensure_home, project_dir
     from agentmon_pipeline.definitions import defs
-    from agentmon_pipeline.demo import generate_demo
-    from agentmon_pipeline.reports import snapshot_path
+    from agentmon_pipeline.devtools.demo import generate_demo
+    from agentmon_pipeline.outputs.reports import snapshot_path
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AGENTMON_HOME", str(tmp_path_factory.mktemp("demo-home")))

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import settings
 from tests.conftest import firing_alerts
 
@@ -52,10 +52,10 @@ def assert_a_run_with_nothing_new_answers_from_the_ledger():
     import os
     from datetime import UTC, datetime, timedelta
 
-    from agentmon_pipeline import runstate
+    from agentmon_pipeline.app import runstate
     from agentmon_pipeline.storage import connect
 
-    check = ("import sys; from agentmon_pipeline.cli import main; code = main(['run']); "
+    check = ("import sys; from agentmon_pipeline.app.cli import main; code = main(['run']); "
              "assert not {'dagster', 'dbt', 'dagster_dbt'} & set(sys.modules), 'imported'; sys.exit(code)")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -85,7 +85,7 @@ def summary_findings(out: str) -> list[str]:
 def test_demo_is_deterministic(tmp_path):
     from datetime import UTC, datetime
 
-    from agentmon_pipeline.demo import generate_demo
+    from agentmon_pipeline.devtools.demo import generate_demo
 
     end = datetime(2026, 11, 1, tzinfo=UTC)
     generate_demo(tmp_path / "a", days=1, seed=5, end=end)
@@ -118,7 +118,7 @@ def test_user_errors_are_one_line_and_exit_2(home, tmp_path, argv, env, message)
     import os
 
     proc = subprocess.run(  # from another working directory: commands work from anywhere
-        [sys.executable, "-m", "agentmon_pipeline.cli", *argv],
+        [sys.executable, "-m", "agentmon_pipeline.app.cli", *argv],
         env={**os.environ, **env},
         cwd=tmp_path,
         check=False,
@@ -211,8 +211,8 @@ def test_agentmon_run_checks_every_section_before_it_starts(home, tmp_path, monk
 
 
 def test_status_says_busy_instead_of_crashing(home, monkeypatch):
+    from agentmon_pipeline.app.runner import status_report
     from agentmon_pipeline.errors import WarehouseBusy
-    from agentmon_pipeline.runner import status_report
     from agentmon_pipeline.storage import connect, warehouse_lock
 
     with connect(settings()):
@@ -256,7 +256,7 @@ def test_connecting_to_the_warehouse_writes_only_the_warehouse_and_changes_no_en
 
 
 def test_version_and_every_subcommand_says_what_it_does(capsys):
-    from agentmon_pipeline.cli import build_parser
+    from agentmon_pipeline.app.cli import build_parser
 
     with pytest.raises(SystemExit) as done:
         main(["--version"])
@@ -329,7 +329,7 @@ def test_numbers_are_plain_decimals():
 def test_a_file_that_needs_more_memory_fails_the_run_with_the_setting_named(home, capsys, monkeypatch):
     """The machine's limit, not the file's fault: the run fails (exit 1) and its stage line says
     what to change; the file is not quarantined and loads once there is room."""
-    from agentmon_pipeline.bench import write_spans
+    from agentmon_pipeline.devtools.bench import write_spans
     from agentmon_pipeline.ingest import loader
 
     write_spans(settings().landing_dir / "spans.jsonl", 50_000)

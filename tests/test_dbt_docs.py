@@ -9,7 +9,7 @@ import json
 import duckdb
 import pytest
 
-from agentmon_pipeline.runner import prepare_dbt_manifest
+from agentmon_pipeline.app.runner import prepare_dbt_manifest
 
 
 def documented_marts() -> dict[str, dict[str, str]]:

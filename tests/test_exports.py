@@ -6,7 +6,7 @@ import json
 
 import duckdb
 
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.storage import connect
 

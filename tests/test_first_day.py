@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import settings
 from tests.first_day import SHAPES, metric_records, run_records, shape, this_hour, write_jsonl
 from tests.hostile import HOSTILE, good_span, hostile_file_text
@@ -74,7 +74,7 @@ def test_three_hours_of_one_agent_as_a_new_user(tmp_path, capsys):
     env.pop("PYTEST_XDIST_WORKER", None)
 
     def agentmon(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "agentmon_pipeline.cli", *argv], env=env, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "agentmon_pipeline.app.cli", *argv], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
     run = agentmon("run")

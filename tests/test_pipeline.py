@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from agentmon_pipeline.config import ensure_home, settings
-from agentmon_pipeline.demo import generate_demo
+from agentmon_pipeline.devtools.demo import generate_demo
 from tests.conftest import CORPUS, DEMO_END, once_per_session
 
 
@@ -350,9 +350,9 @@ def test_langfuse_exports_of_every_framework_give_the_reported_calls(home):
 @pytest.mark.slow
 @pytest.mark.xdist_group("built-demo-home")  # one worker builds it, the other is not kept waiting
 def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(built_demo_home, capsys):
-    from agentmon_pipeline.cli import main
-    from agentmon_pipeline.retention import prune
+    from agentmon_pipeline.app.cli import main
     from agentmon_pipeline.storage import connect
+    from agentmon_pipeline.storage.retention import prune
 
     daily = "select agent_id, agent_version, bucket_start, runs, total_tokens, round(cost_usd, 9) from marts.agg_agent_daily order by all"
     assert query("select count(distinct bucket_start::date) from marts.agg_agent_daily") == [(3,)]

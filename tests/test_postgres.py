@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import project_dir
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage.postgres import connection_kwargs
@@ -234,7 +234,7 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
     import psycopg
     from polars.testing import assert_frame_equal
 
-    from agentmon_pipeline.demo import generate_demo
+    from agentmon_pipeline.devtools.demo import generate_demo
     from agentmon_pipeline.storage.postgres import PgConnection
     from agentmon_pipeline.storage.postgres import connect as pg_connect
 
@@ -356,8 +356,8 @@ def test_prune_records_the_pruned_rows_in_the_ledger_on_postgresql(pg_url, tmp_p
 
     from agentmon_pipeline.config import settings
     from agentmon_pipeline.ingest.loader import ingest_file
-    from agentmon_pipeline.retention import prune
     from agentmon_pipeline.storage import connect
+    from agentmon_pipeline.storage.retention import prune
 
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from agentmon_pipeline.config import project_dir
-from agentmon_pipeline.reports import SNAPSHOT_TABLES
+from agentmon_pipeline.outputs.reports import SNAPSHOT_TABLES
 
 # one worker builds the snapshot (a module fixture) and runs every test that reads it
 pytestmark = [pytest.mark.xdist_group("reports"), pytest.mark.slow]

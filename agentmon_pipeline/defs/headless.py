@@ -15,9 +15,9 @@ from pathlib import Path
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
 from dagster._core.scheduler.instigation import InstigatorType
 
+from agentmon_pipeline.app.runner import STAGE_WORDS, RunSummary, stage_of
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.defs.evals.assets import _key_part
-from agentmon_pipeline.runner import STAGE_WORDS, RunSummary, stage_of
 
 log = logging.getLogger(__name__)
 

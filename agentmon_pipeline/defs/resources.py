@@ -8,8 +8,8 @@ from importlib.metadata import version as installed_version
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
+from agentmon_pipeline.app.runner import prepare_dbt_manifest
 from agentmon_pipeline.config import ensure_home, settings
-from agentmon_pipeline.runner import prepare_dbt_manifest
 
 ensure_home(settings())  # DAGSTER_HOME, dbt's warehouse path and telemetry switches, before dbt runs
 

@@ -16,7 +16,7 @@ from agentmon_pipeline.ingest.loader import FileResult, ingest_file, record_refu
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
 from agentmon_pipeline.ingest.validation import SPAN_COLUMNS, SuiteResult, validate_batches
-from agentmon_pipeline.retention import outside_window
+from agentmon_pipeline.storage.retention import outside_window
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import yaml
 
 from agentmon_pipeline.alerting.rules import parse_alerts
 from agentmon_pipeline.alerting.service import tick
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage import connect

@@ -11,7 +11,7 @@ import pytest
 
 from agentmon_pipeline.analytics.db import DatabaseManager
 from agentmon_pipeline.analytics.engine import AnalyticsEngine
-from agentmon_pipeline.demo import SPIKE_DAYS_BEFORE_END
+from agentmon_pipeline.devtools.demo import SPIKE_DAYS_BEFORE_END
 from tests.conftest import DEMO_DAYS, DEMO_END
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.evaluation import BenchmarkSuite, QualityEvaluator, TestCase
@@ -206,7 +206,7 @@ def test_compare_without_stored_results_says_what_to_do(home, tmp_path, capsys):
     path.write_text(path.read_text().replace('versions: ["1", "2", "3"]', 'versions: ["1"]'))
     assert main(["eval", "power", str(path)]) == 2
     assert "suite mine has one version" in capsys.readouterr().err
-    proc = subprocess.run([sys.executable, "-m", "agentmon_pipeline.cli", "eval", "run", "no-such-suite"],
+    proc = subprocess.run([sys.executable, "-m", "agentmon_pipeline.app.cli", "eval", "run", "no-such-suite"],
                           check=False, capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no suite named" in proc.stderr
 

@@ -273,7 +273,7 @@ def test_strict_and_lenient_mapping_agree(con, tmp_path):
 def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from agentmon_pipeline.retention import prune
+    from agentmon_pipeline.storage.retention import prune
 
     def iso(days_ago: float) -> str:
         return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
@@ -353,7 +353,7 @@ def test_a_line_that_is_not_utf8_is_quarantined_and_the_others_load(con, tmp_pat
 def test_a_file_larger_than_the_memory_limit_loads_whole(con, tmp_path, monkeypatch):
     """MONITORING_INGEST_MEMORY=128MB and a 150 MB file with one bad line (the chunked path, which
     numbers lines): every record loaded or quarantined, none lost; the spill stays under tmp."""
-    from agentmon_pipeline.bench import write_spans
+    from agentmon_pipeline.devtools.bench import write_spans
 
     monkeypatch.setenv("MONITORING_INGEST_MEMORY", "128MB")
     path = tmp_path / "big.jsonl"
@@ -380,7 +380,7 @@ def test_an_unusable_memory_setting_is_one_clear_line(con, tmp_path, monkeypatch
 def test_running_out_of_memory_names_the_setting_and_keeps_the_file(con, tmp_path, monkeypatch):
     """Out of memory is the machine's limit, not the file's fault: not quarantined, the run
     stops with what to change, and the file loads once there is room."""
-    from agentmon_pipeline.bench import write_spans
+    from agentmon_pipeline.devtools.bench import write_spans
     from agentmon_pipeline.errors import UserError
 
     path = tmp_path / "spans.jsonl"

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 import yaml
 
-from agentmon_pipeline.cli import main
+from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import project_dir, settings
-from agentmon_pipeline.demo import generate_demo
+from agentmon_pipeline.devtools.demo import generate_demo
 from agentmon_pipeline.storage import fetch_rows
 from tests.conftest import DEMO_END
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.prometheus import render, textfile_path, write_atomically
+from agentmon_pipeline.outputs.prometheus import render, textfile_path, write_atomically
 from agentmon_pipeline.storage import connect
 
 

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.retention import prune
 from agentmon_pipeline.storage import connect
+from agentmon_pipeline.storage.retention import prune
 
 
 @dg.asset(

@@ -4,7 +4,7 @@ analytics, the benchmarks and the alerts, so `make reports` never opens the live
 import dagster as dg
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.reports import headlines, snapshot_path, write_snapshot
+from agentmon_pipeline.outputs.reports import headlines, snapshot_path, write_snapshot
 from agentmon_pipeline.storage import connect
 
 MARTS = ("agg_agent_daily", "agg_agent_hourly", "dim_agents", "dim_agent_versions", "fct_deployments",

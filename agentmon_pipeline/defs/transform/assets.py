@@ -12,9 +12,9 @@ from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_contex
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
+from agentmon_pipeline.app.runstate import models_digest
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.resources import dbt_project
-from agentmon_pipeline.runstate import models_digest
 from agentmon_pipeline.storage import connect, warehouse_lock
 
 

@@ -15,7 +15,7 @@
    folder, timed until its LLM calls are in `marts.fct_llm_calls` (goal <= 60 s on 2 cores), with
    the steps in the run's process (the default) and in a process per step.
 
-`python -m agentmon_pipeline.bench sdk` runs only the third (seconds, not minutes), `... bench ui`
+`python -m agentmon_pipeline.devtools.bench sdk` runs only the third (seconds, not minutes), `... bench ui`
 only the fourth (minutes), `... bench ingest` only the loader against read_json (native and OTLP).
 """
 
@@ -36,6 +36,8 @@ from pathlib import Path
 from queue import Empty
 
 import duckdb
+
+from agentmon_pipeline.config import project_dir
 
 SPANS = int(os.environ.get("AGENTMON_BENCH_SPANS", "1000000"))
 ROWS: list[tuple[str, str, str]] = []  # (what, measured, goal): the table printed at the end
@@ -263,7 +265,7 @@ def _agentmon_run(home: Path, *args: str) -> float:
     env.pop("MONITORING_LANDING_DIR", None)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "agentmon_pipeline.cli", "run", *args],
+        [sys.executable, "-m", "agentmon_pipeline.app.cli", "run", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -304,7 +306,7 @@ class DagsterDev:
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
              "-h", "127.0.0.1", "-p", str(self.port)],
-            cwd=Path(__file__).resolve().parents[1], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=project_dir(), env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
     def up(self) -> bool:
@@ -339,7 +341,7 @@ def bench_ui(drops: int = 2) -> None:
 
     from agentmon_pipeline.config import mark_demo_home, settings
     from agentmon_pipeline.defs.headless import last_run_seconds
-    from agentmon_pipeline.demo import generate_demo
+    from agentmon_pipeline.devtools.demo import generate_demo
     from agentmon_pipeline.errors import WarehouseBusy
     from agentmon_pipeline.storage import connect
 

@@ -107,7 +107,7 @@ def nothing_to_do(s: Settings, settle_seconds: float) -> Idle | None:
             found, waiting = settled_files(s.landing_dir, set(Ledger.read(con).files), settle_seconds)
             if found:
                 return None
-            from agentmon_pipeline.runner import suites_due
+            from agentmon_pipeline.app.runner import suites_due
 
             if suites_due(con)[0]:
                 return None

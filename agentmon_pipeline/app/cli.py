@@ -34,7 +34,7 @@ def _positive(value: str) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.demo import generate_demo
+    from agentmon_pipeline.devtools.demo import generate_demo
 
     s = ensure_home()
     summary = generate_demo(s.landing_dir, days=args.days, agents=args.agents, seed=args.seed, end=args.end)
@@ -66,7 +66,7 @@ def check_config(s) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agentmon_pipeline import runstate
+    from agentmon_pipeline.app import runstate
     from agentmon_pipeline.ingest.landing import settle_seconds
     from agentmon_pipeline.ingest.loader import ingest_memory
 
@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if idle is not None:  # answered from the ledger: Dagster and dbt are not even imported
         print(idle.render())
         return 0
-    from agentmon_pipeline.runner import run_pipeline
+    from agentmon_pipeline.app.runner import run_pipeline
 
     runstate.forget(s)
     summary = run_pipeline(verbose=args.verbose)
@@ -88,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.runner import status_report
+    from agentmon_pipeline.app.runner import status_report
 
     print(status_report())
     return 0
@@ -382,8 +382,8 @@ def _date(value: str):
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.retention import prune
     from agentmon_pipeline.storage import connect
+    from agentmon_pipeline.storage.retention import prune
 
     s = settings()
     days = args.days if args.days is not None else s.retention_days
@@ -398,7 +398,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.exports import export_table
+    from agentmon_pipeline.outputs.exports import export_table
 
     path, rows = export_table(args.table, args.format, args.out, args.since)
     print(f"wrote {rows} rows of {args.table} to {path}")
@@ -556,7 +556,7 @@ def cmd_registry_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_reports_snapshot(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.reports import copy_snapshot, snapshot_path
+    from agentmon_pipeline.outputs.reports import copy_snapshot, snapshot_path
 
     s = settings()
     dest = copy_snapshot(s, args.out)
