@@ -202,8 +202,9 @@ def test_redrop_under_another_name_adds_nothing(built_demo_home):
     ]
 
 
-def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home):
+def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home, monkeypatch):
     from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.ingest import loader
 
     sensor = defs.get_sensor_def("landing_sensor")
     landing = settings().landing_dir
@@ -213,13 +214,21 @@ def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home):
     with dg.DagsterInstance.ephemeral() as instance:
         ctx = dg.build_sensor_context(instance=instance, cursor=None)
         [request] = [r for r in [sensor(ctx)] if isinstance(r, dg.RunRequest)]
-        assert request.tags["agentmon/files"] == "2" and not request.run_config  # the run takes every new file
-        # loaded by another command (agentmon run's ingest): the ledger has them, the sensor asks for nothing
+        assert request.tags["agentmon/files"] == "2"  # the run takes every new file
+        # with the hashes the sensor computed: the run does not read the files a second time to hash them
+        hashes = request.run_config["ops"]["raw_telemetry"]["config"]["hashes"]
+        assert sorted(Path(p).name for p in hashes) == ["a.jsonl", "b.jsonl"]
         from agentmon_pipeline.ingest.batch import ingest_landing
         from agentmon_pipeline.storage import connect
 
+        real_sha256 = loader.sha256_of
+        monkeypatch.setattr(loader, "sha256_of", lambda path: pytest.fail(f"{path} hashed again"))
         with connect(settings()) as con:
-            assert len(ingest_landing(con, settings()).files) == 2
+            assert len(ingest_landing(con, settings(), hashes=hashes).files) == 2
+            ledger = dict(con.execute("select file_name, sha256 from raw.ingested_files").fetchall())
+        monkeypatch.setattr(loader, "sha256_of", real_sha256)
+        assert ledger == {name: real_sha256(landing / name) for name in ("a.jsonl", "b.jsonl")}
+        # loaded (by this or any other command): the ledger has them, the sensor asks for nothing
         again = sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))
         assert isinstance(again, dg.SkipReason)
         # the same content under another name: nothing to load; new content: one run for it

@@ -95,8 +95,6 @@ def execute_job(s: Settings, verbose: bool, current: list[str]) -> RunSummary:
     run_id = str(uuid.uuid4())
     console = sys.stdout
     output = s.home / "logs" / f"run-{run_id[:8]}.log"  # dbt's own output, unless --verbose
-    if not verbose:
-        os.environ["DBT_USE_COLORS"] = "false"  # plain text in the log file
     output.parent.mkdir(parents=True, exist_ok=True)
     with DagsterInstance.get() as instance, open(output, "w", encoding="utf-8") as captured:
         level = "DEBUG" if s.log_level == "DEBUG" else ("INFO" if verbose else "WARNING")

@@ -69,8 +69,11 @@ def redaction_policy(s: Settings) -> RedactionPolicy:
     return parse_redaction(load_config_file(s).get("redaction"), s.config_file or "agentmon.yaml")
 
 
-def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] | None = None) -> BatchResult:
-    """Ingest every settled file of the landing folder that the ledger has not seen."""
+def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] | None = None,
+                   hashes: dict[str, list] | None = None) -> BatchResult:  # fmt: skip
+    """Ingest every settled file of the landing folder that the ledger has not seen. `hashes`
+    (path -> [size, mtime_ns, sha256], the landing sensor's) spares hashing a file again when
+    its size and mtime are still the ones hashed."""
     batch = BatchResult()
     pending = pending_files(con, s.landing_dir, settle_seconds())
     if only:
@@ -85,7 +88,9 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] 
         if refused:
             batch.files.append(record_refused(con, item.path, item.size, item.mtime_ns, refused))
             continue
-        result = ingest_file(con, item.path, tmp_dir, policy)
+        known = (hashes or {}).get(str(item.path))
+        sha = known[2] if known and list(known[:2]) == [item.size, item.mtime_ns] else None
+        result = ingest_file(con, item.path, tmp_dir, policy, sha256=sha)
         batch.files.append(result)
         if s.archive_processed and result.status != "quarantined":
             target = s.processed_dir / item.path.relative_to(s.landing_dir)

@@ -99,6 +99,8 @@ class NewContent:
     path: Path
     sha256: str
     refused: bool = False
+    size: int = 0
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -106,6 +108,11 @@ class LandingScan:
     new: list[NewContent] = field(default_factory=list)
     cursor: dict = field(default_factory=dict)
     waiting: int = 0
+
+    def hashes(self) -> dict[str, list]:
+        """The new files' hashes as the run's ingest takes them (path -> [size, mtime_ns, sha256]):
+        what the sensor hashed is not hashed again."""
+        return {str(item.path): [item.size, item.mtime_ns, item.sha256] for item in self.new if not item.refused}
 
     @property
     def run_key(self) -> str:
@@ -150,7 +157,7 @@ def scan_landing(landing: Path, cursor: dict, settle_seconds: float, ledger: Led
         if sha in ledger.shas or sha in seen:
             continue  # the same bytes were loaded under another name: nothing to load
         seen.add(sha)
-        scan.new.append(NewContent(item.path, sha))
+        scan.new.append(NewContent(item.path, sha, size=item.size, mtime_ns=item.mtime_ns))
     scan.cursor = {"files": listed}
     return scan
 

@@ -486,7 +486,7 @@ def bounded_memory(duck: duckdb.DuckDBPyConnection, tmp_dir: Path, limit: int, o
             duck.execute(f"set memory_limit = '{before}'")
 
 
-def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT) -> FileResult:
+def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT, sha256: str | None = None) -> FileResult:
     """Ingest one file into the raw tables in one transaction. Never raises for bad content.
 
     `con` is the warehouse. DuckDB parses the file: in the warehouse itself when it is DuckDB,
@@ -495,11 +495,12 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
     A value no check foresaw that still makes DuckDB fail on the file's content (a conversion, a
     constraint, a nesting too deep) quarantines the file whole with that reason, after the file's
     transaction was rolled back: one hostile file never stops the files after it. Errors of the
-    machine (disk, memory, connection) are raised, since the file itself may be fine."""
+    machine (disk, memory, connection) are raised, since the file itself may be fine. `sha256`:
+    the file's hash when the caller has it (the landing sensor's), else it is computed."""
     limit = ingest_memory()
     try:
         with parsing_duckdb(con) as duck, bounded_memory(duck, tmp_dir, limit, own=duck is not con):
-            return _ingest_file(duck, con, path, tmp_dir, policy)
+            return _ingest_file(duck, con, path, tmp_dir, policy, sha256)
     except duckdb.OutOfMemoryException as exc:
         raise UserError(f"{path.name}: ingesting it needs more memory than "
                         f"MONITORING_INGEST_MEMORY={ingest_memory_setting()} allows "
@@ -508,7 +509,7 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
     except CONTENT_ERRORS as exc:
         reason = f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
         with duckdb.connect() as duck:
-            return _quarantine_whole_file(duck, con, path.resolve(), _new_result(con, path.resolve()), reason,
+            return _quarantine_whole_file(duck, con, path.resolve(), _new_result(con, path.resolve(), sha256), reason,
                                           path.stat().st_mtime_ns, _is_gzip(path), policy)  # fmt: skip
 
 
@@ -522,17 +523,17 @@ CONTENT_ERRORS = (
 )  # fmt: skip
 
 
-def _new_result(con, path: Path) -> FileResult:
-    result = FileResult(path=str(path), sha256=sha256_of(path), bytes=path.stat().st_size, format=None,
+def _new_result(con, path: Path, sha256: str | None = None) -> FileResult:
+    result = FileResult(path=str(path), sha256=sha256 or sha256_of(path), bytes=path.stat().st_size, format=None,
                         status="loaded")  # fmt: skip
     result.load_id = int(con.execute("select nextval('raw.load_id_seq')").fetchone()[0])
     return result
 
 
-def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy) -> FileResult:
+def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy, sha256: str | None) -> FileResult:
     path = path.resolve()
     stat = path.stat()
-    result = _new_result(con, path)
+    result = _new_result(con, path, sha256)
     sha = result.sha256
 
     previous = already_loaded(con, sha)

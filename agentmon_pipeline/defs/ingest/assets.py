@@ -20,6 +20,9 @@ class IngestConfig(dg.Config):
     """Which files to ingest; empty means every new file in the landing folder."""
 
     files: list[str] = []  # noqa: RUF012 -- a pydantic model: each instance gets its own copy
+    # the landing sensor's hashes of the files it found new (path -> [size, mtime_ns, sha256]),
+    # not computed again; a file changed since (size or mtime) is hashed again
+    hashes: dict[str, list] = {}  # noqa: RUF012
 
 
 @dg.multi_asset(
@@ -41,7 +44,7 @@ class IngestConfig(dg.Config):
 def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
     s = settings()
     with connect(s) as con:
-        batch = ingest_landing(con, s, only=config.files or None)
+        batch = ingest_landing(con, s, only=config.files or None, hashes=config.hashes)
         validations = validate_loads(con, batch.load_ids)
         counts = {
             table: con.execute(f"select count(*) from raw.{table}").fetchone()[0] for table in RAW_TABLES

@@ -72,6 +72,7 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         names = [item.path.name for item in scan.new]
         return dg.RunRequest(
             run_key=scan.run_key,
+            run_config={"ops": {"raw_telemetry": {"config": {"hashes": scan.hashes()}}}},
             tags={"agentmon/files": str(len(names)), "agentmon/first_file": names[0][:200]}
             | ({"agentmon/refused": "symlink"} if any(item.refused for item in scan.new) else {}),
         )

@@ -112,7 +112,8 @@ def build_in_process(context: dg.AssetExecutionContext, dbt: DbtCliResource, arg
     selection = list(params.selection_args)
     if params.indirect_selection:
         selection += ["--indirect-selection", params.indirect_selection]
-    command = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(dbt.profiles_dir or project_dir),
+    # plain text: dbt's output goes to a log file (agentmon run) or the step's compute log (the UI)
+    command = [*args, "--no-use-colors", "--project-dir", str(project_dir), "--profiles-dir", str(dbt.profiles_dir or project_dir),
                "--target-path", str(target), "--log-path", str(target), *selection]  # fmt: skip
     try:
         outcome = dbtRunner(callbacks=[collect]).invoke(command)
