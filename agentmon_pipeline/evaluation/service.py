@@ -55,6 +55,19 @@ def run_and_record(
     return SuiteReport(suite, run, comparisons, ResultAggregator().summaries(run.results), spans)
 
 
+def current_verdicts(suite: Suite, settings: Settings | None = None) -> tuple[str, list[MetricComparison]]:
+    """The verdicts of the suite's newest complete run: those run_and_record stored when it ran,
+    while the suite file (thresholds included), dataset and agent are what that run measured;
+    else judged again (judge_latest). The bootstraps of a run are done once."""
+    s = settings or current_settings()
+    with connect(s, read_only=True) as con:
+        run_id = store.latest_run_id(con, suite.name, suite.versions)
+        stored = store.load_comparisons(con, suite.name, run_id) if run_id is not None else []
+        if stored and store.why_due(con, suite) is None:
+            return run_id, stored
+    return judge_latest(suite, s)
+
+
 def judge_latest(suite: Suite, settings: Settings | None = None) -> tuple[str, list[MetricComparison]]:
     """Compare every candidate with the baseline on the newest stored run that has all the
     suite's versions, and replace the suite's verdicts with these."""

@@ -10,6 +10,8 @@ loader as a dropped file, so it follows the same rules and has a row in the ledg
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -60,6 +62,19 @@ def save_comparisons(
             con.executemany(
                 f"insert into analytics.eval_regressions ({columns}) values ({', '.join(['?'] * 22)})", rows
             )
+
+
+def load_comparisons(con: duckdb.DuckDBPyConnection, suite: str, run_id: str) -> list[MetricComparison]:
+    """The verdicts save_comparisons stored for the suite's run `run_id` (none if another run's are)."""
+    names = [f.name for f in fields(MetricComparison) if f.name != "design"]
+    rows = con.execute(
+        f"select {', '.join(names)} from analytics.eval_regressions where suite = ? and run_id = ?", [suite, run_id]
+    ).fetchall()
+    floats = {f.name for f in fields(MetricComparison) if f.type in ("float", float)}
+    return [
+        MetricComparison(**{k: (math.nan if v is None and k in floats else v) for k, v in zip(names, row, strict=True)})
+        for row in rows
+    ]
 
 
 def latest_run_id(con: duckdb.DuckDBPyConnection, suite: str, versions: list[str]) -> str | None:

@@ -11,8 +11,9 @@ from agentmon_pipeline.config import settings
 from agentmon_pipeline.errors import UserError
 
 
-def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(home):
+def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(home, monkeypatch):
     from agentmon_pipeline.defs.evals.assets import build_suite_assets, eval_tables
+    from agentmon_pipeline.evaluation.compare import AgentComparator
     from agentmon_pipeline.defs.resources import dbt_resource
     from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
     from agentmon_pipeline.evaluation.suite import find_suite
@@ -20,6 +21,9 @@ def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(hom
     suite_assets = build_suite_assets("support-qa", str(find_suite("support-qa")))
     eval_marts = [["staging", "stg_evals__runs"], ["staging", "stg_evals__results"],
                   ["marts", "fct_eval_results"], ["marts", "agg_eval_scores"]]  # fmt: skip
+    judged = []  # the suite's bootstraps run once: suite_regressions reads the verdicts suite_results stored
+    compare = AgentComparator.compare
+    monkeypatch.setattr(AgentComparator, "compare", lambda self, *a, **k: judged.append(a[3]) or compare(self, *a, **k))
     result = dg.materialize(
         [*suite_assets, eval_tables, agentmon_dbt_models],
         selection=dg.AssetSelection.assets(*suite_assets, eval_tables)
@@ -29,6 +33,7 @@ def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(hom
         raise_on_error=False,
     )
     assert result.success  # a regression is a finding (WARN), not a failed run
+    assert judged == ["support-qa"]
     [check] = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
                and e.event_specific_data.check_name == "no_regressions"]  # fmt: skip
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN

@@ -9,7 +9,7 @@ import yaml
 from agentmon_pipeline.config import settings
 from agentmon_pipeline.evaluation.compare import comparisons_table
 from agentmon_pipeline.evaluation.regression import MACHINE_NOTE, machine_dependent
-from agentmon_pipeline.evaluation.service import judge_latest, run_and_record
+from agentmon_pipeline.evaluation.service import current_verdicts, run_and_record
 from agentmon_pipeline.evaluation.suite import list_suites, load_suite
 from agentmon_pipeline.numbers import p_value, plain
 from agentmon_pipeline.storage import connect
@@ -87,7 +87,7 @@ def build_suite_assets(name: str, path: str) -> list:
     )
     def suite_regressions(context: dg.AssetExecutionContext):
         suite = load_suite(path)
-        run_id, comparisons = judge_latest(suite)
+        run_id, comparisons = current_verdicts(suite)  # suite_results' own, unless the suite changed since
         regressed = [c for c in comparisons if c.verdict == "regressed"]
         counts = {
             v: sum(c.verdict == v for c in comparisons)
