@@ -13,9 +13,9 @@ from agentmon_pipeline.errors import UserError
 
 def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(home, monkeypatch):
     from agentmon_pipeline.defs.evals.assets import build_suite_assets, eval_tables
-    from agentmon_pipeline.evaluation.compare import AgentComparator
     from agentmon_pipeline.defs.resources import dbt_resource
     from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
+    from agentmon_pipeline.evaluation.compare import AgentComparator
     from agentmon_pipeline.evaluation.suite import find_suite
 
     suite_assets = build_suite_assets("support-qa", str(find_suite("support-qa")))
