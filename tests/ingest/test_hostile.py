@@ -59,10 +59,10 @@ def test_content_duckdb_cannot_take_quarantines_the_file_and_the_next_file_loads
     (landing / "b-fine.jsonl").write_text(json.dumps(good_span("x2")) + "\n")
     real = loader._ingest_file
 
-    def failing(duck, con, path, tmp_dir, policy):
+    def failing(duck, con, path, tmp_dir, policy, sha256):
         if path.name.startswith("a-"):
             raise duckdb.ConversionException("Conversion Error: a value nobody foresaw")
-        return real(duck, con, path, tmp_dir, policy)
+        return real(duck, con, path, tmp_dir, policy, sha256)
 
     monkeypatch.setattr(loader, "_ingest_file", failing)
     with connect(settings()) as con:
