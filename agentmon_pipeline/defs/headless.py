@@ -17,7 +17,6 @@ from dagster._core.scheduler.instigation import InstigatorType
 
 from agentmon_pipeline.app.runner import STAGE_WORDS, RunSummary, stage_of
 from agentmon_pipeline.config import Settings
-from agentmon_pipeline.defs.evals.assets import _key_part
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,10 @@ def _why(event) -> str:
 def execute_job(s: Settings, verbose: bool, current: list[str]) -> RunSummary:
     """Materialize every asset of agentmon_job once, in this process, on the persistent instance
     (the UI lists the run), leaving out the suites in `current`; what Dagster says of the run."""
+    # imported here: the definitions read the suites and the config when they load, which must
+    # be the run's (an import when this module is imported would fix them at that moment)
     from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.defs.evals.assets import _key_part
 
     job = defs.resolve_job_def("agentmon_job")
     skipped = {
