@@ -36,7 +36,7 @@ anomaly):
   Fewer than three cycles of history fall back to `mad`, and say so.
 
 Thresholds and what they cost, measured on a month of hourly traffic drawn as real traffic is
-(`tests/traffic.py`, `tests/analytics/test_anomalies.py`): see the README.
+(`tests/traffic.py`, `tests/analytics/test_anomalies.py`): see docs/analytics.md.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class AnalyticsEngine:
         """The end of the complete hours. The hour of the latest production run is complete once
         an hour has passed since its end (`LATE_DATA_GRACE`: the files with its last runs have
         landed); the current hour never is. A bucket is judged, forecast from and charted as an
-        actual only when it ends by then (README, "only complete buckets"). With an agent, its
+        actual only when it ends by then (docs/analytics.md, "only complete buckets"). With an agent, its
         own latest run: an agent whose telemetry arrives later than the others' is not judged
         on hours it has not sent yet."""
         end = self.data_end(agent_id)

@@ -48,7 +48,7 @@ Before fitting, one-off spikes are replaced (clean_outliers), and the model reco
 
 Measured on simulated traffic in tests/analytics/test_forecast_coverage.py (Poisson daily runs,
 weekends lower, AR(1) day effects, lognormal per-run costs summed per day, with and without a
-trend, at 16, 30 and 60 days of history); the figures are in the README.
+trend, at 16, 30 and 60 days of history); the figures are in docs/analytics.md.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ the evaluation issue (regressed, improved, unchanged, inconclusive), with min ef
 (success rate) and 10% (latency, cost).
 
 What it costs: the day is the unit, so a small change needs days to show through the day-to-day
-weather. Measured (tests/analytics/test_versions.py, day effects of sd 0.1): see the README.
+weather. Measured (tests/analytics/test_versions.py, day effects of sd 0.1): see docs/analytics.md.
 Without the typical-run metric and the GLS step, a +30% slowdown was found after 3 days 12.5% of
 the time (the p95 of ~120 runs a day is as noisy as the day effect itself).
 """

@@ -1,6 +1,6 @@
 """Realistic demo telemetry in native JSONL: `agentmon demo`.
 
-Deterministic for a given seed and end hour. What it contains (the README lists it too):
+Deterministic for a given seed and end hour. What it contains (docs/demo-data.md lists it too):
 - agents with 2-3 versions each and a `deployment` event per version; runs follow a daily cycle
   (busy in the UTC afternoon) and a weekly one (quiet weekends);
 - LLM calls on several models (one priced only by the overrides seed, one with no price at all),

@@ -1,6 +1,6 @@
 """The anomaly detector on traffic drawn as real traffic is (`tests/traffic.py`: Poisson runs,
 daily and weekly cycles, drift, autocorrelated day effects, lognormal cost and latency), with the
-goals of issue 17 as assertions. Fixed seeds: the figures are the same on every run; the README
+goals of issue 17 as assertions. Fixed seeds: the figures are the same on every run; docs/analytics.md
 quotes them (run with -s to read them)."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ weekdays, the day effect AR(1) on the log scale (phi 0.6, innovations sd 0.12: a
 followed by a busy day), the base level from 5 to 500 runs a day (sparse agents included), with or
 without a trend of 1-3% a day up or down; the day's cost is the sum of its runs' lognormal costs
 (median 0.02 USD, sigma 1). The forecast sees the first n days and is judged on the next 14.
-Fixed seeds: the figures are the same on every run (`pytest -s` prints them; the README quotes them).
+Fixed seeds: the figures are the same on every run (`pytest -s` prints them; docs/analytics.md quotes them).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Production version comparisons on traffic drawn as real traffic is (`tests/traffic.py`: Poisson
 runs with daily and weekly cycles, day-to-day effects of sd 0.1 with AR(1) over days, hourly AR(1)
-noise, lognormal latency and cost). Fixed seeds; the README quotes the printed figures."""
+noise, lognormal latency and cost). Fixed seeds; docs/analytics.md quotes the printed figures."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Simulated suites: each case has its own difficulty p_i ~ Beta(2, 2) (the issue's
 from near-certain to near-hopeless, so that the two versions' results are correlated by case as
 real benchmarks are), each run is a Bernoulli draw (repeats are within-case noise), and clustered
 suites share difficulty and the candidate's effect within a topic. Seeds are fixed: the rates
-printed (`pytest -s`) are the same on every run, and they are the README's.
+printed (`pytest -s`) are the same on every run, and they are docs/benchmarks.md's.
 """
 
 from __future__ import annotations
