@@ -24,7 +24,7 @@ class OrderNotFound(Exception):
 
 
 def support_agent(collector: TelemetryCollector, ticket: int) -> str:
-    """A small agent, instrumented the way docs/ingest.md shows."""
+    """A small agent, instrumented the way docs/sdk.md shows."""
     with collector.trace("answer_ticket", agent_id="sdk-bot", agent_version="1.0", session_id=f"s{ticket}",
                          input=f"Ticket from {PLANTED['email']}: where is order {ticket}?"):  # fmt: skip
         with collector.span("lookup_order", kind="tool", tool_name="lookup_order") as tool:
