@@ -48,7 +48,7 @@ def row(what: str, measured: str, goal: str = "") -> None:
 
 
 def print_table() -> None:
-    """Every figure of this bench in one markdown table, each beside its goal (docs/development.md's)."""
+    """Every figure of this bench in one markdown table, each beside its goal (docs/performance.md's)."""
     if not ROWS:
         return
     print("\n| what | measured | goal |\n|---|---|---|")
