@@ -51,7 +51,9 @@ def test_the_readme_is_a_front_page():
     opens = [i for i, line in enumerate(first) if line.strip().startswith("```")]
     blocks = [first[a + 1 : b] for a, b in zip(opens[::2], opens[1::2])]
     commands = [[line.split("#")[0].strip() for line in block] for block in blocks]
-    assert ["make demo", "make test"] in commands, "the README's first 20 lines hold the block of make demo and make test"
+    assert ["make demo", "make test"] in commands, (
+        "the README's first 20 lines hold the block of make demo and make test"
+    )
 
 
 def test_every_relative_link_resolves():
