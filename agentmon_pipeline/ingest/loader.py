@@ -29,7 +29,7 @@ from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.ingest import langfuse, native, otlp
 from agentmon_pipeline.ingest.redaction import DEFAULT, RedactionPolicy, redact_text_sql
 from agentmon_pipeline.storage import transaction
-from agentmon_pipeline.storage.engines import Replace, parsing_duckdb, write_raw
+from agentmon_pipeline.storage.engines import Replace, in_duckdb, local_duckdb, write_raw
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
@@ -499,7 +499,7 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
     the file's hash when the caller has it (the landing sensor's), else it is computed."""
     limit = ingest_memory()
     try:
-        with parsing_duckdb(con) as duck, bounded_memory(duck, tmp_dir, limit, own=duck is not con):
+        with in_duckdb(con, ()) as duck, bounded_memory(duck, tmp_dir, limit, own=duck is not con):
             return _ingest_file(duck, con, path, tmp_dir, policy, sha256)
     except duckdb.OutOfMemoryException as exc:
         raise UserError(f"{path.name}: ingesting it needs more memory than "
@@ -508,7 +508,7 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
                         f"and loads at the next run") from None  # fmt: skip
     except CONTENT_ERRORS as exc:
         reason = f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
-        with duckdb.connect() as duck:
+        with local_duckdb() as duck:
             return _quarantine_whole_file(duck, con, path.resolve(), _new_result(con, path.resolve(), sha256), reason,
                                           path.stat().st_mtime_ns, _is_gzip(path), policy)  # fmt: skip
 

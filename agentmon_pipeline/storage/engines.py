@@ -28,7 +28,7 @@ def local_duckdb() -> duckdb.DuckDBPyConnection:
 def in_duckdb(con, tables: Iterable[tuple[str, str]]) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection that has the warehouse's `tables` (schema, name; those that exist):
     `con` itself on DuckDB; on PostgreSQL an in-memory copy of them, so that DuckDB's queries run
-    on the same rows."""
+    on the same rows. With no tables it is where a file is parsed (`write_raw` then moves the rows)."""
     if is_duckdb(con):
         yield con
         return
@@ -54,17 +54,6 @@ def copy_to_file(con, query: str, params: list, target: Path, options: str) -> N
     with local_duckdb() as duck:
         duck.register("exported", con.sql(query, params).to_arrow_table())
         duck.execute(f"copy exported to {path_sql} {options}")
-
-
-@contextmanager
-def parsing_duckdb(con) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Where a file is parsed: in the warehouse itself on DuckDB (its temp tables, its memory
-    limit), in an in-memory DuckDB on PostgreSQL; `write_raw` then moves the rows."""
-    if is_duckdb(con):
-        yield con
-        return
-    with local_duckdb() as duck:
-        yield duck
 
 
 @dataclass(frozen=True)

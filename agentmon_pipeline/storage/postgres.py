@@ -290,13 +290,13 @@ class PgConnection:
 
     def register(self, name: str, data) -> None:
         """A temporary table `name` holding a pandas, polars or Arrow frame (one COPY)."""
-        import duckdb
         import polars as pl
+
+        from agentmon_pipeline.storage.engines import local_duckdb
 
         arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         self.unregister(name)
-        with duckdb.connect() as duck:
-            duck.execute("set enable_progress_bar = false")
+        with local_duckdb() as duck:
             duck.register("frame", arrow)
             create_table_like(duck, self.pg, "frame", f'"{name}"', temporary=True)
             copy_into(duck, self.pg, "frame", f'"{name}"')
