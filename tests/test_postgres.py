@@ -301,32 +301,50 @@ def test_a_postgres_url_configures_dbt_and_hides_the_password(monkeypatch, tmp_p
         settings()
 
 
-def test_the_interface_translates_duckdb_sql_once_for_postgres(pg_url):
-    """What evaluations, analytics and alerts write in DuckDB's SQL runs on PostgreSQL unchanged."""
+def test_placeholders_change_only_how_parameters_are_marked():
+    from agentmon_pipeline.storage.postgres import placeholders
+
+    assert placeholders("select * from t where a = ? and b = $name") == "select * from t where a = %s and b = %(name)s"
+    # quoted text and comments keep their ? and $; every % is doubled for psycopg
+    assert placeholders("select '50%', 'why?', '$x' -- a ?\n, x % 2, \"a?b\" from t where c = ?") == (
+        "select '50%%', 'why?', '$x' -- a ?\n, x %% 2, \"a?b\" from t where c = %s"
+    )
+    assert placeholders("select $start::timestamptz, 'it''s ?'") == "select %(start)s::timestamptz, 'it''s ?'"
+
+
+def test_the_sql_both_engines_read_runs_on_postgres_as_written(pg_url):
+    """What evaluations, analytics and alerts write runs on PostgreSQL unchanged: no translation,
+    the parameters marked as DuckDB marks them, the results fetched as DuckDB's are."""
     import duckdb
 
+    from agentmon_pipeline.storage import transaction
+    from agentmon_pipeline.storage.engines import time_bucket
     from agentmon_pipeline.storage.postgres import PgConnection
     from agentmon_pipeline.storage.postgres import connect as pg_connect
 
     con = PgConnection(pg_connect(pg_url))
+    duck = duckdb.connect()
     try:
-        row = con.execute(
-            "select quantile_cont(x, 0.5)::double as median, count(*) filter (where x > $low) as high, "
-            "'50%' as literal from (select unnest([1, 2, 3, 4]) as x) as t",
-            {"low": 2},
-        ).fetchone()
-        assert row == (2.5, 2, "50%")
-        con.execute("create temp table t (k varchar, v double)")
+        for engine in (con, duck):
+            sql = ("select percentile_cont(0.5) within group (order by x)::double precision as median, "
+                   "count(*) filter (where x > $low) as high, '50%' as literal, "
+                   f"{time_bucket(engine, '15 minutes', '$at::timestamptz')} as bucket "
+                   "from (select unnest(array[1, 2, 3, 4]) as x) as t")  # fmt: skip
+            median, high, literal, bucket = engine.execute(sql, {"low": 2, "at": "2026-11-29 10:44:59+00"}).fetchone()
+            assert (median, high, literal) == (2.5, 2, "50%")
+            assert bucket.isoformat() == "2026-11-29T10:30:00+00:00"
+        con.execute("create temp table t (k varchar, v double precision)")
         assert con.execute("insert into t values (?, ?), (?, ?)", ["a", 1.5, "b", None]).fetchone() == (2,)
-        con.execute("begin transaction")
-        with pytest.raises(duckdb.TransactionException):  # as DuckDB says it, so nesting code works
-            con.execute("begin transaction")
-        con.execute("rollback")
+        with pytest.raises(RuntimeError), transaction(con):
+            with transaction(con):  # joins the outer one: the outer one rolls back both
+                con.execute("insert into t values ('c', 3)")
+            raise RuntimeError
         frame = con.sql("select k, v, now() as at from t order by k").pl()
         assert frame["k"].to_list() == ["a", "b"] and frame["v"].to_list() == [1.5, None]
         assert str(frame.schema["at"]) == "Datetime(time_unit='us', time_zone='UTC')"
     finally:
         con.close()
+        duck.close()
 
 
 def test_an_empty_or_unreachable_postgres_warehouse_is_one_line(pg_url, monkeypatch, tmp_path, capsys):

@@ -78,7 +78,7 @@ def _metric(con, rule: Rule, now: datetime) -> list[Observation]:
         return []
     expr = RUN_METRICS[rule.metric][0]
     rows = fetch_rows(con, f"""
-        select agent_id, {expr}::double as value, count(*) as n
+        select agent_id, {expr}::double precision as value, count(*) as n
         from marts.fct_agent_runs
         where not is_benchmark and started_at >= $start and started_at < $end and agent_id is not null
         group by agent_id

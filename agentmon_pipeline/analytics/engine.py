@@ -187,7 +187,7 @@ class AnalyticsEngine:
             where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
             params = {"agent": agent_id} if agent_id else {}
             values = self.db.query(
-                f"select {name}::double as v from marts.fct_agent_runs where {where}", params
+                f"select {name}::double precision as v from marts.fct_agent_runs where {where}", params
             )["v"]
             values = values.drop_nulls().to_numpy()
         else:
@@ -222,8 +222,8 @@ class AnalyticsEngine:
             """
             select count(*) as runs, avg(is_success::int) as success_rate,
                    avg((retry_count > 0)::int) as retry_rate, avg(duration_ms) as avg_duration_ms,
-                   quantile_cont(duration_ms, 0.5) as p50_duration_ms, quantile_cont(duration_ms, 0.95) as p95_duration_ms,
-                   quantile_cont(duration_ms, 0.99) as p99_duration_ms, sum(total_tokens) as total_tokens,
+                   percentile_cont(0.5) within group (order by duration_ms) as p50_duration_ms, percentile_cont(0.95) within group (order by duration_ms) as p95_duration_ms,
+                   percentile_cont(0.99) within group (order by duration_ms) as p99_duration_ms, sum(total_tokens) as total_tokens,
                    sum(cost_usd) as cost_usd, sum(llm_call_count) as llm_calls, sum(tool_call_count) as tool_calls,
                    min(started_at) as first_run, max(started_at) as last_run,
                    count(distinct agent_version) as versions

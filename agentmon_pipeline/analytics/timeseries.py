@@ -11,10 +11,9 @@ from datetime import datetime
 import polars as pl
 
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.storage.engines import time_bucket
 
 GRANULARITIES = {"15m": "15 minutes", "1h": "1 hour", "1d": "1 day"}
-# DuckDB's default origin of time_bucket, written out: PostgreSQL's date_bin needs one
-ORIGIN = "'2000-01-03 00:00:00+00'::timestamptz"
 
 # metric -> (SQL over fct_agent_runs in a bucket, value of an empty bucket)
 RUN_METRICS: dict[str, tuple[str, float | None]] = {
@@ -22,9 +21,9 @@ RUN_METRICS: dict[str, tuple[str, float | None]] = {
     "success_rate": ("avg(is_success::int)", None),
     "error_rate": ("avg((not is_success)::int)", None),
     "retry_rate": ("avg((retry_count > 0)::int)", None),
-    "p50_duration_ms": ("quantile_cont(duration_ms, 0.5)", None),
-    "p95_duration_ms": ("quantile_cont(duration_ms, 0.95)", None),
-    "p99_duration_ms": ("quantile_cont(duration_ms, 0.99)", None),
+    "p50_duration_ms": ("percentile_cont(0.5) within group (order by duration_ms)", None),
+    "p95_duration_ms": ("percentile_cont(0.95) within group (order by duration_ms)", None),
+    "p99_duration_ms": ("percentile_cont(0.99) within group (order by duration_ms)", None),
     "avg_duration_ms": ("avg(duration_ms)", None),
     "total_tokens": ("sum(total_tokens)", 0),
     "input_tokens": ("sum(input_tokens)", 0),
@@ -57,11 +56,15 @@ def interval_of(granularity: str) -> str:
     return GRANULARITIES[granularity]
 
 
-def time_series_sql(metric: str, granularity: str, agent_id: str | None, version: str | None) -> str:
+def time_series_sql(metric: str, granularity: str, agent_id: str | None, version: str | None, engine) -> str:
     """SQL with named parameters $start, $end (and $metric, $agent_id, $version as used):
     bucket_start, value, n (runs or points in the bucket), k (for rates: the runs counted), every
-    bucket in [start, end) present."""
+    bucket in [start, end) present. `engine`: the warehouse's Settings (its engine buckets time)."""
     interval = interval_of(granularity)
+
+    def bucket(expr: str) -> str:
+        return time_bucket(engine, interval, expr)
+
     metric = canonical(metric)
     where = ("" if agent_id is None else " and agent_id = $agent_id") + (
         "" if version is None else " and agent_version = $version"
@@ -70,16 +73,16 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
         expr, empty = RUN_METRICS[metric]
         k = RATE_EVENTS.get(metric, "null::bigint")
         source = f"""
-            select time_bucket(interval '{interval}', started_at, {ORIGIN}) as bucket_start,
-                   {expr}::double as value, count(*) as n, {k} as k
+            select {bucket('started_at')} as bucket_start,
+                   {expr}::double precision as value, count(*) as n, {k} as k
             from marts.fct_agent_runs
             where not is_benchmark and started_at >= $start and started_at < $end {where}
             group by 1"""
     else:
         empty = None
         source = f"""
-            select time_bucket(interval '{interval}', time, {ORIGIN}) as bucket_start,
-                   avg(value)::double as value, count(*) as n, null::bigint as k
+            select {bucket('time')} as bucket_start,
+                   avg(value)::double precision as value, count(*) as n, null::bigint as k
             from marts.fct_metrics
             where name = $metric and time >= $start and time < $end {where}
             group by 1"""
@@ -87,7 +90,7 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
     return f"""
         with buckets as (
             select bucket_start from generate_series(
-                time_bucket(interval '{interval}', $start::timestamptz, {ORIGIN}),
+                {bucket('$start::timestamptz')},
                 $end::timestamptz - interval '1 microsecond',
                 interval '{interval}') as series(bucket_start)
         ), data as ({source})
@@ -110,7 +113,7 @@ def get_time_series(
                 f"unknown metric {metric_name!r}: expected one of {', '.join(RUN_METRICS)} "
                 "or a metric name in marts.fct_metrics"
             )
-    sql = time_series_sql(metric, granularity, agent_id, version)
+    sql = time_series_sql(metric, granularity, agent_id, version, db.settings)
     params = {"start": start_time, "end": end_time}
     if "$metric" in sql:
         params["metric"] = metric

@@ -331,7 +331,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
             con,
             "select alert_id, state, severity, rule, agent_id, metric, value, fire_count, first_seen_at, "
             f"last_seen_at, escalation_level, acknowledged_by, message from alerts.alerts {where} "
-            "order by last_seen_at desc limit ?",
+            "order by last_seen_at desc nulls last limit ?",
             [*params, args.limit],
         )
     if args.format == "json":

@@ -258,7 +258,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSu
             """
             select coalesce(agent_id, 'all agents'), metric, bucket_start, value, expected, direction
             from analytics.anomalies
-            where bucket_start >= (select max(bucket_start) from analytics.anomalies) - interval 24 hour
+            where bucket_start >= (select max(bucket_start) from analytics.anomalies) - interval '24 hour'
             order by abs(score) desc limit 5
             """
         ).fetchall()

@@ -88,7 +88,7 @@ def latest_run_id(con: duckdb.DuckDBPyConnection, suite: str, versions: list[str
             select count(distinct version) from evals.results x
             where x.run_id = r.run_id and x.version in ({", ".join("?" * len(wanted))})
         ) = ?
-        order by r.finished_at desc
+        order by r.finished_at desc nulls last
         limit 1
         """,
         [suite, *wanted, len(wanted)],
@@ -154,7 +154,7 @@ def why_due(con: duckdb.DuckDBPyConnection, suite: Suite) -> str | None:
     changed since its last full run); None when its latest results still measure what it is."""
     row = con.execute(
         "select fingerprint, finished_at from evals.runs where suite = ? and fingerprint is not null "
-        "order by finished_at desc limit 1",
+        "order by finished_at desc nulls last limit 1",
         [suite.name],
     ).fetchone()
     if row is None:

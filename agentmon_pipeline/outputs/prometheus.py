@@ -18,7 +18,7 @@ GAUGES = [
     ("agentmon_agent_success_rate", "gauge", "Share of successful runs in the last 24 hours.",
      "avg(is_success::int) filter (where recent)"),
     ("agentmon_agent_p95_duration_ms", "gauge", "95th percentile of run duration in the last 24 hours, ms.",
-     "quantile_cont(duration_ms, 0.95) filter (where recent)"),
+     "percentile_cont(0.95) within group (order by duration_ms) filter (where recent)"),
     ("agentmon_agent_cost_usd_total", "counter", "Cost of all runs in the warehouse, USD.", "sum(cost_usd)"),
     ("agentmon_agent_tokens_total", "counter", "Tokens of all runs in the warehouse.", "sum(total_tokens)"),
 ]  # fmt: skip
@@ -34,7 +34,7 @@ def render(con) -> str:
     selects = ", ".join(f"{sql} as {name}" for name, _, _, sql in GAUGES)
     rows = con.execute(f"""
         select agent_id, agent_version, {selects}
-        from (select *, started_at >= now() - interval 24 hour as recent
+        from (select *, started_at >= now() - interval '24 hour' as recent
               from marts.fct_agent_runs where not is_benchmark and agent_id is not null) as runs
         group by 1, 2 order by 1, 2
     """).fetchall()  # fmt: skip

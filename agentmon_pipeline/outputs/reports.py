@@ -171,12 +171,12 @@ HEADLINES = """
     select
         count(*) as runs_24h,
         avg(case when is_success then 1.0 else 0.0 end) as success_rate_24h,
-        quantile_cont(duration_ms, 0.95) as p95_duration_ms_24h,
+        percentile_cont(0.95) within group (order by duration_ms) as p95_duration_ms_24h,
         coalesce(sum(cost_usd), 0) as cost_usd_24h,
         coalesce(sum(total_tokens), 0) as total_tokens_24h
     from marts.fct_agent_runs
     where not is_benchmark
-        and started_at > (select max(started_at) from marts.fct_agent_runs where not is_benchmark) - interval 1 day
+        and started_at > (select max(started_at) from marts.fct_agent_runs where not is_benchmark) - interval '1 day'
 """
 
 

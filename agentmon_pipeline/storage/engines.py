@@ -16,6 +16,29 @@ def is_duckdb(con) -> bool:
     return isinstance(con, duckdb.DuckDBPyConnection)
 
 
+def begin(con) -> bool:
+    """Start a transaction on `con`; False (and nothing done) when one is already open."""
+    if is_duckdb(con):
+        try:
+            con.execute("begin transaction")
+        except duckdb.TransactionException:  # DuckDB says so only by refusing
+            return False
+        return True
+    if con.pg.info.transaction_status != 0:  # psycopg's TransactionStatus.IDLE
+        return False
+    con.execute("begin")
+    return True
+
+
+def time_bucket(engine, interval: str, expr: str) -> str:
+    """SQL for the start of the bucket of `interval` ('1 hour') that the timestamptz `expr` is in,
+    buckets counted from Monday 2000-01-03 UTC (DuckDB's origin): DuckDB's time_bucket, PostgreSQL's
+    date_bin. `engine` is a warehouse connection or the Settings of one."""
+    origin = "'2000-01-03 00:00:00+00'::timestamptz"
+    duck = engine.backend == "duckdb" if hasattr(engine, "backend") else is_duckdb(engine)
+    return f"{'time_bucket' if duck else 'date_bin'}(interval '{interval}', {expr}, {origin})"
+
+
 def local_duckdb() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB set up as the warehouse's connections are (UTC, no progress bar)."""
     duck = duckdb.connect()

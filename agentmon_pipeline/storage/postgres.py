@@ -97,14 +97,8 @@ def _current_user(cur) -> str:
 
 
 # schema ------------------------------------------------------------------------------------------
-# The same migrations as DuckDB's (warehouse.MIGRATIONS), in PostgreSQL's words for the two types
-# that differ: one list of tables, one schema version, for both warehouses.
-
-
-def to_postgres(statement: str) -> str:
-    """DuckDB's `double` is PostgreSQL's `double precision`. JSON stays `json` (not `jsonb`): the
-    text is kept as it came, so keys made from it (a metric's labels) are the same on both."""
-    return re.sub(r"\bdouble\b(?!\s+precision)", "double precision", statement)
+# The same migrations as DuckDB's (schema.MIGRATIONS, written in types both engines read): one list
+# of tables, one schema version, for both warehouses.
 
 
 def schema_version(con) -> int:
@@ -120,7 +114,7 @@ def migrate(con) -> int:
     for version in range(schema_version(con) + 1, SCHEMA_VERSION + 1):
         with con.transaction():
             for statement in MIGRATIONS[version - 1]:
-                con.execute(to_postgres(statement))
+                con.execute(statement)
             con.execute("create table if not exists raw.schema_version "
                         "(version integer primary key, applied_at timestamptz not null)")  # fmt: skip
             con.execute("insert into raw.schema_version values (%s, now())", [version])
@@ -189,26 +183,36 @@ def copy_into(duck, pg, source: str, target: str, scratch_dir=None) -> int:
 # the warehouse interface ---------------------------------------------------------------------------
 # Evaluations, analytics, alerts, the registry and the CLI talk to the warehouse through the part of
 # DuckDB's connection API they use: execute / executemany / sql with ? or $name parameters,
-# fetchone / fetchall / df / pl / to_arrow_table, register / unregister of a dataframe, and
-# begin / commit / rollback. On DuckDB that is the DuckDB connection itself; on PostgreSQL it is
-# PgConnection, which translates each statement once (sqlglot, DuckDB's dialect to PostgreSQL's)
-# and moves dataframes with COPY. One copy of every query, written in DuckDB's SQL.
+# fetchone / fetchall / df / pl / to_arrow_table, register / unregister of a dataframe. On DuckDB
+# that is the DuckDB connection itself; on PostgreSQL it is PgConnection. The SQL is written once,
+# in what both engines read (percentile_cont ... within group, double precision, interval '1 day');
+# where they differ, a function of `engines` writes each one's (time_bucket). PgConnection changes
+# only how parameters are marked: DuckDB's ? and $name are psycopg's %s and %(name)s.
 
-PARAMETER = re.compile(r"%(?!s\b|\(\w+\)s)")
 POLARS_TYPES = {16: "Boolean", 20: "Int64", 21: "Int64", 23: "Int64", 700: "Float64", 701: "Float64",
                 1700: "Float64", 25: "String", 1043: "String", 114: "String", 3802: "String",
                 1184: "Datetime", 1114: "Datetime", 1082: "Date"}  # fmt: skip
+# what is not a parameter (quoted text and identifiers, comments), the two markers, and %
+_LEXEME = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\?|\$([A-Za-z_]\w*)|%""")
 
 
 @lru_cache(maxsize=2048)
-def translate(sql: str) -> str:
-    """One statement in DuckDB's SQL, in PostgreSQL's."""
-    import sqlglot
+def placeholders(sql: str) -> str:
+    """`sql` with DuckDB's parameter markers (? and $name) as psycopg's (%s, %(name)s), and every
+    other % doubled, quoted ones too (psycopg reads any % as the start of a marker). A ? or $ in
+    quoted text or a comment is text."""
 
-    try:
-        return ";\n".join(sqlglot.transpile(sql, read="duckdb", write="postgres"))
-    except sqlglot.errors.SqlglotError as exc:
-        raise UserError(f"cannot translate a query for PostgreSQL ({str(exc).splitlines()[0]})") from None
+    def swap(match: re.Match) -> str:
+        text = match.group(0)
+        if text == "?":
+            return "%s"
+        if text == "%":
+            return "%%"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        return text.replace("%", "%%")
+
+    return _LEXEME.sub(swap, sql)
 
 
 class PgCursor:
@@ -269,21 +273,16 @@ class PgConnection:
         self.pg = pg
 
     def execute(self, sql: str, params: list | tuple | dict | None = None) -> PgCursor:
-        statement = translate(sql)
-        if statement == "BEGIN" and self.pg.info.transaction_status != 0:  # 0: idle
-            import duckdb  # DuckDB's error for it, which callers that nest transactions expect
-
-            raise duckdb.TransactionException("cannot start a transaction within a transaction")
         cur = self.pg.cursor()
         if not params:  # no parameters: psycopg sends the text as it is, % included
-            cur.execute(statement)
+            cur.execute(sql)
         else:
-            cur.execute(PARAMETER.sub("%%", statement), params)
+            cur.execute(placeholders(sql), params)
         return PgCursor(cur)
 
     def executemany(self, sql: str, rows) -> None:
         with self.pg.cursor() as cur:
-            cur.executemany(PARAMETER.sub("%%", translate(sql)), rows)
+            cur.executemany(placeholders(sql), rows)
 
     def sql(self, sql: str, params: list | dict | None = None) -> PgCursor:
         return self.execute(sql, params)

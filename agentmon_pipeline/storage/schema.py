@@ -1,5 +1,5 @@
-"""The warehouse's schemas and tables, as migrations: one list for DuckDB and PostgreSQL (postgres.py
-writes the two types that differ in PostgreSQL's words), one schema version for both."""
+"""The warehouse's schemas and tables, as migrations: one list for DuckDB and PostgreSQL, written in
+the types both read (`double precision`, `json` kept as text as it came), one schema version for both."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ MIGRATIONS: list[list[str]] = [
             kind varchar not null,
             start_time timestamptz not null,
             end_time timestamptz not null,
-            duration_ms double not null,
+            duration_ms double precision not null,
             status varchar not null,
             error_type varchar,
             error_message varchar,
@@ -65,7 +65,7 @@ MIGRATIONS: list[list[str]] = [
             cached_input_tokens bigint,
             cache_creation_input_tokens bigint,
             reasoning_tokens bigint,
-            cost_usd double,
+            cost_usd double precision,
             tool_name varchar,
             retry_count integer,
             input varchar,
@@ -80,7 +80,7 @@ MIGRATIONS: list[list[str]] = [
         """
         create table if not exists raw.metrics (
             name varchar not null,
-            value double not null,
+            value double precision not null,
             time timestamptz not null,
             metric_kind varchar not null,
             unit varchar,
@@ -110,10 +110,10 @@ MIGRATIONS: list[list[str]] = [
             model varchar not null,
             provider varchar,
             matched_model_id varchar,
-            input_usd_per_mtok double,
-            cached_input_usd_per_mtok double,
-            cache_write_usd_per_mtok double,
-            output_usd_per_mtok double,
+            input_usd_per_mtok double precision,
+            cached_input_usd_per_mtok double precision,
+            cache_write_usd_per_mtok double precision,
+            output_usd_per_mtok double precision,
             effective_from timestamptz not null,
             source varchar not null,
             resolved_at timestamptz not null
@@ -150,13 +150,13 @@ MIGRATIONS: list[list[str]] = [
             version varchar not null,
             repeat integer not null,
             evaluator varchar not null,
-            score double,
+            score double precision,
             passed boolean,
-            latency_ms double,
+            latency_ms double precision,
             error varchar,
             input_tokens bigint,
             output_tokens bigint,
-            cost_usd double
+            cost_usd double precision
         )
         """,
         # the latest verdicts of each suite: one row per suite x candidate x metric
@@ -172,14 +172,14 @@ MIGRATIONS: list[list[str]] = [
             test varchar not null,
             higher_is_better boolean not null,
             relative boolean not null,
-            baseline_value double,
-            candidate_value double,
+            baseline_value double precision,
+            candidate_value double precision,
             n integer not null,
-            effect double,
-            ci_low double,
-            ci_high double,
-            p_value double,
-            p_adjusted double,
+            effect double precision,
+            ci_low double precision,
+            ci_high double precision,
+            p_value double precision,
+            p_adjusted double precision,
             verdict varchar not null,
             computed_at timestamptz not null
         )
@@ -192,9 +192,9 @@ MIGRATIONS: list[list[str]] = [
             bucket_start timestamptz not null,
             agent_id varchar,               -- null: all agents together
             metric varchar not null,
-            value double,
-            expected double,
-            score double not null,
+            value double precision,
+            expected double precision,
+            score double precision not null,
             direction varchar not null,     -- up | down
             n bigint,                       -- runs (or points) in the bucket
             method varchar not null,
@@ -207,16 +207,16 @@ MIGRATIONS: list[list[str]] = [
             agent_id varchar,               -- null: all agents together
             metric varchar not null,
             target_date date not null,
-            yhat double,
-            yhat_lower_80 double,
-            yhat_upper_80 double,
-            yhat_lower_95 double,
-            yhat_upper_95 double,
+            yhat double precision,
+            yhat_lower_80 double precision,
+            yhat_upper_80 double precision,
+            yhat_lower_95 double precision,
+            yhat_upper_95 double precision,
             model varchar not null,
             model_reason varchar,
             history_days integer,
-            backtest_mase double,
-            backtest_mase_seasonal_naive double,
+            backtest_mase double precision,
+            backtest_mase_seasonal_naive double precision,
             generated_at timestamptz not null
         )
         """,
@@ -224,13 +224,13 @@ MIGRATIONS: list[list[str]] = [
         create table if not exists analytics.budget_burn (
             agent_id varchar,               -- null: the total budget
             month date not null,
-            budget_usd double not null,
-            spend_to_date double not null,
-            projected_month_end double,
-            projected_lower_80 double,
-            projected_upper_80 double,
-            projected_lower_95 double,
-            projected_upper_95 double,
+            budget_usd double precision not null,
+            spend_to_date double precision not null,
+            projected_month_end double precision,
+            projected_lower_80 double precision,
+            projected_upper_80 double precision,
+            projected_lower_95 double precision,
+            projected_upper_95 double precision,
             runs_out_on date,
             status varchar not null,        -- ok | at_risk | over
             as_of date not null,
@@ -244,17 +244,17 @@ MIGRATIONS: list[list[str]] = [
             baseline_version varchar not null,
             candidate_version varchar not null,
             switched_at timestamptz,
-            window_hours double,
+            window_hours double precision,
             metric varchar not null,
             n_baseline integer not null,
             n_candidate integer not null,
-            baseline_value double,
-            candidate_value double,
-            effect double,
-            ci_low double,
-            ci_high double,
-            p_value double,
-            p_adjusted double,
+            baseline_value double precision,
+            candidate_value double precision,
+            effect double precision,
+            ci_low double precision,
+            ci_high double precision,
+            p_value double precision,
+            p_adjusted double precision,
             verdict varchar not null,
             test varchar,
             computed_at timestamptz not null
@@ -267,8 +267,8 @@ MIGRATIONS: list[list[str]] = [
             metric_a varchar not null,
             metric_b varchar not null,
             method varchar not null,
-            r double,
-            p_value double,
+            r double precision,
+            p_value double precision,
             n integer not null,
             computed_at timestamptz not null
         )
@@ -286,8 +286,8 @@ MIGRATIONS: list[list[str]] = [
             state varchar not null,         -- firing | acknowledged | resolved
             agent_id varchar,
             metric varchar,
-            value double,
-            threshold double,
+            value double precision,
+            threshold double precision,
             condition varchar,
             message varchar,
             first_seen_at timestamptz not null,
@@ -400,18 +400,18 @@ MIGRATIONS: list[list[str]] = [
     [
         # every benchmark verdict with the change its suite could have found (80% power), and the
         # clusters it was judged over when the dataset has them
-        "alter table analytics.eval_regressions add column if not exists mde double",
+        "alter table analytics.eval_regressions add column if not exists mde double precision",
         "alter table analytics.eval_regressions add column if not exists clusters integer",
     ],
     [
         # forecasts: how the backtest's folds judged the intervals, and what that did to them
         "alter table analytics.forecasts add column if not exists backtest_folds integer",
         # share of the backtest's held-out days inside the model's own intervals (before widening)
-        "alter table analytics.forecasts add column if not exists backtest_coverage_80 double",
-        "alter table analytics.forecasts add column if not exists backtest_coverage_95 double",
+        "alter table analytics.forecasts add column if not exists backtest_coverage_80 double precision",
+        "alter table analytics.forecasts add column if not exists backtest_coverage_95 double precision",
         # the factor the issued intervals were widened (or, by a tenth at most, narrowed) by
-        "alter table analytics.forecasts add column if not exists interval_widening_80 double",
-        "alter table analytics.forecasts add column if not exists interval_widening_95 double",
+        "alter table analytics.forecasts add column if not exists interval_widening_80 double precision",
+        "alter table analytics.forecasts add column if not exists interval_widening_95 double precision",
     ],
 ]
 

@@ -20,6 +20,7 @@ import duckdb
 
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import WarehouseBusy, WarehouseMissing
+from agentmon_pipeline.storage.engines import begin
 from agentmon_pipeline.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _held: dict[str, int] = {}
@@ -132,9 +133,7 @@ def transaction(con) -> Iterator[None]:
     """One transaction on the warehouse connection `con`: committed when the block ends, rolled
     back (and the error raised again) when it raises, whatever it raises. Inside another
     transaction it joins that one: the outer block commits or rolls back."""
-    try:
-        con.execute("begin transaction")
-    except duckdb.TransactionException:  # already in one (PostgreSQL's connection raises the same)
+    if not begin(con):
         yield
         return
     try:
