@@ -330,11 +330,11 @@ def test_a_file_that_needs_more_memory_fails_the_run_with_the_setting_named(home
     """The machine's limit, not the file's fault: the run fails (exit 1) and its stage line says
     what to change; the file is not quarantined and loads once there is room."""
     from agentmon_pipeline.devtools.bench import write_spans
-    from agentmon_pipeline.ingest import loader
+    from agentmon_pipeline.ingest import limits
 
     write_spans(settings().landing_dir / "spans.jsonl", 50_000)
     monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "0")
-    monkeypatch.setattr(loader, "ingest_memory", lambda: 4 * 1000**2)
+    monkeypatch.setattr(limits, "ingest_memory", lambda: 4 * 1000**2)
     assert main(["run"]) == 1
     out = capsys.readouterr().out
     assert "failed: spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY=1GB allows" in out

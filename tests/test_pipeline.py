@@ -204,7 +204,7 @@ def test_redrop_under_another_name_adds_nothing(built_demo_home):
 
 def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home, monkeypatch):
     from agentmon_pipeline.definitions import defs
-    from agentmon_pipeline.ingest import loader
+    from agentmon_pipeline.ingest import detect
 
     sensor = defs.get_sensor_def("landing_sensor")
     landing = settings().landing_dir
@@ -221,12 +221,12 @@ def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home, mon
         from agentmon_pipeline.ingest.batch import ingest_landing
         from agentmon_pipeline.storage import connect
 
-        real_sha256 = loader.sha256_of
-        monkeypatch.setattr(loader, "sha256_of", lambda path: pytest.fail(f"{path} hashed again"))
+        real_sha256 = detect.sha256_of
+        monkeypatch.setattr(detect, "sha256_of", lambda path: pytest.fail(f"{path} hashed again"))
         with connect(settings()) as con:
             assert len(ingest_landing(con, settings(), hashes=hashes).files) == 2
             ledger = dict(con.execute("select file_name, sha256 from raw.ingested_files").fetchall())
-        monkeypatch.setattr(loader, "sha256_of", real_sha256)
+        monkeypatch.setattr(detect, "sha256_of", real_sha256)
         assert ledger == {name: real_sha256(landing / name) for name in ("a.jsonl", "b.jsonl")}
         # loaded (by this or any other command): the ledger has them, the sensor asks for nothing
         again = sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))

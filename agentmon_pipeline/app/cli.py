@@ -68,7 +68,7 @@ def check_config(s) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from agentmon_pipeline.app import runstate
     from agentmon_pipeline.ingest.landing import settle_seconds
-    from agentmon_pipeline.ingest.loader import ingest_memory
+    from agentmon_pipeline.ingest.limits import ingest_memory
 
     s = ensure_home()
     check_config(s)

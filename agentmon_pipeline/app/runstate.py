@@ -46,7 +46,7 @@ def models_digest(project_dir: Path) -> str:
 
 
 def _file_digest(path: Path | None) -> str | None:
-    from agentmon_pipeline.ingest.loader import sha256_of
+    from agentmon_pipeline.ingest.detect import sha256_of
 
     return sha256_of(path) if path is not None and path.is_file() else None
 

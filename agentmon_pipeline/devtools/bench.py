@@ -444,7 +444,7 @@ def print_sdk_bench() -> None:
 
 
 def ingest_setting() -> str:
-    from agentmon_pipeline.ingest.loader import ingest_memory_setting
+    from agentmon_pipeline.ingest.limits import ingest_memory_setting
 
     return ingest_memory_setting()
 

@@ -15,7 +15,7 @@ import duckdb
 
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import WarehouseMissing
-from agentmon_pipeline.ingest.loader import sha256_of
+from agentmon_pipeline.ingest.detect import sha256_of
 from agentmon_pipeline.storage import connect
 
 

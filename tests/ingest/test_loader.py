@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agentmon_pipeline.ingest import loader
+from agentmon_pipeline.ingest import detect, limits, loader
 from agentmon_pipeline.ingest.loader import ingest_file
 
 T0 = "2026-11-01T10:00:00Z"
@@ -343,7 +343,7 @@ def test_a_line_that_is_not_utf8_is_quarantined_and_the_others_load(con, tmp_pat
     good = [json.dumps(span(span_id=f"s{i}", attributes={"pad": "x" * 100})).encode() for i in range(800)]
     bad = b'{"trace_id": "t1", "span_id": "\xff\xfe"}'
     path.write_bytes(b"\n".join([*good[:where], bad, *good[where:]]) + b"\n")
-    assert path.stat().st_size > loader.HEAD_BYTES
+    assert path.stat().st_size > detect.HEAD_BYTES
     result = ingest_file(con, path, tmp_path)
     assert (result.lines, result.loaded, result.quarantined) == (801, 800, 1)
     line, reason, raw = con.execute("select line_number, reason, raw_line from raw.quarantine").fetchone()
@@ -385,7 +385,7 @@ def test_running_out_of_memory_names_the_setting_and_keeps_the_file(con, tmp_pat
 
     path = tmp_path / "spans.jsonl"
     write_spans(path, 50_000)
-    monkeypatch.setattr(loader, "ingest_memory", lambda: 4 * 1000**2)
+    monkeypatch.setattr(limits, "ingest_memory", lambda: 4 * 1000**2)
     with pytest.raises(UserError, match="spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY"):
         ingest_file(con, path, tmp_path)
     assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0

@@ -167,7 +167,7 @@ def test_long_string_attributes_are_capped_with_a_marker(con, tmp_path):
 
 
 def test_big_files_are_converted_in_chunks_with_the_same_result(con, tmp_path, monkeypatch):
-    from agentmon_pipeline.ingest import loader
+    from agentmon_pipeline.ingest import limits
 
     reqs = [
         request([otlp_span(f"s{i}-{k}", "ab" * 16, f"{i:08x}{k:08x}", {"gen_ai.operation.name": "chat",
@@ -180,7 +180,7 @@ def test_big_files_are_converted_in_chunks_with_the_same_result(con, tmp_path, m
     whole = load(con, tmp_path, reqs, "whole.jsonl")
     expected = con.execute("select * exclude (load_id) from raw.spans order by span_id").fetchall()
     con.execute("delete from raw.spans; delete from raw.ingested_files")
-    monkeypatch.setattr(loader, "document_chunk_bytes", lambda: 2000)  # a few requests per chunk
+    monkeypatch.setattr(limits, "document_chunk_bytes", lambda: 2000)  # a few requests per chunk
     (tmp_path / "whole.jsonl").rename(tmp_path / "chunked.jsonl")
     chunked = ingest_file(con, tmp_path / "chunked.jsonl", tmp_path)
     assert (chunked.lines, chunked.loaded) == (whole.lines, whole.loaded) == (121, 121)

@@ -1,0 +1,101 @@
+"""The write plan: what one parsed file (`typed`, `bad_lines`, from `parse`) adds to the raw tables,
+as queries on the parsing DuckDB. `storage.engines.write_raw` applies it to the warehouse, DuckDB or
+PostgreSQL, in one transaction with the ledger's row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from agentmon_pipeline.ingest import native
+from agentmon_pipeline.ingest.parse import DOCUMENT_FORMATS, RTYPE
+from agentmon_pipeline.ingest.redaction import RedactionPolicy, redact_text_sql
+from agentmon_pipeline.storage.engines import Replace
+
+
+@dataclass
+class WritePlan:
+    """The file's counts, and the rows to write: `replaces` (spans, metrics, events, each
+    replacing earlier rows with its keys) and `appends` (the quarantine)."""
+
+    spans: int = 0
+    metrics: int = 0
+    events: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    replaces: list[Replace] = field(default_factory=list)
+    appends: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        return self.spans + self.metrics + self.events
+
+
+def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: int, path: str, sha256: str,
+                policy: RedactionPolicy) -> WritePlan:  # fmt: skip
+    """The plan for the records parsed from the file `path` (format `fmt`; `fast`: no key repeats
+    within it), to be written under `load_id`."""
+    plan = WritePlan()
+    valid = "(select * from typed where reason is null)"
+    # A record converted from another format is quarantined as it was in the file, not converted.
+    bad_record_text, originals = (
+        ("coalesce(originals.original, typed.j::varchar)", "left join originals using (ordinal)")
+        if fmt in DOCUMENT_FORMATS
+        else ("typed.j::varchar", "")
+    )
+    bad_records = duck.sql(
+        f"""
+        select typed.line_number, reason, {native.cap_sql(redact_text_sql(bad_record_text, policy))} as raw_line
+        from typed {originals} where reason is not null
+        union all
+        select line_number, reason, {redact_text_sql("raw_line", policy)} from bad_lines
+        """
+    ).to_arrow_table()
+    counts = duck.execute(
+        f"""
+        select count(*) filter (where {RTYPE} = 'span'), count(*) filter (where {RTYPE} = 'metric'),
+               count(*) filter (where {RTYPE} = 'event')
+        from typed where reason is null
+        """
+    ).fetchall()[0]  # fetchall: a half-read result would block the next statement
+    plan.spans, plan.metrics, plan.events = map(int, counts)
+    plan.quarantined = bad_records.num_rows
+    # counted by DuckDB: pyarrow's group_by would import its dataset engine (and pandas) per run
+    duck.register("bad_records", bad_records)
+    plan.reasons = dict(duck.execute("select reason, count(*) from bad_records group by reason").fetchall())
+    duck.execute(
+        "create or replace temp table new_quarantine as select ?::bigint as load_id, ? as file_path, ? as sha256, "
+        "line_number, reason, raw_line, now() as quarantined_at from bad_records",
+        [load_id, path, sha256],
+    )
+    duck.unregister("bad_records")
+    plan.appends.append(("raw.quarantine", "select * from new_quarantine"))
+
+    # Within a file the later line wins (ordinal); across files the later file wins (the rows with
+    # the same key are deleted first).
+    latest = "qualify row_number() over (partition by {} order by ordinal desc) = 1"
+    if plan.spans:
+        rows = native.span_rows_sql(valid, load_id, fmt, policy)
+        plan.replaces.append(Replace(
+            "raw.spans",
+            f"select * exclude (ordinal) from ({rows}) " + ("" if fast else latest.format("trace_id, span_id")),
+            f"select distinct trim(trace_id) as trace_id, trim(span_id) as span_id from typed "
+            f"where reason is null and {RTYPE} = 'span'",
+            "t.trace_id = n.trace_id and t.span_id = n.span_id",
+        ))  # fmt: skip
+    if plan.metrics:
+        duck.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}")
+        plan.replaces.append(Replace(
+            "raw.metrics",
+            "select * exclude (ordinal) from new_metrics " + latest.format("name, time, labels::varchar"),
+            "select distinct name, time, labels from new_metrics",
+            "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')",
+        ))  # fmt: skip
+    if plan.events:
+        duck.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}")
+        plan.replaces.append(Replace(
+            "raw.events", "select * exclude (ordinal) from new_events " + latest.format("event_id"),
+            "select distinct event_id from new_events", "t.event_id = n.event_id",
+        ))  # fmt: skip
+    return plan
