@@ -113,3 +113,21 @@ def test_schedule_and_jobs(home, tmp_path, monkeypatch):
         UserError, match=r"agentmon.yaml: suites.schedule: 'every night' is not a cron expression"
     ):
         eval_cron()
+
+
+def test_a_cron_expression_is_what_dagster_schedules_accept():
+    """The check agentmon.yaml gets before Dagster builds the schedule: what Dagster refuses is
+    refused here, in one line, before any run."""
+    import dagster as dg
+
+    from agentmon_pipeline.evaluation.schedule import is_cron
+
+    good = ["0 2 * * *", "@daily", "*/15 * * * mon-fri", "30 3 * jan,jul 0", "0 0 31 2,3 *"]
+    bad = ["every night", "0 2 * * * 5", "61 2 * * *", "0 0 30 2 *", "", "* * *"]
+    assert [is_cron(c) for c in good] == [True] * len(good)
+    assert [is_cron(c) for c in bad] == [False] * len(bad)
+    for cron in good:  # Dagster takes each of them
+        dg.ScheduleDefinition(name="s", cron_schedule=cron, target=dg.AssetSelection.all())
+    for cron in bad:
+        with pytest.raises(dg.DagsterInvalidDefinitionError):
+            dg.ScheduleDefinition(name="s", cron_schedule=cron, target=dg.AssetSelection.all())
