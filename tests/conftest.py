@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -216,3 +217,67 @@ def firing_alerts(s=None) -> list[tuple]:
         return con.execute(
             "select alert_id, rule, agent_id, metric from alerts.alerts where state = 'firing' order by all"
         ).fetchall()
+
+
+# the demo through ingest and the marts -----------------------------------------------------------
+
+
+def materialize_all() -> dg.ExecuteInProcessResult:  # noqa: F821 -- dagster is imported when it runs
+    """Every asset of the code location, as `agentmon run` and the UI's job would."""
+    import dagster as dg
+
+    from agentmon_pipeline.defs.ingest.assets import raw_model_prices, raw_telemetry
+    from agentmon_pipeline.defs.registry.assets import agent_registry
+    from agentmon_pipeline.defs.resources import dbt_resource
+    from agentmon_pipeline.defs.transform.assets import agentmon_dbt_models
+
+    return dg.materialize(
+        [raw_telemetry, raw_model_prices, agent_registry, agentmon_dbt_models],
+        resources={"dbt": dbt_resource},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _demo_landing(landing: Path) -> None:
+    from agentmon_pipeline.devtools.demo import generate_demo
+
+    generate_demo(landing, days=3, agents=6, seed=11, end=DEMO_END)
+
+
+@pytest.fixture
+def demo_home(home):
+    from agentmon_pipeline.config import settings
+
+    _demo_landing(settings().landing_dir)
+    return home
+
+
+def _build_demo_home(root: Path) -> None:
+    from agentmon_pipeline.config import ensure_home
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGENTMON_HOME", str(root))
+        mp.delenv("MONITORING_DB_URL", raising=False)  # its own warehouse, in its home
+        _demo_landing(ensure_home().landing_dir)
+        assert materialize_all().success
+
+
+@pytest.fixture
+def built_demo_home(home, tmp_path_factory):
+    """`demo_home` after its first run: tests that start from there share one build (made once per
+    test session, under a file lock), copied into their own home with the ledger's paths moved
+    along (files keep their mtimes), as if the run had happened there."""
+    from agentmon_pipeline.config import settings
+
+    template = once_per_session(tmp_path_factory, "built-demo-home", _build_demo_home)
+    s = settings()
+    for source in (template / "landing").iterdir():
+        shutil.copy2(source, s.landing_dir / source.name)
+    shutil.copy2(template / "warehouse.duckdb", s.warehouse_path)
+    con = duckdb.connect(str(s.warehouse_path))
+    for table in ("raw.ingested_files", "raw.quarantine"):
+        con.execute(f"update {table} set file_path = replace(file_path, ?, ?)",
+                    [str((template / "landing").resolve()), str(s.landing_dir.resolve())])  # fmt: skip
+    con.close()
+    return home

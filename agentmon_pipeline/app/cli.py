@@ -6,7 +6,7 @@ import argparse
 import logging
 import math
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from agentmon_pipeline.config import ensure_home, load_config_file, mark_demo_home, project_dir, settings
@@ -85,6 +85,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.success:
         runstate.remember(s, summary.run_id)
     return 0 if summary.success else 1
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """The days first..last again: their files the ledger has not loaded, and their rows of the
+    marts rebuilt (the same Dagster run a backfill of raw/* in the UI makes)."""
+    from agentmon_pipeline.ingest.limits import ingest_memory
+
+    first, last = args.start, args.end
+    if last < first:
+        raise UserError(f"--from {first} is after --to {last}")
+    today = datetime.now(UTC).date()
+    if last > today:
+        raise UserError(f"--to {last} is after today ({today}): there is no partition for it yet")
+    s = ensure_home()
+    check_config(s)
+    ingest_memory()
+    from agentmon_pipeline.app import runstate
+    from agentmon_pipeline.app.runner import run_pipeline
+    from agentmon_pipeline.defs.partitions import first_day
+
+    if first < first_day():
+        raise UserError(f"--from {first} is before the first daily partition, {first_day()} "
+                        "(MONITORING_PARTITIONS_START moves it)")  # fmt: skip
+
+    runstate.forget(s)
+    summary = run_pipeline(verbose=args.verbose, benchmarks=False, days=(first, last))
+    print(f"backfill of {first} to {last} ({(last - first).days + 1} day(s))")
+    print(summary.render(s))
+    return 0 if summary.success else 1
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a day (YYYY-MM-DD)") from None
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -638,6 +674,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="run even when nothing is new since the last run (same files, suites, models, config, hour)")  # fmt: skip
     run.set_defaults(func=cmd_run)
+    backfill = sub.add_parser(
+        "backfill", help="load and rebuild past days (UTC) again: their new files, their rows of the marts"
+    )
+    backfill.add_argument("--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD (included)")
+    backfill.add_argument("--verbose", "-v", action="store_true", help="also print Dagster's and dbt's own logs")
+    backfill.set_defaults(func=cmd_backfill)
     status = sub.add_parser("status", help="what is in the warehouse: files, spans, quarantine, runs")
     status.set_defaults(func=cmd_status)
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from agentmon_pipeline.config import Settings, ensure_home, settings
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.ingest.landing import day_range, pending_files, settle_seconds
 from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.storage import connect, table_exists
 
@@ -190,27 +191,36 @@ def suites_due(con) -> tuple[dict[str, str], list[str]]:
     return due, current
 
 
-def run_pipeline(verbose: bool = False, benchmarks: bool | None = None) -> RunSummary:
+def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
+                 days: tuple[date, date] | None = None) -> RunSummary:  # fmt: skip
     """Materialize every asset once through Dagster, in this process, on the persistent instance,
     and summarise what the run did from the warehouse.
 
+    The run covers the daily partitions of the new files' days; with `days` (first, last: a
+    backfill) those days, loading only their files and rebuilding their rows of the marts.
     Benchmark suites run when they changed since their last run (`benchmarks=None`), always
     (`True`) or never (`False`); their schedule and the UI run them too."""
     s = ensure_home(settings())
     quiet_libraries(verbose)
     prepare_dbt_manifest()
     from agentmon_pipeline.defs.headless import execute_job
+    from agentmon_pipeline.defs.partitions import RELOAD, first_day, range_tags, today
     from agentmon_pipeline.evaluation.regression import MACHINE_NOTE, machine_dependent
 
     with connect(s) as con:
         before = con.execute("select coalesce(max(load_id), 0) from raw.ingested_files").fetchone()[0]
         due, current = suites_due(con)
+        if days is None:  # the days of what is new
+            pending = [p.path for p in pending_files(con, s.landing_dir, settle_seconds()) if not p.refused]
+            tags = range_tags(*day_range(pending, s.landing_dir, first_day(), today()))
+        else:
+            tags = {**range_tags(*days), RELOAD: "true"}
     if benchmarks is True:
         due, current = {**due, **dict.fromkeys(current, "asked for")}, []
     elif benchmarks is False:
         due, current = {}, [*current, *due]
     started = datetime.now(UTC)
-    summary = execute_job(s, verbose, current)
+    summary = execute_job(s, verbose, current, tags)
     with connect(s, read_only=True) as con:
         # this run's loads from the landing folder (not the benchmark calls' spans)
         loads = f"select load_id from raw.ingested_files where load_id > {int(before)} and not {_benchmark_file(s)}"

@@ -78,9 +78,10 @@ def _why(event) -> str:
 
 
 
-def execute_job(s: Settings, verbose: bool, current: list[str]) -> RunSummary:
+def execute_job(s: Settings, verbose: bool, current: list[str], tags: dict[str, str] | None = None) -> RunSummary:
     """Materialize every asset of agentmon_job once, in this process, on the persistent instance
-    (the UI lists the run), leaving out the suites in `current`; what Dagster says of the run."""
+    (the UI lists the run), leaving out the suites in `current`; what Dagster says of the run.
+    `tags`: the run's (its daily partitions: `partitions.range_tags`)."""
     # imported here: the definitions read the suites and the config when they load, which must
     # be the run's (an import when this module is imported would fix them at that moment)
     from agentmon_pipeline.definitions import defs
@@ -106,6 +107,7 @@ def execute_job(s: Settings, verbose: bool, current: list[str]) -> RunSummary:
                 instance=instance,
                 raise_on_error=False,
                 run_id=run_id,
+                tags=tags,
                 asset_selection=selection if skipped else None,
                 run_config={"loggers": {"console": {"config": {"log_level": level}}}},
             )

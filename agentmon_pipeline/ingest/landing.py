@@ -5,17 +5,20 @@ imports."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
 from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import WarehouseMissing
-from agentmon_pipeline.ingest.detect import sha256_of
+from agentmon_pipeline.ingest.detect import WholeFileRejected, is_gzip, read_head, sha256_of
 from agentmon_pipeline.storage import connect
 
 
@@ -170,3 +173,81 @@ def read_ledger(s: Settings, timeout: float = 1.0) -> Ledger:
             return Ledger.read(con)
     except WarehouseMissing:
         return Ledger()
+
+
+# the day of a file ---------------------------------------------------------------------------------
+# Ingestion is partitioned by UTC day (a Dagster daily partition per day): a file belongs to the day
+# its folder names (`dt=YYYY-MM-DD/`, as Hive-style exports write it), else to the day of its first
+# record, else (no timestamp in its first line: a pretty-printed document, metrics without time) to
+# the day it is ingested.
+
+DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
+
+
+def _day_of(value) -> date | None:
+    """The UTC day of an RFC 3339 timestamp or of nanoseconds since the epoch (OTLP's)."""
+    try:
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            return datetime.fromtimestamp(int(value) / 1e9, UTC).date()
+        if isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).date()
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _first_record_day(record: dict) -> date | None:
+    """The day of a native record (start_time, time, start_time_unix_nano), of the first span of an
+    OTLP request, or of a Langfuse trace export (its timestamp)."""
+    for key in ("start_time", "time", "start_time_unix_nano", "timestamp"):
+        if key in record:
+            return _day_of(record[key])
+    try:
+        span = record["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        return _day_of(span.get("startTimeUnixNano"))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    trace = record.get("trace")
+    return _day_of(trace.get("timestamp")) if isinstance(trace, dict) else None
+
+
+def file_day(path: Path, landing: Path) -> date | None:
+    """The day `path` says it is of: its `dt=YYYY-MM-DD` folder, else its first record's UTC day;
+    None when it says neither (it is then today's). Reads at most the file's first 64 KiB."""
+    try:
+        folders = path.relative_to(landing).parts[:-1]
+    except ValueError:
+        folders = ()
+    for folder in reversed(folders):
+        match = DAY_FOLDER.fullmatch(folder)
+        if match:
+            try:
+                return date.fromisoformat(match.group(1))
+            except ValueError:
+                return None
+    try:
+        head = read_head(path, is_gzip(path))
+    except (OSError, WholeFileRejected):
+        return None
+    first = next((line for line in head.split(b"\n") if line.strip()), b"")
+    try:
+        record = json.loads(first)
+    except (ValueError, RecursionError):
+        return None
+    return _first_record_day(record) if isinstance(record, dict) else None
+
+
+def partition_day(day: date | None, first: date, today: date) -> date:
+    """The partition a file of `day` goes to: its own day, today's when it says none or a day
+    after today, the first partition's when it is older than the partitions."""
+    if day is None or day > today:
+        return today
+    return max(day, first)
+
+
+def day_range(paths: list[Path], landing: Path, first: date, today: date) -> tuple[date, date]:
+    """The partitions a run over these files covers: from the earliest file's day to the latest's
+    (today's alone when there are none)."""
+    days = [partition_day(file_day(path, landing), first, today) for path in paths] or [today]
+    return min(days), max(days)

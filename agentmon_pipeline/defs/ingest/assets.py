@@ -1,8 +1,11 @@
 """Ingest: every settled, new file in the landing folder into the raw tables, then validate."""
 
+from datetime import date
+
 import dagster as dg
 
 from agentmon_pipeline.config import settings
+from agentmon_pipeline.defs.partitions import DAILY, SINGLE_RUN, first_day
 from agentmon_pipeline.ingest.batch import ingest_landing, refresh_model_prices, validate_loads
 from agentmon_pipeline.storage import connect
 
@@ -27,6 +30,8 @@ class IngestConfig(dg.Config):
 
 @dg.multi_asset(
     name="raw_telemetry",
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
     specs=[
         dg.AssetSpec(["raw", table], description=text, group_name="ingest", kinds={"duckdb"})
         for table, text in RAW_TABLES.items()
@@ -42,9 +47,15 @@ class IngestConfig(dg.Config):
     ],
 )
 def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
+    """A run over days (a partition range: a backfill, the sensor's run, `agentmon run`) loads the
+    files of those days; a run with no partition, every new file."""
     s = settings()
+    days = None
+    if context.has_partition_key_range:
+        window = context.partition_key_range
+        days = (date.fromisoformat(window.start), date.fromisoformat(window.end), first_day())
     with connect(s) as con:
-        batch = ingest_landing(con, s, only=config.files or None, hashes=config.hashes)
+        batch = ingest_landing(con, s, only=config.files or None, hashes=config.hashes, days=days)
         validations = validate_loads(con, batch.load_ids)
         counts = {
             table: con.execute(f"select count(*) from raw.{table}").fetchone()[0] for table in RAW_TABLES

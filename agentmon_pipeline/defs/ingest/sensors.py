@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from agentmon_pipeline.config import settings
+from agentmon_pipeline.defs.partitions import first_day, range_tags, today
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.ingest.landing import read_ledger, scan_landing, settle_seconds
+from agentmon_pipeline.ingest.landing import day_range, read_ledger, scan_landing, settle_seconds
 
 INGESTING_JOBS = ("ingest_job", "agentmon_job")
 IN_FLIGHT = [
@@ -70,10 +71,12 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
                 f"nothing new in {s.landing_dir} ({scan.waiting} file(s) still being written)"
             )
         names = [item.path.name for item in scan.new]
+        # one run over the days the new files are of (their daily partitions of raw/*)
+        days = day_range([item.path for item in scan.new if not item.refused], s.landing_dir, first_day(), today())
         return dg.RunRequest(
             run_key=scan.run_key,
             run_config={"ops": {"raw_telemetry": {"config": {"hashes": scan.hashes()}}}},
-            tags={"agentmon/files": str(len(names)), "agentmon/first_file": names[0][:200]}
+            tags={"agentmon/files": str(len(names)), "agentmon/first_file": names[0][:200], **range_tags(*days)}
             | ({"agentmon/refused": "symlink"} if any(item.refused for item in scan.new) else {}),
         )
 

@@ -15,6 +15,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from agentmon_pipeline.app.runstate import models_digest
 from agentmon_pipeline.config import ensure_home, settings
+from agentmon_pipeline.defs.partitions import reload_days, reload_vars
 from agentmon_pipeline.defs.resources import dbt_project
 from agentmon_pipeline.storage import connect, warehouse_lock
 
@@ -55,6 +56,9 @@ def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         if built_with != digest:
             args.append("--full-refresh")
             context.log.info("the dbt models changed since the last build: full refresh of the marts")
+        elif (days := reload_days(context)) is not None:
+            args += ["--vars", reload_vars(days)]
+            context.log.info(f"reloading {days[0]} to {days[1]}: the marts rebuild those days' rows")
         events = build_in_process(context, dbt, args)
         # Row counts once dbt has let go of the file (dagster-dbt's own fetch_row_counts keeps a
         # connection open in this process, which DuckDB's single-writer lock does not forgive).

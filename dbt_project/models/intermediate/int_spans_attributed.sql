@@ -22,6 +22,7 @@ with recursive spans as (
         select distinct trace_id
         from {{ ref('stg_raw__spans') }}
         where load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+            or {{ in_reload_window('start_time') }}
     )
     {% endif %}
 ),

@@ -24,6 +24,9 @@ from aggregated
 where bucket_start in (
     select distinct date_trunc('day', started_at)
     from {{ ref('fct_agent_runs') }}
-    where trace_load_id > (select coalesce(max(last_trace_load_id), 0) from {{ this }})
+    where
+        trace_load_id > (select coalesce(max(last_trace_load_id), 0) from {{ this }})
+        -- a reloaded day that still has its runs (a pruned day keeps its numbers)
+        or {{ in_reload_window('started_at') }}
 )
 {% endif %}

@@ -13,7 +13,10 @@ with spans as (
     from {{ ref('int_spans_attributed') }}
     where run_id is not null
     {% if is_incremental() %}
-        and trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+        and (
+            trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+            or {{ reloaded_traces() }}
+        )
     {% endif %}
 ),
 

@@ -15,7 +15,10 @@ with calls as (
     from {{ ref('int_spans_attributed') }}
     where kind = 'llm' and not is_llm_wrapper
     {% if is_incremental() %}
-        and trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+        and (
+            trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+            or {{ reloaded_traces() }}
+        )
     {% endif %}
 ),
 

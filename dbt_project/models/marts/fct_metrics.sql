@@ -10,5 +10,7 @@
 select *
 from {{ ref('stg_raw__metrics') }}
 {% if is_incremental() %}
-where load_id > (select coalesce(max(load_id), 0) from {{ this }})
+where
+    load_id > (select coalesce(max(load_id), 0) from {{ this }})
+    or {{ in_reload_window('time') }}
 {% endif %}

@@ -21,5 +21,8 @@ select
 from {{ ref('int_spans_attributed') }}
 where kind = 'tool'
 {% if is_incremental() %}
-    and trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+    and (
+        trace_load_id > (select coalesce(max(trace_load_id), 0) from {{ this }})
+        or {{ reloaded_traces() }}
+    )
 {% endif %}

@@ -1,0 +1,62 @@
+"""Daily partitions (UTC): ingestion is partitioned by the day files say they are of
+(`ingest.landing.file_day`), so history can be reloaded a day at a time from the UI (a backfill)
+or `agentmon backfill --from --to`."""
+
+import json
+import os
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from agentmon_pipeline.errors import UserError
+
+# the first day: older records belong to it (MONITORING_PARTITIONS_START to move it)
+FIRST_DAY = os.environ.get("MONITORING_PARTITIONS_START", "2020-01-01")
+try:
+    date.fromisoformat(FIRST_DAY)
+except ValueError:
+    raise UserError(f"MONITORING_PARTITIONS_START={FIRST_DAY!r}: expected a day such as 2024-01-01") from None
+
+# end_offset=1: today is a partition too (Dagster's last daily partition is otherwise yesterday);
+# a run over several days is one run (single_run), as the ledger and the loader work by file
+DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC")
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# a run that reloads its days (`agentmon backfill`): the marts rebuild those days' rows
+RELOAD = "agentmon/reload"
+
+
+def first_day() -> date:
+    return date.fromisoformat(FIRST_DAY)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """The tags of a run over the daily partitions first..last (what a single-run backfill sets)."""
+    return {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
+
+
+def reload_days(context: dg.AssetExecutionContext) -> tuple[date, date] | None:
+    """The days a run reloads, if it does: those of `agentmon backfill` (its range and RELOAD
+    tags), or those of raw/* in the Dagster backfill the run belongs to (a backfill launched in
+    the UI runs the marts, which are not partitioned, in a run of their own)."""
+    tags = context.run.tags
+    if tags.get(RELOAD) == "true" and RANGE_START in tags:
+        return date.fromisoformat(tags[RANGE_START]), date.fromisoformat(tags[RANGE_END])
+    backfill = context.instance.get_backfill(tags["dagster/backfill"]) if "dagster/backfill" in tags else None
+    data = backfill.asset_backfill_data if backfill is not None else None
+    if data is None:
+        return None
+    days = sorted({item.partition_key for item in data.target_subset.iterate_asset_partitions()
+                   if item.partition_key and item.asset_key.path[0] == "raw"})  # fmt: skip
+    return (date.fromisoformat(days[0]), date.fromisoformat(days[-1])) if days else None
+
+
+def reload_vars(days: tuple[date, date]) -> str:
+    """dbt's --vars for a reload of the days first..last (dbt_project/macros/reload.sql)."""
+    first, last = days
+    return json.dumps({"reload_from": f"{first.isoformat()} 00:00:00+00",
+                       "reload_to": f"{(last + timedelta(days=1)).isoformat()} 00:00:00+00"})  # fmt: skip
