@@ -110,8 +110,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                         "(MONITORING_PARTITIONS_START moves it)")  # fmt: skip
 
     runstate.forget(s)
+    print(f"agentmon backfill: {first} to {last} ({(last - first).days + 1} day(s)): their new files, their rows of the marts")
     summary = run_pipeline(verbose=args.verbose, benchmarks=False, days=(first, last))
-    print(f"backfill of {first} to {last} ({(last - first).days + 1} day(s))")
     print(summary.render(s))
     return 0 if summary.success else 1
 
