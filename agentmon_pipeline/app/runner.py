@@ -3,8 +3,11 @@ defs.headless, the same Dagster job the UI shows), and the summary of what it di
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,25 +37,46 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
     """Build dbt's manifest (`dbt parse`) when it is missing or older than the project's files.
 
     `dagster dev` does this itself; headless runs and tests must, before importing definitions.
-    """
+    Several processes may ask at once (a process per step imports the definitions): one parses,
+    under a file lock, into a folder of its own, and the files are renamed into place, so that no
+    process reads a manifest half written."""
     s = ensure_home()
     target = s.dbt_project_dir / s.dbt_target
     manifest = target / "manifest.json"
     # dbt's partial parse (reused by every run) is only valid for the warehouse it was made for
     stamp = target / ".agentmon-warehouse"
-    stale = not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir)
-    if force or stale or not stamp.exists() or stamp.read_text() != s.warehouse_label:
+
+    def stale() -> bool:
+        return (force or not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(s.dbt_project_dir)
+                or not stamp.exists() or stamp.read_text() != s.warehouse_label)  # fmt: skip
+
+    if not stale():
+        return manifest
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".parse.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stale():  # another process parsed while this one waited
+            return manifest
         # in this process: the run that follows builds with dbt in this process too (a dbt
         # subprocess would import dbt a second time, about 3 s)
         from dbt.cli.main import dbtRunner
 
-        parsed = dbtRunner().invoke(
-            ["parse", "--quiet", "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
-             str(s.dbt_project_dir), "--target-path", str(target)]
-        )  # fmt: skip
-        if not parsed.success:
-            raise UserError(f"dbt cannot parse the project in {s.dbt_project_dir}: {parsed.exception}")
-        stamp.write_text(s.warehouse_label)
+        scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=target))
+        try:
+            if (target / "partial_parse.msgpack").exists():
+                shutil.copy2(target / "partial_parse.msgpack", scratch / "partial_parse.msgpack")
+            parsed = dbtRunner().invoke(
+                ["parse", "--quiet", "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
+                 str(s.dbt_project_dir), "--target-path", str(scratch)]
+            )  # fmt: skip
+            if not parsed.success:
+                raise UserError(f"dbt cannot parse the project in {s.dbt_project_dir}: {parsed.exception}")
+            (scratch / ".agentmon-warehouse").write_text(s.warehouse_label)
+            for name in ("partial_parse.msgpack", "semantic_manifest.json", ".agentmon-warehouse", "manifest.json"):
+                if (scratch / name).exists():
+                    os.replace(scratch / name, target / name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return manifest
 
 
