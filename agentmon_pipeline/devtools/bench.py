@@ -6,7 +6,8 @@
 2. Drop the file into a fresh landing folder and time `agentmon run` (drop to marts through
    Dagster; goal <= 60 s on 2 cores); then drop 1% more spans and time the incremental run (goal
    <= 10% of the full run); then a run with nothing new (answered from the ledger, goal <= 3 s)
-   and the same with --force (what a run costs when it has nothing to do).
+   and the same with --force (what a run costs when it has nothing to do); then `agentmon backfill`
+   of 3 of the file's 30 days.
 3. The telemetry SDK: the median cost of a recorded call (`record_llm_call`) against a no-op
    function with the same signature, in the same process, while the collector's background thread
    writes the records into a landing folder (goal: at most 5 us more than the no-op).
@@ -16,7 +17,8 @@
    the steps in the run's process (the default) and in a process per step.
 
 `python -m agentmon_pipeline.devtools.bench sdk` runs only the third (seconds, not minutes), `... bench ui`
-only the fourth (minutes), `... bench ingest` only the loader against read_json (native and OTLP).
+only the fourth (minutes), `... bench ingest` only the loader against read_json (native and OTLP),
+`... bench backfill` only a run of the native file and a backfill of 3 of its 30 days.
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ def _in_child(target, *args):
     return out
 
 
-def _agentmon_run(home: Path, *args: str) -> float:
+def _agentmon_run(home: Path, *args: str, command: str = "run") -> float:
     env = {
         **os.environ,
         "AGENTMON_HOME": str(home),
@@ -265,7 +267,7 @@ def _agentmon_run(home: Path, *args: str) -> float:
     env.pop("MONITORING_LANDING_DIR", None)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "agentmon_pipeline.app.cli", "run", *args],
+        [sys.executable, "-m", "agentmon_pipeline.app.cli", command, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -274,7 +276,7 @@ def _agentmon_run(home: Path, *args: str) -> float:
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
-        raise SystemExit(f"agentmon run failed with exit code {proc.returncode}")
+        raise SystemExit(f"agentmon {command} failed with exit code {proc.returncode}")
     return elapsed
 
 
@@ -501,6 +503,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             bench_ingest(Path(tmp), Path(tmp) / "spans.jsonl")
         return
+    if sys.argv[1:] == ["backfill"]:
+        with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
+            home = Path(tmp) / "home"
+            (home / "landing").mkdir(parents=True)
+            write_spans(home / "landing" / "spans.jsonl", SPANS)
+            bench_backfill(home, _agentmon_run(home))
+        return
     if sys.argv[1:] == ["postgres"]:
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             data = Path(tmp) / "spans.jsonl"
@@ -534,6 +543,16 @@ def main() -> None:
         forced = _agentmon_run(home, "--force")
         print(f"run --force with nothing new (a run's fixed cost): {forced:6.1f} s")
         row("`agentmon run --force` with nothing new (what a run costs when it has nothing to do)", f"{forced:.0f} s")
+        bench_backfill(home, full)
+
+
+def bench_backfill(home: Path, full: float) -> None:
+    """`agentmon backfill` of 3 of the 30 days of the native file's home: nothing new to load, those
+    days' rows of the marts rebuilt (their traces, metrics, events, daily aggregates)."""
+    backfill = _agentmon_run(home, "--from", "2026-11-10", "--to", "2026-11-12", command="backfill")
+    print(f"backfill of 3 of the 30 days                  : {backfill:6.1f} s  = {backfill / full:.0%} of the full run")
+    row("`agentmon backfill` of 3 of the file's 30 days (their rows of the marts rebuilt)",
+        f"{backfill:.0f} s ({backfill / full:.0%} of the full run)")  # fmt: skip
 
 
 if __name__ == "__main__":
