@@ -112,7 +112,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     runstate.forget(s)
     print(f"agentmon backfill: {first} to {last} ({(last - first).days + 1} day(s)): their new files, their rows of the marts")
     summary = run_pipeline(verbose=args.verbose, benchmarks=False, days=(first, last))
-    print(summary.render(s))
+    print(summary.render(s, "agentmon backfill"))
     return 0 if summary.success else 1
 
 

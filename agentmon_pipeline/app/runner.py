@@ -107,9 +107,9 @@ class RunSummary:
     seconds: float = 0.0  # the run's wall time
     outside_retention: int = 0  # records loaded by this run that the next prune deletes
 
-    def render(self, s: Settings) -> str:
+    def render(self, s: Settings, command: str = "agentmon run") -> str:
         lines = [
-            f"agentmon run {'succeeded' if self.success else 'FAILED'} in {self.seconds:.0f} s (Dagster run {self.run_id[:8]})",
+            f"{command} {'succeeded' if self.success else 'FAILED'} in {self.seconds:.0f} s (Dagster run {self.run_id[:8]})",
             f"  files ingested      {self.files}"
             + (f" (+{self.duplicates} duplicate)" if self.duplicates else "")
             + (f" ({self.refused} refused: symlink out of the landing folder)" if self.refused else ""),
