@@ -165,3 +165,33 @@ def test_backfill_says_what_is_wrong_with_its_days_in_one_line(home, capsys):
     assert "after today" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["backfill", "--from", "last week", "--to", "2026-11-01"])
+
+
+def test_the_marts_of_a_backfill_launched_in_the_ui_reload_its_days():
+    """A backfill of raw/* days and the marts (as the UI launches it) runs the marts, which are not
+    partitioned, in a run of their own: that run finds the days in the backfill. A run the
+    sensor or `agentmon run` started reloads nothing."""
+    import time
+    from types import SimpleNamespace
+
+    from dagster._core.execution.backfill import PartitionBackfill
+
+    from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.defs.partitions import RELOAD, range_tags, reload_days
+
+    graph = defs.resolve_asset_graph()
+    keys = [key for key in graph.get_all_asset_keys() if key.path[0] == "raw" and graph.get(key).is_partitioned]
+    with dg.DagsterInstance.ephemeral() as instance:
+        backfill = PartitionBackfill.from_asset_partitions(
+            backfill_id="bf1", asset_graph=graph, partition_names=["2026-11-16", "2026-11-17", "2026-11-18"],
+            asset_selection=[*keys, dg.AssetKey(["marts", "fct_agent_runs"])], backfill_timestamp=time.time(), tags={},
+            dynamic_partitions_store=instance, all_partitions=False, title=None, description=None, run_config=None,
+        )  # fmt: skip
+        instance.add_backfill(backfill)
+        run = lambda tags: SimpleNamespace(run=SimpleNamespace(tags=tags), instance=instance)
+        assert reload_days(run({"dagster/backfill": "bf1"})) == (D("2026-11-16"), D("2026-11-18"))
+        days = range_tags(D("2026-11-01"), D("2026-11-02"))
+        assert reload_days(run({**days, RELOAD: "true"})) == (D("2026-11-01"), D("2026-11-02"))  # agentmon backfill
+        assert reload_days(run({**days, "dagster/backfill": "bf1"})) == (D("2026-11-01"), D("2026-11-02"))
+        assert reload_days(run(days)) is None  # the sensor's run, agentmon run
+        assert reload_days(run({})) is None

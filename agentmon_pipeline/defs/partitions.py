@@ -41,10 +41,12 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 def reload_days(context: dg.AssetExecutionContext) -> tuple[date, date] | None:
     """The days a run reloads, if it does: those of `agentmon backfill` (its range and RELOAD
-    tags), or those of raw/* in the Dagster backfill the run belongs to (a backfill launched in
-    the UI runs the marts, which are not partitioned, in a run of their own)."""
+    tags) or of a backfill's run over a range of days, else those of raw/* in the Dagster
+    backfill the run belongs to (a backfill of assets launched in the UI runs the marts, which are
+    not partitioned, in a run of their own). A run the sensor or `agentmon run` started reloads
+    nothing: it loads the new files' days, and the marts take the new rows incrementally."""
     tags = context.run.tags
-    if tags.get(RELOAD) == "true" and RANGE_START in tags:
+    if RANGE_START in tags and (tags.get(RELOAD) == "true" or "dagster/backfill" in tags):
         return date.fromisoformat(tags[RANGE_START]), date.fromisoformat(tags[RANGE_END])
     backfill = context.instance.get_backfill(tags["dagster/backfill"]) if "dagster/backfill" in tags else None
     data = backfill.asset_backfill_data if backfill is not None else None
