@@ -193,5 +193,6 @@ def test_the_marts_of_a_backfill_launched_in_the_ui_reload_its_days():
         days = range_tags(D("2026-11-01"), D("2026-11-02"))
         assert reload_days(run({**days, RELOAD: "true"})) == (D("2026-11-01"), D("2026-11-02"))  # agentmon backfill
         assert reload_days(run({**days, "dagster/backfill": "bf1"})) == (D("2026-11-01"), D("2026-11-02"))
+        assert reload_days(run({"dagster/partition": "2026-11-05"})) == (D("2026-11-05"), D("2026-11-05"))  # one day, from the UI
         assert reload_days(run(days)) is None  # the sensor's run, agentmon run
         assert reload_days(run({})) is None

@@ -41,13 +41,17 @@ def range_tags(first: date, last: date) -> dict[str, str]:
 
 def reload_days(context: dg.AssetExecutionContext) -> tuple[date, date] | None:
     """The days a run reloads, if it does: those of `agentmon backfill` (its range and RELOAD
-    tags) or of a backfill's run over a range of days, else those of raw/* in the Dagster
-    backfill the run belongs to (a backfill of assets launched in the UI runs the marts, which are
-    not partitioned, in a run of their own). A run the sensor or `agentmon run` started reloads
-    nothing: it loads the new files' days, and the marts take the new rows incrementally."""
+    tags), of a backfill's run over a range of days, of a day materialized in the UI, else those
+    of raw/* in the Dagster backfill the run belongs to (a backfill of assets launched in the UI
+    runs the marts, which are not partitioned, in a run of their own). A run the sensor or
+    `agentmon run` started reloads nothing: it loads the new files' days, and the marts take the
+    new rows incrementally."""
     tags = context.run.tags
     if RANGE_START in tags and (tags.get(RELOAD) == "true" or "dagster/backfill" in tags):
         return date.fromisoformat(tags[RANGE_START]), date.fromisoformat(tags[RANGE_END])
+    if "dagster/partition" in tags:
+        day = date.fromisoformat(tags["dagster/partition"])
+        return day, day
     backfill = context.instance.get_backfill(tags["dagster/backfill"]) if "dagster/backfill" in tags else None
     data = backfill.asset_backfill_data if backfill is not None else None
     if data is None:
