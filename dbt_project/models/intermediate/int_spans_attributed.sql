@@ -55,7 +55,7 @@ walk as (
         case when kind = 'agent' then span_id end as outer_agent_span_id,
         case when kind = 'agent' then span_id end as nearest_agent_span_id,
         kind,
-        null::varchar as enclosing_llm_span_id,
+        cast(null as {{ string_type() }}) as enclosing_llm_span_id,
         agent_id as ctx_agent_id,
         agent_name as ctx_agent_name,
         agent_version as ctx_agent_version,
