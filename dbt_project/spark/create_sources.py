@@ -5,7 +5,10 @@ The tables are those of agentmon_pipeline/storage/schema.py in Spark types: time
 Run it with the same warehouse dir and metastore as the dbt `spark` target, and not while dbt
 runs (the embedded Derby metastore takes one JVM at a time):
 
-    python dbt_project/spark/create_sources.py [--empty]
+    python dbt_project/spark/create_sources.py [--empty] [--reset]
+
+--empty creates the tables without rows; --reset also drops dbt's databases (staging,
+intermediate, marts) for a build from nothing.
 """
 
 from __future__ import annotations
@@ -115,6 +118,9 @@ def main() -> None:
         .enableHiveSupport()
         .getOrCreate()
     )
+    if "--reset" in sys.argv[1:]:
+        for schema in ("staging", "intermediate", "marts"):
+            spark.sql(f"drop database if exists {schema} cascade")
     for schema in ("raw", "evals", "registry"):
         spark.sql(f"create database if not exists {schema}")
     for table, columns in TABLES.items():
