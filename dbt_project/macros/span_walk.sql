@@ -2,7 +2,9 @@
     256 levels, with trace_id, span_id, root_span_id, outer_agent_span_id, nearest_agent_span_id,
     kind, enclosing_llm_span_id, ctx_agent_id, ctx_agent_name, ctx_agent_version, ctx_from_agent
     and depth, from the CTE `nodes` (spans with has_parent) defined before it. DuckDB and
-    PostgreSQL walk the tree down with a recursive CTE; Spark before 4.1 has none. -#}
+    PostgreSQL walk the tree down with a recursive CTE. Spark 4.0 parses `with recursive` but fails
+    to plan it (INTERNAL_ERROR); Spark 4.1 runs it: there, `--vars '{spark_recursive_cte: true}'`
+    takes the recursive walk, else Spark takes the pointer-doubling one below. -#}
 {% macro with_recursive() -%}
     {{ return(adapter.dispatch('with_recursive', 'agentmon')()) }}
 {%- endmacro %}
@@ -10,7 +12,7 @@
     with recursive
 {%- endmacro %}
 {% macro spark__with_recursive() -%}
-    with
+    {%- if var('spark_recursive_cte', false) -%} with recursive {%- else -%} with {%- endif -%}
 {%- endmacro %}
 
 {% macro span_walk() -%}
@@ -73,6 +75,9 @@ walk as (
     it: the nearest agent span with an agent_id, else the nearest span with an agent_id above the
     outermost agent span (or anywhere, when there is none), else the root (as the walk's anchor). -#}
 {% macro spark__span_walk() -%}
+{%- if var('spark_recursive_cte', false) -%}
+{{ default__span_walk() }}
+{%- else -%}
 {%- set rounds = 9 -%}
 {%- set facts = {
     'near_agent': ('first', "kind = 'agent'"),
@@ -179,4 +184,5 @@ walk as (
             found.root_span_id
         )
 )
+{%- endif %}
 {%- endmacro %}
