@@ -1,6 +1,39 @@
 {#- Where DuckDB's SQL and PostgreSQL's differ, the models call one of these macros; dbt picks
-    the adapter's version (`duckdb__…`, `postgres__…`, else `default__…`). Another dbt adapter
-    needs only its own versions of these. -#}
+    the adapter's version (`duckdb__…`, `postgres__…`, `spark__…`, else `default__…`). Another dbt
+    adapter needs only its own versions of these. -#}
+
+{#- The type names of a cast: Spark SQL has no unbounded `varchar` (it needs a length) and no
+    `double precision`. -#}
+{% macro string_type() -%}
+    {{ return(adapter.dispatch('string_type', 'agentmon')()) }}
+{%- endmacro %}
+{% macro default__string_type() -%}
+    varchar
+{%- endmacro %}
+{% macro spark__string_type() -%}
+    string
+{%- endmacro %}
+
+{% macro double_type() -%}
+    {{ return(adapter.dispatch('double_type', 'agentmon')()) }}
+{%- endmacro %}
+{% macro default__double_type() -%}
+    double precision
+{%- endmacro %}
+{% macro spark__double_type() -%}
+    double
+{%- endmacro %}
+
+{#- A timestamp literal with time zone (an instant); Spark's `timestamp` is one (TIMESTAMP_LTZ). -#}
+{% macro timestamptz_literal(value) -%}
+    {{ return(adapter.dispatch('timestamptz_literal', 'agentmon')(value)) }}
+{%- endmacro %}
+{% macro default__timestamptz_literal(value) -%}
+    cast('{{ value }}' as timestamp with time zone)
+{%- endmacro %}
+{% macro spark__timestamptz_literal(value) -%}
+    cast('{{ value }}' as timestamp)
+{%- endmacro %}
 
 {#- The continuous q-quantile (linear interpolation) of a column, as an aggregate. -#}
 {% macro percentile(column, q) -%}
@@ -11,6 +44,11 @@
 {%- endmacro %}
 {% macro default__percentile(column, q) -%}
     percentile_cont({{ q }}) within group (order by {{ column }})
+{%- endmacro %}
+{#- Spark's percentile() interpolates linearly, as percentile_cont does (Spark 3.0+; cast: a
+    column of integers is accepted too). -#}
+{% macro spark__percentile(column, q) -%}
+    percentile(cast({{ column }} as double), {{ q }})
 {%- endmacro %}
 
 {#- The text of a top-level key of a JSON object column (null when absent). -#}
@@ -23,6 +61,10 @@
 {% macro default__json_text(column, key) -%}
     ({{ column }} ->> '{{ key }}')
 {%- endmacro %}
+{#- JSON is kept as a string; the bracket path takes keys with dots (agentmon.source). -#}
+{% macro spark__json_text(column, key) -%}
+    get_json_object({{ column }}, '$[\'{{ key }}\']')
+{%- endmacro %}
 
 {#- Whole milliseconds from one timestamp to a later one. -#}
 {% macro milliseconds_between(start, end) -%}
@@ -30,6 +72,9 @@
 {%- endmacro %}
 {% macro duckdb__milliseconds_between(start, end) -%}
     (epoch_ms({{ end }}) - epoch_ms({{ start }}))
+{%- endmacro %}
+{% macro spark__milliseconds_between(start, end) -%}
+    (unix_millis({{ end }}) - unix_millis({{ start }}))
 {%- endmacro %}
 {% macro default__milliseconds_between(start, end) -%}
     cast(floor(extract(epoch from {{ end }}) * 1000) - floor(extract(epoch from {{ start }}) * 1000) as bigint)
@@ -43,6 +88,11 @@
 {% macro duckdb__arg_max(value, key) -%}
     arg_max({{ value }}, ({{ key }}, {{ value }})) filter (where {{ key }} is not null)
 {%- endmacro %}
+{#- max_by over (key, value): the struct orders by key, then by value (a null value is the
+    smallest, as `desc nulls last` above). -#}
+{% macro spark__arg_max(value, key) -%}
+    max_by({{ value }}, struct({{ key }}, {{ value }})) filter (where {{ key }} is not null)
+{%- endmacro %}
 {% macro default__arg_max(value, key) -%}
     (array_agg({{ value }} order by {{ key }} desc, {{ value }} desc nulls last) filter (where {{ key }} is not null))[1]
 {%- endmacro %}
@@ -52,6 +102,10 @@
     {{ return(adapter.dispatch('round_double', 'agentmon')(expression, digits)) }}
 {%- endmacro %}
 {% macro duckdb__round_double(expression, digits) -%}
+    round({{ expression }}, {{ digits }})
+{%- endmacro %}
+{#- Spark's round() of a double is a double (HALF_UP); `numeric` would be decimal(10,0) there. -#}
+{% macro spark__round_double(expression, digits) -%}
     round({{ expression }}, {{ digits }})
 {%- endmacro %}
 {% macro default__round_double(expression, digits) -%}
@@ -78,4 +132,19 @@
         order by candidates.{{ right_time }} desc
         limit 1
     ) as {{ alias }} on true
+{%- endmacro %}
+{#- Spark has no `limit` in a correlated (lateral) subquery: each price row gets the start of the
+    next one of its key (lead), and a left row joins the row whose [start, next start) holds its
+    time. Rows of `right` with the same key and time: only the last of lead's order matches. -#}
+{% macro spark__asof_left_join(left, right, alias, left_key, right_key, left_time, right_time) -%}
+    from {{ left }}
+    left join (
+        select
+            *,
+            lead({{ right_time }}) over (partition by {{ right_key }} order by {{ right_time }}) as _asof_valid_to
+        from {{ right }}
+    ) as {{ alias }}
+        on {{ left_key }} = {{ alias }}.{{ right_key }}
+        and {{ left_time }} >= {{ alias }}.{{ right_time }}
+        and ({{ alias }}._asof_valid_to is null or {{ left_time }} < {{ alias }}._asof_valid_to)
 {%- endmacro %}

@@ -4,8 +4,8 @@
     is reloaded (`false`). -#}
 {% macro in_reload_window(column) -%}
     {%- if var('reload_from', none) is not none -%}
-        ({{ column }} >= cast('{{ var("reload_from") }}' as timestamp with time zone)
-         and {{ column }} < cast('{{ var("reload_to") }}' as timestamp with time zone))
+        ({{ column }} >= {{ timestamptz_literal(var('reload_from')) }}
+         and {{ column }} < {{ timestamptz_literal(var('reload_to')) }})
     {%- else -%}
         false
     {%- endif -%}

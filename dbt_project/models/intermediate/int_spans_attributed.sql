@@ -13,9 +13,7 @@
 --           included); where there is none, of the nearest ancestor (or itself) that has one.
 -- A span whose parent is not in the data (not arrived yet, or outside the retention window) is a
 -- root. Incremental: only traces with spans loaded since the last build are recomputed, whole.
-{#- a span takes its own agent context if it has one and is an agent span or has no agent above it -#}
-{%- set own_context = "(child.agent_id is not null and (child.kind = 'agent' or not walk.ctx_from_agent))" %}
-with recursive spans as (
+{{ with_recursive() }} spans as (
     select * from {{ ref('stg_raw__spans') }}
     {% if is_incremental() %}
     where trace_id in (
@@ -47,48 +45,7 @@ nodes as (
         and parents.span_id <> spans.span_id
 ),
 
-walk as (
-    select
-        trace_id,
-        span_id,
-        span_id as root_span_id,
-        case when kind = 'agent' then span_id end as outer_agent_span_id,
-        case when kind = 'agent' then span_id end as nearest_agent_span_id,
-        kind,
-        null::varchar as enclosing_llm_span_id,
-        agent_id as ctx_agent_id,
-        agent_name as ctx_agent_name,
-        agent_version as ctx_agent_version,
-        kind = 'agent' as ctx_from_agent,
-        0 as depth
-    from nodes
-    where not has_parent
-
-    union all
-
-    -- the recursive member's columns take their names from the anchor member's above
-    -- noqa: disable=AL03
-    select
-        child.trace_id,
-        child.span_id,
-        walk.root_span_id,
-        coalesce(walk.outer_agent_span_id, case when child.kind = 'agent' then child.span_id end),
-        case when child.kind = 'agent' then child.span_id else walk.nearest_agent_span_id end,
-        child.kind,
-        case when walk.kind = 'llm' then walk.span_id else walk.enclosing_llm_span_id end,
-        case when {{ own_context }} then child.agent_id else walk.ctx_agent_id end,
-        case when {{ own_context }} then child.agent_name else walk.ctx_agent_name end,
-        case when {{ own_context }} then child.agent_version else walk.ctx_agent_version end,
-        walk.ctx_from_agent or child.kind = 'agent',
-        walk.depth + 1
-    -- noqa: enable=AL03
-    from walk
-    inner join nodes as child
-        on child.trace_id = walk.trace_id
-        and child.parent_span_id = walk.span_id
-        and child.has_parent
-    where walk.depth < 256
-),
+{{ span_walk() }},
 
 llm_wrappers as (
     -- an llm span with an llm span below it wraps the real provider call(s): the same call

@@ -12,7 +12,7 @@ with per_case as (
         evaluator,
         case_id,
         avg(score) as score,
-        avg(cast(cast(passed as integer) as double precision)) as passed,
+        avg(cast(cast(passed as integer) as {{ double_type() }})) as passed,
         count(*) as calls,
         count(*) filter (where is_error) as errors
     from {{ ref('fct_eval_results') }}

@@ -9,7 +9,7 @@ with runs as (
         max(started_at) as last_seen_at,
         count(*) as total_runs,
         count(*) filter (where not is_benchmark) as production_runs,
-        cast(count(*) filter (where is_success) as double precision) / count(*) as success_rate,
+        cast(count(*) filter (where is_success) as {{ double_type() }}) / count(*) as success_rate,
         {{ percentile('duration_ms', 0.5) }} as p50_duration_ms,
         {{ percentile('duration_ms', 0.95) }} as p95_duration_ms,
         sum(cost_usd) as cost_usd

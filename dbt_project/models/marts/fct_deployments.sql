@@ -20,11 +20,11 @@ telemetry as (
         'event:' || event_id as deployment_id,
         agent_id,
         agent_version,
-        cast(null as varchar) as previous_version,
+        cast(null as {{ string_type() }}) as previous_version,
         time as deployed_at,
         case when name in ('rollback', 'agent.rolled_back') then 'rollback' else 'deployment' end as action,
         'telemetry' as source,
-        cast(null as varchar) as actor
+        cast(null as {{ string_type() }}) as actor
     from {{ ref('fct_events') }}
     where name in ('deployment', 'deploy', 'agent.deployed', 'rollback', 'agent.rolled_back')
         and agent_id is not null

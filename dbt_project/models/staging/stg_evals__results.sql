@@ -1,5 +1,7 @@
 select
-    md5(concat_ws('|', run_id, case_id, version, repeat::varchar, evaluator)) as result_id,
+    md5(
+        concat_ws('|', run_id, case_id, version, cast(repeat as {{ string_type() }}), evaluator)
+    ) as result_id,
     run_id,
     suite,
     case_id,

@@ -1,5 +1,9 @@
 select
-    md5(concat_ws('|', name, time::varchar, coalesce(labels::varchar, ''))) as metric_id,
+    md5(
+        concat_ws(
+            '|', name, cast(time as {{ string_type() }}), coalesce(cast(labels as {{ string_type() }}), '')
+        )
+    ) as metric_id,
     name,
     value,
     time,
