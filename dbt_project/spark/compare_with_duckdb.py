@@ -55,7 +55,7 @@ def load() -> None:
 def normal(value):
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat()
     if isinstance(value, (float, decimal.Decimal)):
         return round(float(value), 9)
