@@ -18,12 +18,14 @@
 
 `python -m agentmon_pipeline.devtools.bench sdk` runs only the third (seconds, not minutes), `... bench ui`
 only the fourth (minutes), `... bench ingest` only the loader against read_json (native and OTLP),
-`... bench backfill` only a run of the native file and a backfill of 3 of its 30 days.
+`... bench backfill` only a run of the native file and a backfill of 3 of its 30 days,
+`... bench ui-backfill` only a backfill of 3 days launched as the UI launches it (GraphQL).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import signal
@@ -395,6 +397,91 @@ def bench_ui(drops: int = 2) -> None:
                 "≤ 60 s")  # fmt: skip
 
 
+DAY_MARTS = ("fct_agent_runs", "fct_llm_calls", "fct_tool_calls", "fct_metrics", "fct_events",
+             "agg_agent_daily", "agg_agent_hourly")  # fmt: skip
+
+
+def _day_marts(warehouse: Path) -> dict[str, list]:
+    """The marts by day, without the load ids (the order files were loaded in)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {table: con.execute(f"select columns(lambda c: c not like '%load_id') from marts.{table} order by all")
+                .fetchall() for table in DAY_MARTS}  # fmt: skip
+    finally:
+        con.close()
+
+
+def _same_marts(left: dict[str, list], right: dict[str, list]) -> bool:
+    """The same rows; a sum of the same doubles added in another order may differ in its last bits."""
+
+    def same(a, b) -> bool:
+        return math.isclose(a, b, rel_tol=1e-12) if isinstance(a, float) and isinstance(b, float) else a == b
+
+    return all(len(left[t]) == len(right[t]) and all(all(map(same, x, y)) for x, y in zip(left[t], right[t]))
+               for t in DAY_MARTS)  # fmt: skip
+
+
+def bench_ui_backfill() -> None:
+    """A backfill as the UI launches it (GraphQL launchPartitionBackfill, run by `dagster dev`'s
+    daemon): 3 past days of raw/* and the dbt marts, over a 5-day demo home that already has them.
+    Times it and checks that the marts are those of the full run."""
+    from datetime import UTC, datetime, timedelta
+
+    from agentmon_pipeline.config import mark_demo_home, settings
+    from agentmon_pipeline.devtools.demo import generate_demo
+
+    with tempfile.TemporaryDirectory(prefix="agentmon-bench-backfill-") as tmp:
+        home = Path(tmp) / "home"
+        os.environ["AGENTMON_HOME"] = str(home)
+        s = settings()
+        generate_demo(s.landing_dir, days=5, agents=3, seed=7, end=datetime.now(UTC))
+        mark_demo_home(s)
+        _agentmon_run(home)
+        before = _day_marts(s.warehouse_path)
+        ui = DagsterDev(home, Path(tmp) / "dagster.log")
+
+        def graphql(query: str, variables: dict | None = None) -> dict:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{ui.port}/graphql", headers={"Content-Type": "application/json"},
+                data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return json.loads(answer.read())["data"]
+
+        try:
+            wait_for(ui.up, 180, "the webserver")
+            today = datetime.now(UTC).date()
+            first, last = (today - timedelta(days=4)).isoformat(), (today - timedelta(days=2)).isoformat()
+            nodes = graphql("{ assetNodes { assetKey { path } groupName isPartitioned } }")["assetNodes"]
+            params = {"fromFailure": False, "tags": [], "partitionsByAssets": [
+                {"assetKey": {"path": n["assetKey"]["path"]},
+                 "partitions": {"range": {"start": first, "end": last}} if n["isPartitioned"] else None}
+                for n in nodes if n["isPartitioned"] or n["groupName"] == "transform"]}  # fmt: skip
+            started = time.monotonic()
+            launched = graphql("mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) "
+                               "{ __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }",
+                               {"p": params})["launchPartitionBackfill"]  # fmt: skip
+            if "backfillId" not in launched:
+                raise AssertionError(f"the backfill was not launched: {launched}")
+
+            def finished() -> str | None:
+                status = graphql("query($id: String!) { partitionBackfillOrError(backfillId: $id) "
+                                 "{ ... on PartitionBackfill { status } } }",
+                                 {"id": launched["backfillId"]})["partitionBackfillOrError"]["status"]  # fmt: skip
+                return status if status.startswith(("COMPLETED", "FAILED", "CANCELED")) else None
+
+            status = wait_for(finished, 900, "the backfill", every=2)
+            seconds = time.monotonic() - started
+        finally:
+            ui.stop()
+        same = _same_marts(_day_marts(s.warehouse_path), before)
+        print(f"UI backfill of 3 days (raw/* and the marts): {status} in {seconds:.0f} s; marts as before: {same}")
+        row("a backfill of 3 days of raw/* and the marts launched as the UI launches it, on a 5-day demo home "
+            "(`bench ui-backfill`)", f"{seconds:.0f} s, {status.lower()}, marts {'equal' if same else 'DIFFERENT'}")  # fmt: skip
+        if status != "COMPLETED_SUCCESS" or not same:
+            raise SystemExit("the UI backfill did not give the marts of the full run")
+
+
 def _noop_call(model=None, input_tokens=None, output_tokens=None, duration_ms=0.0, success=True, **fields):
     return None
 
@@ -503,6 +590,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             bench_ingest(Path(tmp), Path(tmp) / "spans.jsonl")
         return
+    if sys.argv[1:] == ["ui-backfill"]:
+        bench_ui_backfill()
+        return
     if sys.argv[1:] == ["backfill"]:
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             home = Path(tmp) / "home"
@@ -519,6 +609,7 @@ def main() -> None:
         return
     print_sdk_bench()
     bench_ui()
+    bench_ui_backfill()
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
         root = Path(tmp)
         data = root / "spans.jsonl"
