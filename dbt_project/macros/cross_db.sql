@@ -66,6 +66,21 @@
     get_json_object({{ column }}, '$[\'{{ key }}\']')
 {%- endmacro %}
 
+{#- Microseconds since 1970-01-01 UTC of a timestamp, as a whole number: a key that every engine
+    writes the same way (a timestamp's text differs: DuckDB and PostgreSQL add "+00", Spark does not). -#}
+{% macro epoch_microseconds(column) -%}
+    {{ return(adapter.dispatch('epoch_microseconds', 'agentmon')(column)) }}
+{%- endmacro %}
+{% macro duckdb__epoch_microseconds(column) -%}
+    epoch_us({{ column }})
+{%- endmacro %}
+{% macro spark__epoch_microseconds(column) -%}
+    unix_micros({{ column }})
+{%- endmacro %}
+{% macro default__epoch_microseconds(column) -%}
+    cast(floor(extract(epoch from {{ column }}) * 1000000) as bigint)
+{%- endmacro %}
+
 {#- Whole milliseconds from one timestamp to a later one. -#}
 {% macro milliseconds_between(start, end) -%}
     {{ return(adapter.dispatch('milliseconds_between', 'agentmon')(start, end)) }}

@@ -1,7 +1,11 @@
 select
+    -- the time as microseconds since 1970, not as text: the same id on every engine
     md5(
         concat_ws(
-            '|', name, cast(time as {{ string_type() }}), coalesce(cast(labels as {{ string_type() }}), '')
+            '|',
+            name,
+            cast({{ epoch_microseconds('time') }} as {{ string_type() }}),
+            coalesce(cast(labels as {{ string_type() }}), '')
         )
     ) as metric_id,
     name,
