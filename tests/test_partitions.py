@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from agentmon_pipeline.config import settings
+from agentmon_pipeline.devtools.bench import day_marts as _marts  # the day-by-day marts, without load ids
 from agentmon_pipeline.ingest.landing import day_range, file_day, partition_day
 from tests.conftest import materialize_all
 
@@ -52,23 +53,6 @@ def test_a_file_is_of_the_day_its_folder_or_its_first_record_says(tmp_path):
     assert day_range([landing / "spans.jsonl", landing / "dt=2026-11-03" / "anything.jsonl"], landing, first, today) == (
         D("2026-11-03"), D("2026-11-06"))  # fmt: skip
     assert day_range([], landing, first, today) == (today, today)
-
-
-def _marts(path) -> dict[str, list]:
-    """The day-by-day marts, without the load ids (the order files were loaded in)."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        out = {}
-        for table, order in (("fct_agent_runs", "run_id"), ("fct_llm_calls", "span_id"), ("fct_tool_calls", "span_id"),
-                             ("fct_metrics", "metric_id"), ("fct_events", "event_id"),
-                             ("agg_agent_daily", "agent_id, agent_version, bucket_start"),
-                             ("agg_agent_hourly", "agent_id, agent_version, bucket_start")):  # fmt: skip
-            out[table] = con.execute(
-                f"select columns(lambda c: c not like '%load_id') from marts.{table} order by {order}"
-            ).fetchall()
-        return out
-    finally:
-        con.close()
 
 
 def assert_same(left: dict[str, list], right: dict[str, list]) -> None:

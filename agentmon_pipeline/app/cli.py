@@ -65,14 +65,22 @@ def check_config(s) -> dict:
     return data
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from agentmon_pipeline.app import runstate
-    from agentmon_pipeline.ingest.landing import settle_seconds
+def _ready_home():
+    """The home a pipeline run uses, its configuration checked, and the ingest's memory setting
+    (one that cannot work says so now, not at the first big file)."""
     from agentmon_pipeline.ingest.limits import ingest_memory
 
     s = ensure_home()
     check_config(s)
-    ingest_memory()  # a setting that cannot work says so now, not at the first big file
+    ingest_memory()
+    return s
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agentmon_pipeline.app import runstate
+    from agentmon_pipeline.ingest.landing import settle_seconds
+
+    s = _ready_home()
     idle = None if args.force else runstate.nothing_to_do(s, settle_seconds())
     if idle is not None:  # answered from the ledger: Dagster and dbt are not even imported
         print(idle.render())
@@ -90,24 +98,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     """The days first..last again: their files the ledger has not loaded, and their rows of the
     marts rebuilt (the same Dagster run a backfill of raw/* in the UI makes)."""
-    from agentmon_pipeline.ingest.limits import ingest_memory
+    from agentmon_pipeline.ingest.landing import first_day, today
 
     first, last = args.start, args.end
     if last < first:
         raise UserError(f"--from {first} is after --to {last}")
-    today = datetime.now(UTC).date()
-    if last > today:
-        raise UserError(f"--to {last} is after today ({today}): there is no partition for it yet")
-    s = ensure_home()
-    check_config(s)
-    ingest_memory()
-    from agentmon_pipeline.app import runstate
-    from agentmon_pipeline.app.runner import run_pipeline
-    from agentmon_pipeline.defs.partitions import first_day
-
+    if last > today():
+        raise UserError(f"--to {last} is after today ({today()}): there is no partition for it yet")
     if first < first_day():
         raise UserError(f"--from {first} is before the first daily partition, {first_day()} "
                         "(MONITORING_PARTITIONS_START moves it)")  # fmt: skip
+    s = _ready_home()
+    from agentmon_pipeline.app import runstate
+    from agentmon_pipeline.app.runner import run_pipeline
 
     runstate.forget(s)
     print(f"agentmon backfill: {first} to {last} ({(last - first).days + 1} day(s)): their new files, their rows of the marts")

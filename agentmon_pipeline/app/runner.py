@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agentmon_pipeline.config import Settings, ensure_home, settings
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.ingest.landing import day_range, pending_files, settle_seconds
+from agentmon_pipeline.ingest.landing import day_range, first_day, pending_files, settle_seconds, today
 from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.storage import connect, table_exists
 
@@ -228,7 +228,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
     quiet_libraries(verbose)
     prepare_dbt_manifest()
     from agentmon_pipeline.defs.headless import execute_job
-    from agentmon_pipeline.defs.partitions import RELOAD, first_day, range_tags, today
+    from agentmon_pipeline.defs.partitions import RELOAD, range_tags
     from agentmon_pipeline.evaluation.regression import MACHINE_NOTE, machine_dependent
 
     with connect(s) as con:

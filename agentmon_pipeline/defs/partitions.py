@@ -3,35 +3,19 @@
 or `agentmon backfill --from --to`."""
 
 import json
-import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
-from agentmon_pipeline.errors import UserError
-
-# the first day: older records belong to it (MONITORING_PARTITIONS_START to move it)
-FIRST_DAY = os.environ.get("MONITORING_PARTITIONS_START", "2020-01-01")
-try:
-    date.fromisoformat(FIRST_DAY)
-except ValueError:
-    raise UserError(f"MONITORING_PARTITIONS_START={FIRST_DAY!r}: expected a day such as 2024-01-01") from None
+from agentmon_pipeline.ingest.landing import first_day
 
 # end_offset=1: today is a partition too (Dagster's last daily partition is otherwise yesterday);
 # a run over several days is one run (single_run), as the ledger and the loader work by file
-DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC")
+DAILY = dg.DailyPartitionsDefinition(start_date=first_day().isoformat(), end_offset=1, timezone="UTC")
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # a run that reloads its days (`agentmon backfill`): the marts rebuild those days' rows
 RELOAD = "agentmon/reload"
-
-
-def first_day() -> date:
-    return date.fromisoformat(FIRST_DAY)
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:

@@ -401,7 +401,7 @@ DAY_MARTS = ("fct_agent_runs", "fct_llm_calls", "fct_tool_calls", "fct_metrics",
              "agg_agent_daily", "agg_agent_hourly")  # fmt: skip
 
 
-def _day_marts(warehouse: Path) -> dict[str, list]:
+def day_marts(warehouse: Path) -> dict[str, list]:
     """The marts by day, without the load ids (the order files were loaded in)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -411,7 +411,7 @@ def _day_marts(warehouse: Path) -> dict[str, list]:
         con.close()
 
 
-def _same_marts(left: dict[str, list], right: dict[str, list]) -> bool:
+def same_marts(left: dict[str, list], right: dict[str, list]) -> bool:
     """The same rows; a sum of the same doubles added in another order may differ in its last bits."""
 
     def same(a, b) -> bool:
@@ -437,7 +437,7 @@ def bench_ui_backfill() -> None:
         generate_demo(s.landing_dir, days=5, agents=3, seed=7, end=datetime.now(UTC))
         mark_demo_home(s)
         _agentmon_run(home)
-        before = _day_marts(s.warehouse_path)
+        before = day_marts(s.warehouse_path)
         ui = DagsterDev(home, Path(tmp) / "dagster.log")
 
         def graphql(query: str, variables: dict | None = None) -> dict:
@@ -474,7 +474,7 @@ def bench_ui_backfill() -> None:
             seconds = time.monotonic() - started
         finally:
             ui.stop()
-        same = _same_marts(_day_marts(s.warehouse_path), before)
+        same = same_marts(day_marts(s.warehouse_path), before)
         print(f"UI backfill of 3 days (raw/* and the marts): {status} in {seconds:.0f} s; marts as before: {same}")
         row("a backfill of 3 days of raw/* and the marts launched as the UI launches it, on a 5-day demo home "
             "(`bench ui-backfill`)", f"{seconds:.0f} s, {status.lower()}, marts {'equal' if same else 'DIFFERENT'}")  # fmt: skip

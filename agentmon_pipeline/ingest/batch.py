@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from agentmon_pipeline.config import Settings, load_config_file
-from agentmon_pipeline.ingest.landing import file_day, partition_day, pending_files, settle_seconds
+from agentmon_pipeline.ingest.landing import (
+    file_day,
+    first_day,
+    partition_day,
+    pending_files,
+    settle_seconds,
+    today,
+)
 from agentmon_pipeline.ingest.loader import FileResult, ingest_file, record_refused
 from agentmon_pipeline.ingest.prices import resolve_model
 from agentmon_pipeline.ingest.redaction import RedactionPolicy, parse_redaction
@@ -71,21 +78,21 @@ def redaction_policy(s: Settings) -> RedactionPolicy:
 
 
 def ingest_landing(con: duckdb.DuckDBPyConnection, s: Settings, only: list[str] | None = None,
-                   hashes: dict[str, list] | None = None, days: tuple[date, date, date] | None = None) -> BatchResult:  # fmt: skip
+                   hashes: dict[str, list] | None = None, days: tuple[date, date] | None = None) -> BatchResult:  # fmt: skip
     """Ingest every settled file of the landing folder that the ledger has not seen. `hashes`
     (path -> [size, mtime_ns, sha256], the landing sensor's) spares hashing a file again when
-    its size and mtime are still the ones hashed. `days` (first, last, the partitions' first day):
-    only the files of those days (`landing.file_day`; a file that names no day is today's)."""
+    its size and mtime are still the ones hashed. `days` (first, last): only the files of those
+    days (`landing.file_day`; a file that names no day is today's)."""
     batch = BatchResult()
     pending = pending_files(con, s.landing_dir, settle_seconds())
     if only:
         wanted = {str(Path(p).absolute()) for p in only} | {str(Path(p).resolve()) for p in only}
         pending = [p for p in pending if str(p.path) in wanted]
     if days is not None:
-        first, last, start = days
-        today = datetime.now(UTC).date()
+        first, last = days
+        start, now = first_day(), today()
         pending = [p for p in pending
-                   if p.refused or first <= partition_day(file_day(p.path, s.landing_dir), start, today) <= last]  # fmt: skip
+                   if p.refused or first <= partition_day(file_day(p.path, s.landing_dir), start, now) <= last]  # fmt: skip
     tmp_dir = s.home / "tmp"
     policy = redaction_policy(s)
     for item in pending:

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from agentmon_pipeline.config import Settings
-from agentmon_pipeline.errors import WarehouseMissing
+from agentmon_pipeline.errors import UserError, WarehouseMissing
 from agentmon_pipeline.ingest.detect import WholeFileRejected, is_gzip, read_head, sha256_of
 from agentmon_pipeline.storage import connect
 
@@ -182,6 +182,20 @@ def read_ledger(s: Settings, timeout: float = 1.0) -> Ledger:
 # the day it is ingested.
 
 DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
+
+
+def first_day() -> date:
+    """The first daily partition (MONITORING_PARTITIONS_START, default 2020-01-01): older records
+    belong to it."""
+    text = os.environ.get("MONITORING_PARTITIONS_START", "2020-01-01")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"MONITORING_PARTITIONS_START={text!r}: expected a day such as 2024-01-01") from None
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
 
 
 def _day_of(value) -> date | None:

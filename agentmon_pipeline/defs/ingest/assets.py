@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.defs.partitions import DAILY, SINGLE_RUN, first_day
+from agentmon_pipeline.defs.partitions import DAILY, SINGLE_RUN
 from agentmon_pipeline.ingest.batch import ingest_landing, refresh_model_prices, validate_loads
 from agentmon_pipeline.storage import connect
 
@@ -53,7 +53,7 @@ def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig):
     days = None
     if context.has_partition_key_range:
         window = context.partition_key_range
-        days = (date.fromisoformat(window.start), date.fromisoformat(window.end), first_day())
+        days = (date.fromisoformat(window.start), date.fromisoformat(window.end))
     with connect(s) as con:
         batch = ingest_landing(con, s, only=config.files or None, hashes=config.hashes, days=days)
         validations = validate_loads(con, batch.load_ids)

@@ -13,9 +13,16 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from agentmon_pipeline.config import settings
-from agentmon_pipeline.defs.partitions import first_day, range_tags, today
+from agentmon_pipeline.defs.partitions import range_tags
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.ingest.landing import day_range, read_ledger, scan_landing, settle_seconds
+from agentmon_pipeline.ingest.landing import (
+    day_range,
+    first_day,
+    read_ledger,
+    scan_landing,
+    settle_seconds,
+    today,
+)
 
 INGESTING_JOBS = ("ingest_job", "agentmon_job")
 IN_FLIGHT = [
