@@ -49,7 +49,7 @@ def project_dir() -> Path:
 class Settings:
     home: Path
     warehouse_url: str
-    warehouse_path: Path | None  # None when the warehouse is PostgreSQL
+    warehouse_path: Path | None  # None when the warehouse is PostgreSQL or Spark
     landing_dir: Path
     retention_days: int
     log_level: str
@@ -65,8 +65,16 @@ class Settings:
 
     @property
     def backend(self) -> str:
-        """duckdb (a file, the default) or postgres (MONITORING_DB_URL=postgresql://...)."""
-        return "duckdb" if self.warehouse_path is not None else "postgres"
+        """duckdb (a file, the default), postgres (MONITORING_DB_URL=postgresql://...) or spark
+        (MONITORING_DB_URL=spark://local[2], spark://host:7077)."""
+        if self.warehouse_path is not None:
+            return "duckdb"
+        return "spark" if self.warehouse_url.startswith("spark://") else "postgres"
+
+    @property
+    def spark_dir(self) -> Path:
+        """A Spark warehouse's catalog (metastore) and tables, unless AGENTMON_SPARK_* say elsewhere."""
+        return self.home / "spark"
 
     @property
     def warehouse_ssl(self) -> bool:
@@ -124,7 +132,7 @@ def _bool_env(name: str) -> bool:
 
 
 def warehouse_path_from_url(url: str) -> Path | None:
-    """`duckdb:////abs/path.duckdb` -> `/abs/path.duckdb`; a PostgreSQL URL -> None."""
+    """`duckdb:////abs/path.duckdb` -> `/abs/path.duckdb`; a PostgreSQL or Spark URL -> None."""
     if url.startswith("duckdb:///"):
         rest = url[len("duckdb:///") :]
         if not rest:
@@ -132,8 +140,11 @@ def warehouse_path_from_url(url: str) -> Path | None:
         return Path(rest).expanduser().resolve()
     if url.startswith(("postgresql://", "postgres://")):
         return None
+    if url.startswith("spark://") and len(url) > len("spark://"):
+        return None
     raise UserError(
-        f"MONITORING_DB_URL={url!r}: expected duckdb:///<absolute path> or postgresql://user:password@host:port/database"
+        f"MONITORING_DB_URL={url!r}: expected duckdb:///<absolute path>, postgresql://user:password@host:port/database "
+        "or spark://local[2] (spark://host:7077 for a cluster's master)"
     )
 
 
@@ -237,6 +248,8 @@ def dbt_environment(s: Settings) -> dict[str, str]:
     """What dbt_project/profiles.yml reads: the target, and the warehouse's file or server."""
     if s.warehouse_path is not None:
         return {"AGENTMON_DBT_PROFILE_TARGET": "duckdb", "AGENTMON_WAREHOUSE_PATH": str(s.warehouse_path)}
+    if s.backend == "spark":
+        return {"AGENTMON_DBT_PROFILE_TARGET": "spark", **spark_environment(s)}
     url = urlsplit(s.warehouse_url)
     query = dict(parse_qsl(url.query))
     return {
@@ -248,6 +261,20 @@ def dbt_environment(s: Settings) -> dict[str, str]:
         "AGENTMON_PG_DBNAME": unquote(url.path.lstrip("/")) or query.get("dbname", "postgres"),
         "AGENTMON_PG_SSLMODE": "require" if s.warehouse_ssl else query.get("sslmode", "prefer"),
         "PGTZ": "UTC",  # dbt's sessions bucket days and hours in UTC, as DuckDB's do
+    }
+
+
+def spark_environment(s: Settings) -> dict[str, str]:
+    """Where a Spark warehouse is (what profiles.yml's spark target and storage.spark read): the
+    master (spark://local[2] is local mode, spark://host:7077 a standalone cluster's master), the
+    tables' folder and the catalog's (an embedded Derby metastore), under the home by default."""
+    rest = s.warehouse_url[len("spark://") :]
+    master = rest if rest.startswith("local") else s.warehouse_url
+    return {
+        "AGENTMON_SPARK_MASTER": master,
+        "AGENTMON_SPARK_WAREHOUSE": os.environ.get("AGENTMON_SPARK_WAREHOUSE") or str(s.spark_dir / "warehouse"),
+        "AGENTMON_SPARK_METASTORE": os.environ.get("AGENTMON_SPARK_METASTORE") or str(s.spark_dir / "metastore"),
+        "AGENTMON_SPARK_DRIVER_MEMORY": os.environ.get("AGENTMON_SPARK_DRIVER_MEMORY", "2g"),
     }
 
 

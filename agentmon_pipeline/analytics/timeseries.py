@@ -11,7 +11,7 @@ from datetime import datetime
 import polars as pl
 
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.storage.engines import time_bucket
+from agentmon_pipeline.storage.engines import time_bucket, time_series
 
 GRANULARITIES = {"15m": "15 minutes", "1h": "1 hour", "1d": "1 day"}
 
@@ -89,10 +89,8 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
     fill = "null" if empty is None else str(empty)
     return f"""
         with buckets as (
-            select bucket_start from generate_series(
-                {bucket('$start::timestamptz')},
-                $end::timestamptz - interval '1 microsecond',
-                interval '{interval}') as series(bucket_start)
+            select bucket_start
+            from {time_series(engine, bucket('$start::timestamptz'), "$end::timestamptz - interval '1 microsecond'", interval)}
         ), data as ({source})
         select buckets.bucket_start, coalesce(data.value, {fill}) as value,
                coalesce(data.n, 0) as n, coalesce(data.k, 0) as k

@@ -24,6 +24,8 @@ def begin(con) -> bool:
         except duckdb.TransactionException:  # DuckDB says so only by refusing
             return False
         return True
+    if getattr(con, "dialect", None) == "spark":  # no transactions (see storage.spark)
+        return False
     if con.pg.info.transaction_status != 0:  # psycopg's TransactionStatus.IDLE
         return False
     con.execute("begin")
@@ -35,8 +37,24 @@ def time_bucket(engine, interval: str, expr: str) -> str:
     buckets counted from Monday 2000-01-03 UTC (DuckDB's origin): DuckDB's time_bucket, PostgreSQL's
     date_bin. `engine` is a warehouse connection or the Settings of one."""
     origin = "'2000-01-03 00:00:00+00'::timestamptz"
-    duck = engine.backend == "duckdb" if hasattr(engine, "backend") else is_duckdb(engine)
+    kind = engine.backend if hasattr(engine, "backend") else getattr(engine, "dialect", "duckdb")
+    if kind == "spark":  # no time_bucket: whole buckets of seconds since 1970 (2000-01-03 is one)
+        count, unit = interval.split()
+        seconds = int(count) * {"minute": 60, "hour": 3600, "day": 86400}[unit.rstrip("s")]
+        return f"timestamp_seconds(floor(unix_seconds({expr}) / {seconds}) * {seconds})"
+    duck = kind == "duckdb" or is_duckdb(engine)
     return f"{'time_bucket' if duck else 'date_bin'}(interval '{interval}', {expr}, {origin})"
+
+
+def time_series(engine, first: str, last: str, interval: str) -> str:
+    """A FROM item `series(bucket_start)`: the timestamps from `first` to `last` (SQL expressions,
+    both included) `interval` apart. DuckDB and PostgreSQL: generate_series; Spark: sequence."""
+    kind = engine.backend if hasattr(engine, "backend") else getattr(engine, "dialect", "duckdb")
+    if kind == "spark":
+        # sequence() refuses a `last` before `first`, where generate_series gives no rows
+        steps = f"sequence({first}, greatest({first}, {last}), interval '{interval}')"
+        return f"(select explode(filter({steps}, t -> t <= {last})) as bucket_start) as series"
+    return f"generate_series({first}, {last}, interval '{interval}') as series(bucket_start)"
 
 
 def local_duckdb() -> duckdb.DuckDBPyConnection:
@@ -99,6 +117,11 @@ def write_raw(duck: duckdb.DuckDBPyConnection, con, replaces: list[Replace], app
     rows with its keys, insert its rows), each append (table, query on `duck`), then
     `finish(con)` (the ledger's row). On DuckDB the queries run in the warehouse itself (`duck`
     is `con`); on PostgreSQL their rows go by COPY."""
+    if getattr(con, "dialect", None) == "spark":
+        from agentmon_pipeline.storage.spark import write_raw as write_raw_spark
+
+        write_raw_spark(duck, con, replaces, appends, finish)
+        return
     if not is_duckdb(con):
         from agentmon_pipeline.storage.postgres import write_raw as write_raw_postgres
 

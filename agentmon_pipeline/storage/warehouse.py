@@ -35,7 +35,8 @@ def warehouse_lock(
     settings: Settings, exclusive: bool = True, timeout: float | None = None
 ) -> Iterator[None]:
     """Hold the cross-process warehouse lock; re-entrant within one process. PostgreSQL needs none:
-    its transactions let any number of processes read and write at once."""
+    its transactions let any number of processes read and write at once. Spark has no
+    transactions, and in local mode its metastore admits one process: it takes the lock too."""
     if settings.backend == "postgres":
         yield
         return
@@ -118,6 +119,20 @@ def connect(
             pg.close()
         return
     wait = _lock_timeout() if timeout is None else timeout
+    if settings.backend == "spark":
+        with warehouse_lock(settings, exclusive=True, timeout=wait):
+            from agentmon_pipeline.storage import spark
+
+            con = spark.SparkConnection(spark.session(settings))
+            try:
+                if not read_only:
+                    migrate(con)
+                elif schema_version(con) == 0:
+                    raise _missing(settings)
+                yield con
+            finally:
+                con.close()
+        return
     with warehouse_lock(settings, exclusive=not read_only, timeout=wait):
         con = _open(settings.warehouse_path, read_only, wait)
         try:
@@ -152,6 +167,8 @@ def _missing(settings: Settings) -> WarehouseMissing:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    if hasattr(con, "table_exists"):  # Spark: its catalog
+        return con.table_exists(schema, table)
     return bool(
         con.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
