@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 
 from agentmon_pipeline.app.cli import main
-from agentmon_pipeline.config import project_dir
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage.postgres import connection_kwargs
 from tests.conftest import DEMO_END
+from tests.engines import AGENTS, run_in_process, same_marts_and_analytics
 from tests.pg import throwaway_server
 
 
@@ -163,76 +162,12 @@ def test_migrations_give_postgres_the_tables_duckdb_has(pg_url, con, capsys):
 # the whole pipeline on both warehouses ----------------------------------------------------------
 
 
-AGENTS = """
-agents:
-  support-bot:
-    name: Support Bot
-    owner: support@example.com
-    capabilities: [faq, refunds]
-    active: "1.2"
-    versions:
-      "1.1": {config: {model: gpt-4o-mini}, deployed_at: 2026-11-01T00:00:00Z}
-      "1.2": {config: {model: gpt-4o, tools: [search_kb]}, deployed_at: 2026-11-17T09:00:00Z}
-"""
-
-
-def _run(home: Path, landing: Path, url: str | None, agents_file: Path) -> list[tuple[str, bool]]:
-    """The whole pipeline in this process, less the benchmark suites (their runs bring ids and
-    timings of their own) and retention; returns every check's name and outcome."""
-    import dagster as dg
-
-    from agentmon_pipeline.config import ensure_home
-    from agentmon_pipeline.definitions import defs
-
-    saved = dict(os.environ)  # ensure_home exports dbt's settings for the warehouse: put them back after
-    try:
-        os.environ.pop("MONITORING_DB_URL", None)
-        os.environ.update({"AGENTMON_HOME": str(home), "MONITORING_LANDING_DIR": str(landing),
-                           "MONITORING_SETTLE_SECONDS": "0", "AGENTMON_AGENTS_FILE": str(agents_file),
-                           "AGENTMON_CONFIG": str(project_dir() / "examples" / "agentmon.yaml"),
-                           **({"MONITORING_DB_URL": url} if url else {})})  # fmt: skip
-        ensure_home()
-        job = dg.define_asset_job("compare", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("evals", "maintenance"))
-        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("compare")
-        result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-        assert result.success, [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        return sorted((e.event_specific_data.check_name, e.event_specific_data.passed)
-                      for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION")  # fmt: skip
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def _sort_order(frame) -> list[str]:
-    """The exact columns first, then the doubles: a double that differs in its last bit between the
-    two warehouses must not reorder the rows."""
-    return sorted(frame.columns, key=lambda name: (frame.schema[name].is_float(), name))
-
-
-def _normalised(frame, order: list[str]):
-    """Rows in one order, numbers as floats, lists and timestamps as text: comparable across warehouses."""
-    import polars as pl
-
-    casts = {}
-    for name, dtype in frame.schema.items():
-        if dtype.is_numeric():
-            casts[name] = pl.col(name).cast(pl.Float64)
-        elif isinstance(dtype, pl.List):
-            casts[name] = pl.col(name).list.join("|")
-        elif isinstance(dtype, pl.Datetime):
-            casts[name] = pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
-    frame = frame.with_columns(**casts).select(order)
-    return frame.sort(order, nulls_last=True)
-
-
 @pytest.mark.slow
 def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp_path):
     """SPEC's promise for PostgreSQL: the same files give the same marts, row for row and number
     for number, and the same analytics. Each warehouse runs the whole pipeline (ingest by COPY,
     dbt-postgres, analytics and alerts through the warehouse interface, the reports snapshot)."""
-    import duckdb
     import psycopg
-    from polars.testing import assert_frame_equal
 
     from agentmon_pipeline.devtools.demo import generate_demo
     from agentmon_pipeline.storage.postgres import PgConnection
@@ -245,36 +180,14 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"create database {database}")
     db_url = pg_url.rsplit("/", 1)[0] + "/" + database
-    duck_checks = _run(tmp_path / "duck", landing, None, agents)
-    pg_checks = _run(tmp_path / "pg", landing, db_url, agents)
+    duck_checks = run_in_process(tmp_path / "duck", landing, None, agents)
+    pg_checks = run_in_process(tmp_path / "pg", landing, db_url, agents)
     assert pg_checks == duck_checks  # the same checks pass and warn (findings) on both
     assert len(duck_checks) > 40  # dbt's tests, great-expectations, and the analytics' and alerts' own
 
-    duck = duckdb.connect(str(tmp_path / "duck" / "warehouse.duckdb"), read_only=True)
     pg = PgConnection(pg_connect(db_url))
-    tables = duck.execute("select table_schema, table_name from information_schema.tables "
-                          "where table_schema in ('marts', 'analytics') order by 1, 2").fetchall()  # fmt: skip
-    assert len([t for t in tables if t[0] == "marts"]) == 13
-    compared = {}
-    for schema, table in tables:
-        left = duck.sql(f"select * from {schema}.{table}").pl()
-        right = pg.sql(f"select * from {schema}.{table}").pl()
-        assert sorted(left.columns) == sorted(right.columns), f"{schema}.{table}: columns differ"
-        # when each run computed or registered something: the clock's, not the data's
-        moment = [c for c in left.columns if c.endswith(("computed_at", "detected_at", "generated_at",
-                                                         "registered_at", "updated_at"))]  # fmt: skip
-        order = _sort_order(left.drop(moment))
-        left, right = _normalised(left.drop(moment), order), _normalised(right.drop(moment), order)
-        # marts: sums of the same doubles in another order, nothing more. Analytics: model fits
-        # (exponential smoothing) stop at their optimiser's tolerance, so 1e-16 in becomes 1e-8 out.
-        tolerance = 1e-9 if schema == "marts" else 1e-6
-        try:
-            assert_frame_equal(left, right, check_dtypes=False, rel_tol=tolerance, abs_tol=tolerance)
-        except AssertionError as exc:
-            raise AssertionError(f"{schema}.{table} differs: {exc}") from None
-        compared[f"{schema}.{table}"] = left.height
+    compared = same_marts_and_analytics(tmp_path / "duck" / "warehouse.duckdb", pg)
     pg.close()
-    duck.close()
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"drop database {database} with (force)")
     assert compared["marts.fct_agent_runs"] > 500 and compared["marts.fct_llm_calls"] > 500

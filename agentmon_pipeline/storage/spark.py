@@ -42,12 +42,12 @@ LOG4J = Path(__file__).with_name("spark-log4j2.properties")
 # otherwise, and nextval('sequence')
 _LEXEME = re.compile(
     r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\?|\$([A-Za-z_]\w*)"""
-    r"""|\b(varchar\s*\[\]|double\s+precision|timestamptz|varchar\b(?!\s*\()|json\b(?!\s*\())"""
+    r"""|\b(varchar\s*\[\]|double\s+precision|timestamptz|varchar\b(?!\s*\()|json\b(?!\s*\()|(?<=::)text\b)"""
     r"""|\bnextval\s*\(\s*'([\w.]+)'\s*\)""",
     re.IGNORECASE,
 )
 _TYPES = {"double precision": "double", "timestamptz": "timestamp", "varchar": "string", "json": "string",
-          "varchar[]": "array<string>"}  # fmt: skip
+          "varchar[]": "array<string>", "text": "string"}  # fmt: skip
 
 
 def session(settings: Settings):
@@ -395,7 +395,7 @@ def write_raw(duck, con: SparkConnection, replaces, appends, finish) -> None:
         keys = f"new_keys_{n}"
         con.register(keys, duck.execute(f"select * from ({plan.keys})").to_arrow_table())
         target = plan.target
-        hit = f"exists (select 1 from {keys} n where {plan.same})"
+        hit = f"exists (select 1 from {keys} n where {_spark_sql(plan.same)[0]})"
         con._rewrite(target, f"select count(*) from {target} t where {hit}",
                      f"select t.* from {target} t where not {hit}", {})  # fmt: skip
         con.unregister(keys)

@@ -1,0 +1,103 @@
+"""The whole pipeline on two warehouses, and the comparison of what each built: the PostgreSQL
+and Spark tests run the same demo on DuckDB and on their engine, and find the same marts and
+analytics, row for row."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agentmon_pipeline.config import project_dir
+
+AGENTS = """
+agents:
+  support-bot:
+    name: Support Bot
+    owner: support@example.com
+    capabilities: [faq, refunds]
+    active: "1.2"
+    versions:
+      "1.1": {config: {model: gpt-4o-mini}, deployed_at: 2026-11-01T00:00:00Z}
+      "1.2": {config: {model: gpt-4o, tools: [search_kb]}, deployed_at: 2026-11-17T09:00:00Z}
+"""
+
+
+def run_in_process(home: Path, landing: Path, url: str | None, agents_file: Path) -> list[tuple[str, bool]]:
+    """The whole pipeline in this process, less the benchmark suites (their runs bring ids and
+    timings of their own) and retention; returns every check's name and outcome."""
+    import dagster as dg
+
+    from agentmon_pipeline.config import ensure_home
+    from agentmon_pipeline.definitions import defs
+
+    saved = dict(os.environ)  # ensure_home exports dbt's settings for the warehouse: put them back after
+    try:
+        os.environ.pop("MONITORING_DB_URL", None)
+        os.environ.update({"AGENTMON_HOME": str(home), "MONITORING_LANDING_DIR": str(landing),
+                           "MONITORING_SETTLE_SECONDS": "0", "AGENTMON_AGENTS_FILE": str(agents_file),
+                           "AGENTMON_CONFIG": str(project_dir() / "examples" / "agentmon.yaml"),
+                           **({"MONITORING_DB_URL": url} if url else {})})  # fmt: skip
+        ensure_home()
+        job = dg.define_asset_job("compare", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("evals", "maintenance"))
+        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("compare")
+        result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        assert result.success, [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        return sorted((e.event_specific_data.check_name, e.event_specific_data.passed)
+                      for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION")  # fmt: skip
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _sort_order(frame) -> list[str]:
+    """The exact columns first, then the doubles: a double that differs in its last bit between the
+    two warehouses must not reorder the rows."""
+    return sorted(frame.columns, key=lambda name: (frame.schema[name].is_float(), name))
+
+
+def _normalised(frame, order: list[str]):
+    """Rows in one order, numbers as floats, lists and timestamps as text: comparable across warehouses."""
+    import polars as pl
+
+    casts = {}
+    for name, dtype in frame.schema.items():
+        if dtype.is_numeric():
+            casts[name] = pl.col(name).cast(pl.Float64)
+        elif isinstance(dtype, pl.List):
+            casts[name] = pl.col(name).list.join("|")
+        elif isinstance(dtype, pl.Datetime):
+            casts[name] = pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
+    frame = frame.with_columns(**casts).select(order)
+    return frame.sort(order, nulls_last=True)
+
+
+def same_marts_and_analytics(duckdb_file: Path, other) -> dict[str, int]:
+    """Every table of the marts and analytics in the DuckDB file equals the one `other` (a
+    warehouse connection) has, row for row; returns each table's rows."""
+    import duckdb
+    from polars.testing import assert_frame_equal
+
+    duck = duckdb.connect(str(duckdb_file), read_only=True)
+    tables = duck.execute("select table_schema, table_name from information_schema.tables "
+                          "where table_schema in ('marts', 'analytics') order by 1, 2").fetchall()  # fmt: skip
+    assert len([t for t in tables if t[0] == "marts"]) == 13
+    compared = {}
+    for schema, table in tables:
+        left = duck.sql(f"select * from {schema}.{table}").pl()
+        right = other.sql(f"select * from {schema}.{table}").pl()
+        assert sorted(left.columns) == sorted(right.columns), f"{schema}.{table}: columns differ"
+        # when each run computed or registered something: the clock's, not the data's
+        moment = [c for c in left.columns if c.endswith(("computed_at", "detected_at", "generated_at",
+                                                         "registered_at", "updated_at"))]  # fmt: skip
+        order = _sort_order(left.drop(moment))
+        left, right = _normalised(left.drop(moment), order), _normalised(right.drop(moment), order)
+        # marts: sums of the same doubles in another order, nothing more. Analytics: model fits
+        # (exponential smoothing) stop at their optimiser's tolerance, so 1e-16 in becomes 1e-8 out.
+        tolerance = 1e-9 if schema == "marts" else 1e-6
+        try:
+            assert_frame_equal(left, right, check_dtypes=False, rel_tol=tolerance, abs_tol=tolerance)
+        except AssertionError as exc:
+            raise AssertionError(f"{schema}.{table} differs: {exc}") from None
+        compared[f"{schema}.{table}"] = left.height
+    duck.close()
+    return compared
