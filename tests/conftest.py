@@ -219,6 +219,15 @@ def firing_alerts(s=None) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.fixture(scope="session")
+def engine_reference(tmp_path_factory):
+    """The 9-day demo run once on DuckDB, for the tests that run it on PostgreSQL and on Spark and
+    compare (both in the xdist group "engines", so one worker runs it once)."""
+    from tests.engines import Reference
+
+    return Reference(tmp_path_factory.mktemp("engine-reference"))
+
+
 # the demo through ingest and the marts -----------------------------------------------------------
 
 

@@ -101,3 +101,19 @@ def same_marts_and_analytics(duckdb_file: Path, other) -> dict[str, int]:
         compared[f"{schema}.{table}"] = left.height
     duck.close()
     return compared
+
+
+class Reference:
+    """The demo both engine tests load: its landing folder and agents file, and DuckDB's run of
+    it (the checks, the warehouse file)."""
+
+    def __init__(self, root: Path):
+        from agentmon_pipeline.devtools.demo import generate_demo
+        from tests.conftest import DEMO_END
+
+        self.landing, self.agents = root / "landing", root / "agents.yaml"
+        self.agents.write_text(AGENTS)  # deployment times given: none from the clock
+        # 9 days: the cost spike is 8 days before the end
+        generate_demo(self.landing, days=9, agents=2, seed=11, end=DEMO_END)
+        self.checks = run_in_process(root / "duck", self.landing, None, self.agents)
+        self.duckdb_file = root / "duck" / "warehouse.duckdb"

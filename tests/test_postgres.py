@@ -12,8 +12,7 @@ import pytest
 from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage.postgres import connection_kwargs
-from tests.conftest import DEMO_END
-from tests.engines import AGENTS, run_in_process, same_marts_and_analytics
+from tests.engines import run_in_process, same_marts_and_analytics
 from tests.pg import throwaway_server
 
 
@@ -163,30 +162,27 @@ def test_migrations_give_postgres_the_tables_duckdb_has(pg_url, con, capsys):
 
 
 @pytest.mark.slow
-def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp_path):
+@pytest.mark.xdist_group("engines")  # with the Spark test: DuckDB's run of the demo is made once
+def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp_path, engine_reference):
     """SPEC's promise for PostgreSQL: the same files give the same marts, row for row and number
     for number, and the same analytics. Each warehouse runs the whole pipeline (ingest by COPY,
     dbt-postgres, analytics and alerts through the warehouse interface, the reports snapshot)."""
     import psycopg
 
-    from agentmon_pipeline.devtools.demo import generate_demo
     from agentmon_pipeline.storage.postgres import PgConnection
     from agentmon_pipeline.storage.postgres import connect as pg_connect
 
-    landing, agents = tmp_path / "landing", tmp_path / "agents.yaml"
-    agents.write_text(AGENTS)  # deployment times given: none from the clock
-    generate_demo(landing, days=9, agents=2, seed=11, end=DEMO_END)  # 9 days: the cost spike is 8 days before the end
+    ref = engine_reference
     database = f"agentmon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"create database {database}")
     db_url = pg_url.rsplit("/", 1)[0] + "/" + database
-    duck_checks = run_in_process(tmp_path / "duck", landing, None, agents)
-    pg_checks = run_in_process(tmp_path / "pg", landing, db_url, agents)
-    assert pg_checks == duck_checks  # the same checks pass and warn (findings) on both
-    assert len(duck_checks) > 40  # dbt's tests, great-expectations, and the analytics' and alerts' own
+    pg_checks = run_in_process(tmp_path / "pg", ref.landing, db_url, ref.agents)
+    assert pg_checks == ref.checks  # the same checks pass and warn (findings) on both
+    assert len(ref.checks) > 40  # dbt's tests, great-expectations, and the analytics' and alerts' own
 
     pg = PgConnection(pg_connect(db_url))
-    compared = same_marts_and_analytics(tmp_path / "duck" / "warehouse.duckdb", pg)
+    compared = same_marts_and_analytics(ref.duckdb_file, pg)
     pg.close()
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f"drop database {database} with (force)")
@@ -210,7 +206,7 @@ def test_a_postgres_url_configures_dbt_and_hides_the_password(monkeypatch, tmp_p
     assert (env["AGENTMON_PG_USER"], env["AGENTMON_PG_PASSWORD"]) == ("pipe@line", "s3cr/t")
     assert env["AGENTMON_PG_SSLMODE"] == "require" and env["PGTZ"] == "UTC"
     monkeypatch.setenv("MONITORING_DB_URL", "mysql://db/agentmon")
-    with pytest.raises(UserError, match="expected duckdb:///<absolute path> or postgresql://"):
+    with pytest.raises(UserError, match="expected duckdb:///<absolute path>, postgresql://"):
         settings()
 
 

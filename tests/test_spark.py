@@ -14,15 +14,14 @@ import pytest
 from agentmon_pipeline.config import Settings, settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage.spark import _spark_sql, session
-from tests.conftest import DEMO_END
-from tests.engines import AGENTS, run_in_process, same_marts_and_analytics
+from tests.engines import run_in_process, same_marts_and_analytics
 
-pytestmark = pytest.mark.xdist_group("spark")
+pytestmark = pytest.mark.xdist_group("engines")  # one Spark warehouse per process; the DuckDB reference shared with PostgreSQL's test
 
 URL = "spark://local[2]"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: the slow test runs first, the others later
 def spark_home(tmp_path_factory):
     return tmp_path_factory.mktemp("spark-home")
 
@@ -98,24 +97,19 @@ def test_a_spark_url_configures_dbt(spark_home, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_same_demo_gives_the_same_marts_on_duckdb_and_spark(spark_home, tmp_path):
+def test_the_same_demo_gives_the_same_marts_on_duckdb_and_spark(spark_home, engine_reference):
     """The issue's promise for Spark: the same files give the same marts, row for row, and the same
     analytics. Each warehouse runs the whole pipeline (ingest, dbt-duckdb or dbt-spark, analytics
     and alerts through the warehouse interface, the reports snapshot)."""
-    from agentmon_pipeline.devtools.demo import generate_demo
-    from agentmon_pipeline.storage.spark import SparkConnection
-
-    landing, agents = tmp_path / "landing", tmp_path / "agents.yaml"
-    agents.write_text(AGENTS)  # deployment times given: none from the clock
-    generate_demo(landing, days=9, agents=2, seed=11, end=DEMO_END)  # 9 days: the cost spike is 8 days before the end
-    duck_checks = run_in_process(tmp_path / "duck", landing, None, agents)
-    spark_checks = run_in_process(spark_home, landing, URL, agents)
-    assert spark_checks == duck_checks  # the same checks pass and warn (findings) on both
-    assert len(duck_checks) > 40
     from pyspark.sql import SparkSession
 
-    compared = same_marts_and_analytics(tmp_path / "duck" / "warehouse.duckdb",
-                                        SparkConnection(SparkSession.getActiveSession()))  # fmt: skip
+    from agentmon_pipeline.storage.spark import SparkConnection
+
+    ref = engine_reference
+    spark_checks = run_in_process(spark_home, ref.landing, URL, ref.agents)
+    assert spark_checks == ref.checks  # the same checks pass and warn (findings) on both
+    assert len(ref.checks) > 40
+    compared = same_marts_and_analytics(ref.duckdb_file, SparkConnection(SparkSession.getActiveSession()))
     assert compared["marts.fct_agent_runs"] > 500 and compared["marts.fct_llm_calls"] > 500
     for table in ("anomalies", "version_comparisons", "forecasts", "budget_burn"):
         assert compared[f"analytics.{table}"] > 0, table

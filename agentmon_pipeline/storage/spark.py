@@ -28,7 +28,9 @@ processes take the warehouse lock, as on DuckDB, and one process works on one Sp
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +50,12 @@ _LEXEME = re.compile(
 )
 _TYPES = {"double precision": "double", "timestamptz": "timestamp", "varchar": "string", "json": "string",
           "varchar[]": "array<string>", "text": "string"}  # fmt: skip
+
+
+def _catalog_schema(*names: str):
+    import pyarrow as pa
+
+    return pa.schema([(n, pa.int32() if n == "ordinal_position" else pa.string()) for n in names])
 
 
 def session(settings: Settings):
@@ -71,6 +79,8 @@ def session(settings: Settings):
                 f"warehouse (asked for {wanted})"
             )
         return running
+    # Spark's Python workers (few statements need them) run this interpreter, not the system's
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     metastore.mkdir(parents=True, exist_ok=True)
     builder = (
         SparkSession.builder.master(env["AGENTMON_SPARK_MASTER"]).appName("agentmon")
@@ -327,17 +337,19 @@ class SparkConnection:
 
     def _catalog_views(self, text: str) -> str:
         """information_schema.tables (and .columns) as views of the catalog, made now."""
+        import pyarrow as pa
+
         tables = [(db.name, t.name) for db in self.spark.catalog.listDatabases()
                   for t in self.spark.catalog.listTables(db.name) if not t.isTemporary]  # fmt: skip
-        frame = self.spark.createDataFrame(tables or [("", "")], "table_schema string, table_name string")
-        self._view("information_schema_tables", frame if tables else frame.limit(0))
+        names = {"table_schema": [s for s, _ in tables], "table_name": [t for _, t in tables]}
+        self._view("information_schema_tables", self.spark.createDataFrame(pa.table(names, _catalog_schema("table_schema", "table_name"))))
         text = re.sub(r"\binformation_schema\.tables\b", "information_schema_tables", text, flags=re.IGNORECASE)
         if re.search(r"\binformation_schema\.columns\b", text, re.IGNORECASE):
             columns = [(schema, name, c.name, c.dataType, n + 1) for schema, name in tables
                        for n, c in enumerate(self.spark.catalog.listColumns(name, schema))]  # fmt: skip
-            shape = "table_schema string, table_name string, column_name string, data_type string, ordinal_position int"
-            frame = self.spark.createDataFrame(columns or [("", "", "", "", 0)], shape)
-            self._view("information_schema_columns", frame if columns else frame.limit(0))
+            shape = _catalog_schema("table_schema", "table_name", "column_name", "data_type", "ordinal_position")
+            values = {f.name: [row[i] for row in columns] for i, f in enumerate(shape)}
+            self._view("information_schema_columns", self.spark.createDataFrame(pa.table(values, shape)))
             text = re.sub(r"\binformation_schema\.columns\b", "information_schema_columns", text, flags=re.IGNORECASE)
         return text
 

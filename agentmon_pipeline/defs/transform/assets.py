@@ -17,7 +17,7 @@ from agentmon_pipeline.app.runstate import models_digest
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.partitions import reload_days, reload_vars
 from agentmon_pipeline.defs.resources import dbt_project
-from agentmon_pipeline.storage import connect, warehouse_lock
+from agentmon_pipeline.storage import connect, table_exists, warehouse_lock
 
 
 class AgentmonDbtTranslator(DagsterDbtTranslator):
@@ -165,9 +165,6 @@ def _let_go_of_the_warehouse() -> None:
 def table_row_count(con, path: list[str]) -> int | None:
     if len(path) != 2:
         return None
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", path
-    ).fetchone()
-    if not row[0]:
+    if not table_exists(con, *path):
         return None
     return int(con.execute(f'select count(*) from "{path[0]}"."{path[1]}"').fetchone()[0])
