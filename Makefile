@@ -8,7 +8,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # `agentmon demo` marks its home: there, and only there, the examples apply (examples/agentmon.yaml,
 # examples/agents.yaml, evals/suites/), from make, agentmon and the UI alike.
 
-.PHONY: install demo run test ui docs bench lint clean reports reports-serve test-reports
+.PHONY: install demo run test test-spark ui docs bench lint clean reports reports-serve test-reports
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ run: $(STAMP)
 	$(BIN)/agentmon run
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/browser
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/browser -m "not spark_pipeline"
+
+# The same demo through the whole pipeline on Spark local mode and on DuckDB, every mart and
+# analytics table compared (about 2 minutes on 2 cores): CI runs it after make test.
+test-spark: $(STAMP)
+	$(BIN)/python -m pytest tests/test_spark.py -m spark_pipeline -p no:xdist
 
 # The dashboards: an Evidence project over the snapshot the pipeline writes (see reports/).
 REPORTS_NPM := reports/node_modules/.installed

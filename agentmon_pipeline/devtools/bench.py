@@ -28,6 +28,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -258,7 +259,7 @@ def _in_child(target, *args):
     return out
 
 
-def _agentmon_run(home: Path, *args: str, command: str = "run") -> float:
+def _agentmon_run(home: Path, *args: str, command: str = "run", url: str | None = None) -> float:
     env = {
         **os.environ,
         "AGENTMON_HOME": str(home),
@@ -267,6 +268,8 @@ def _agentmon_run(home: Path, *args: str, command: str = "run") -> float:
     }
     env.pop("MONITORING_DB_URL", None)
     env.pop("MONITORING_LANDING_DIR", None)
+    if url:
+        env["MONITORING_DB_URL"] = url
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "agentmon_pipeline.app.cli", command, *args],
@@ -600,6 +603,12 @@ def main() -> None:
             write_spans(home / "landing" / "spans.jsonl", SPANS)
             bench_backfill(home, _agentmon_run(home))
         return
+    if sys.argv[1:] == ["spark"]:
+        with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
+            data = Path(tmp) / "spans.jsonl"
+            write_spans(data, SPANS)
+            bench_spark(data, Path(tmp))
+        return
     if sys.argv[1:] == ["postgres"]:
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             data = Path(tmp) / "spans.jsonl"
@@ -617,8 +626,10 @@ def main() -> None:
         bench_postgres(data, root)
         home = root / "home"
         (home / "landing").mkdir(parents=True)
-        os.replace(data, home / "landing" / "spans.jsonl")
+        shutil.copyfile(data, home / "landing" / "spans.jsonl")
         full = _agentmon_run(home)
+        bench_spark(data, root, duckdb_run=full)
+        data.unlink()
         print(f"agentmon run, drop to marts through Dagster : {full:6.1f} s  (goal <= 30 s)")
         row("`agentmon run` on the native file in a new home, drop to marts through Dagster", f"{full:.0f} s", "≤ 30 s")
         write_spans(home / "landing" / "more.jsonl", SPANS // 100, offset=SPANS)
@@ -635,6 +646,22 @@ def main() -> None:
         print(f"run --force with nothing new (a run's fixed cost): {forced:6.1f} s")
         row("`agentmon run --force` with nothing new (what a run costs when it has nothing to do)", f"{forced:.0f} s")
         bench_backfill(home, full)
+
+
+def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None:
+    """`agentmon run` of the same native file in a new home on Spark local mode (spark://local[2])
+    and on DuckDB: the same pipeline, on one machine here; where a cluster exists, its master's URL."""
+    homes = {name: root / f"home-{name}" for name in ("spark", "duckdb") if name == "spark" or duckdb_run is None}
+    for home in homes.values():
+        (home / "landing").mkdir(parents=True)
+        shutil.copyfile(data, home / "landing" / "spans.jsonl")
+    if duckdb_run is None:
+        duckdb_run = _agentmon_run(homes["duckdb"])
+    spark_run = _agentmon_run(homes["spark"], url="spark://local[2]")
+    print(f"agentmon run, {SPANS:,} spans, DuckDB           : {duckdb_run:6.1f} s")
+    print(f"agentmon run, {SPANS:,} spans, Spark local[2]   : {spark_run:6.1f} s  = {spark_run / duckdb_run:.1f}x")
+    row(f"`agentmon run` of {SPANS:,} native spans on Spark local mode (2 cores, 2 GB) vs on DuckDB (`bench spark`)",
+        f"{spark_run:.0f} s vs {duckdb_run:.0f} s ({spark_run / duckdb_run:.1f}×)")  # fmt: skip
 
 
 def bench_backfill(home: Path, full: float) -> None:

@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import sys
+import uuid
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -89,7 +90,8 @@ def session(settings: Settings):
                 f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true")
         .config("spark.driver.memory", env["AGENTMON_SPARK_DRIVER_MEMORY"])
         .config("spark.driver.extraJavaOptions",
-                f"-Dderby.system.home={metastore} -Dlog4j2.configurationFile={LOG4J}")
+                f"-Dderby.system.home={metastore} -Dlog4j2.configurationFile={LOG4J} "
+                + os.environ.get("AGENTMON_SPARK_JAVA_OPTIONS", ""))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -98,6 +100,9 @@ def session(settings: Settings):
         .config("spark.log.structuredLogging.enabled", "false")
         .enableHiveSupport()
     )  # fmt: skip
+    for setting in os.environ.get("AGENTMON_SPARK_CONF", "").split():  # key=value ..., Spark's own settings
+        key, _, value = setting.partition("=")
+        builder = builder.config(key, value)
     from pyspark.errors import PySparkRuntimeError
 
     try:
@@ -346,7 +351,7 @@ class SparkConnection:
         text = re.sub(r"\binformation_schema\.tables\b", "information_schema_tables", text, flags=re.IGNORECASE)
         if re.search(r"\binformation_schema\.columns\b", text, re.IGNORECASE):
             columns = [(schema, name, c.name, c.dataType, n + 1) for schema, name in tables
-                       for n, c in enumerate(self.spark.catalog.listColumns(name, schema))]  # fmt: skip
+                       for n, c in enumerate(self.spark.catalog.listColumns(f"{schema}.{name}"))]  # fmt: skip
             shape = _catalog_schema("table_schema", "table_name", "column_name", "data_type", "ordinal_position")
             values = {f.name: [row[i] for row in columns] for i, f in enumerate(shape)}
             self._view("information_schema_columns", self.spark.createDataFrame(pa.table(values, shape)))
@@ -405,7 +410,7 @@ def write_raw(duck, con: SparkConnection, replaces, appends, finish) -> None:
     spark = con.spark
     for n, plan in enumerate(replaces):
         keys = f"new_keys_{n}"
-        con.register(keys, duck.execute(f"select * from ({plan.keys})").to_arrow_table())
+        con.register(keys, duck.sql(plan.keys).to_arrow_table())
         target = plan.target
         hit = f"exists (select 1 from {keys} n where {_spark_sql(plan.same)[0]})"
         con._rewrite(target, f"select count(*) from {target} t where {hit}",
@@ -418,6 +423,25 @@ def write_raw(duck, con: SparkConnection, replaces, appends, finish) -> None:
 
 
 def _append(spark, duck, rows: str, target: str) -> None:
-    arrow = duck.execute(f"select * from ({rows})").to_arrow_table()
-    if arrow.num_rows:
-        spark.createDataFrame(_plain_arrow(arrow)).write.insertInto(target)
+    """The rows of the DuckDB query `rows` appended to the Spark table `target`: written by DuckDB
+    as a parquet file beside the tables, read by Spark (no row passes through Python, and the
+    driver holds no copy); where the tables are not on this machine's file system, as Arrow."""
+    warehouse = spark.conf.get("spark.sql.warehouse.dir")
+    if re.match(r"^[a-z][a-z0-9+.-]*://", warehouse) and not warehouse.startswith("file:"):
+        arrow = duck.execute(f"select * from ({rows})").to_arrow_table()
+        if arrow.num_rows:
+            spark.createDataFrame(_plain_arrow(arrow)).write.insertInto(target)
+        return
+    scratch = Path(re.sub(r"^file:(//)?", "", warehouse)) / "_agentmon_incoming"
+    scratch.mkdir(parents=True, exist_ok=True)
+    path = scratch / f"{target}-{uuid.uuid4().hex[:12]}.parquet"
+    # JSON as text (Spark has no JSON type); timestamps with time zone are instants in parquet too
+    columns = duck.execute(f"describe select * from ({rows})").fetchall()
+    select = ", ".join(f'"{name}"::varchar as "{name}"' if kind == "JSON" else f'"{name}"'
+                       for name, kind, *_ in columns)  # fmt: skip
+    try:
+        written = duck.execute(f"copy (select {select} from ({rows})) to '{path}' (format parquet)").fetchone()[0]
+        if written:
+            spark.read.parquet(str(path)).write.insertInto(target)
+    finally:
+        path.unlink(missing_ok=True)
