@@ -131,3 +131,11 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_spark(spark_home, engi
     assert compared["marts.fct_agent_runs"] > 500 and compared["marts.fct_llm_calls"] > 500
     for table in ("anomalies", "version_comparisons", "forecasts", "budget_burn"):
         assert compared[f"analytics.{table}"] > 0, table
+
+
+def test_a_spark_url_without_pyspark_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(__import__("sys").modules, "pyspark.sql", None)  # as if pyspark were not installed
+    monkeypatch.setenv("AGENTMON_HOME", str(tmp_path))
+    monkeypatch.setenv("MONITORING_DB_URL", URL)
+    with pytest.raises(UserError, match=r"pip install -e '\.\[spark\]'"):
+        session(settings())
