@@ -139,3 +139,19 @@ def test_a_spark_url_without_pyspark_says_what_to_install(monkeypatch, tmp_path)
     monkeypatch.setenv("MONITORING_DB_URL", URL)
     with pytest.raises(UserError, match=r"pip install -e '\.\[spark\]'"):
         session(settings())
+
+
+@pytest.mark.spark_pipeline  # a second Spark process: make test-spark
+def test_a_second_process_on_a_local_spark_warehouse_gets_one_line(spark_con, spark_home):
+    """Derby, the embedded catalog, admits one process: the second one is told so in one line."""
+    import subprocess
+    import sys
+
+    code = ("from agentmon_pipeline.app.cli import main; raise SystemExit(main(['status']))")
+    env = {**os.environ, "AGENTMON_HOME": str(spark_home), "MONITORING_DB_URL": URL, "AGENTMON_LOCK_TIMEOUT": "0"}
+    # this process holds the metastore (not the warehouse lock): the second one meets Derby's refusal
+    done = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "is in use by another process" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -111,12 +111,32 @@ def session(settings: Settings):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot start Spark for {settings.warehouse_label}: {first}") from None
     spark.sparkContext.setLogLevel("ERROR")
+    _check_metastore(spark, settings, metastore)
     # pyspark logs every failed statement with its stack trace; agentmon reports it in one line
     from pyspark.logger import PySparkLogger
 
     PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.WARNING)
     return spark
+
+
+def _check_metastore(spark, settings: Settings, metastore: Path) -> None:
+    """The catalog opens, or one line says why: the embedded Derby metastore admits one process
+    (JVM) at a time, and another one has it."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import AnalysisException
+
+    try:
+        spark.sql("show databases").collect()
+    except (AnalysisException, Py4JJavaError) as exc:
+        if "Derby" not in str(exc) and "metastore" not in str(exc).lower():
+            raise
+        spark.stop()
+        raise UserError(
+            f"the Spark warehouse {settings.warehouse_label} is in use by another process: its catalog "
+            f"({metastore}, an embedded Derby metastore) admits one at a time; try again when it has "
+            "finished, or give Spark a Hive metastore service (docs/spark.md)"
+        ) from None
 
 
 @lru_cache(maxsize=2048)
