@@ -111,12 +111,12 @@ def session(settings: Settings):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot start Spark for {settings.warehouse_label}: {first}") from None
     spark.sparkContext.setLogLevel("ERROR")
-    _check_metastore(spark, settings, metastore)
     # pyspark logs every failed statement with its stack trace; agentmon reports it in one line
     from pyspark.logger import PySparkLogger
 
     PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    _check_metastore(spark, settings, metastore)
     return spark
 
 
