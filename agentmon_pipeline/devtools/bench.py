@@ -651,13 +651,15 @@ def main() -> None:
 def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None:
     """`agentmon run` of the same native file in a new home on Spark local mode (spark://local[2])
     and on DuckDB: the same pipeline, on one machine here; where a cluster exists, its master's URL."""
-    homes = {name: root / f"home-{name}" for name in ("spark", "duckdb") if name == "spark" or duckdb_run is None}
-    for home in homes.values():
+    def new_home(name: str) -> Path:
+        home = root / f"home-{name}"
         (home / "landing").mkdir(parents=True)
         shutil.copyfile(data, home / "landing" / "spans.jsonl")
+        return home
+
     if duckdb_run is None:
-        duckdb_run = _agentmon_run(homes["duckdb"])
-    spark_run = _agentmon_run(homes["spark"], url="spark://local[2]")
+        duckdb_run = _agentmon_run(new_home("duckdb"))
+    spark_run = _agentmon_run(new_home("spark"), url="spark://local[2]")
     print(f"agentmon run, {SPANS:,} spans, DuckDB           : {duckdb_run:6.1f} s")
     print(f"agentmon run, {SPANS:,} spans, Spark local[2]   : {spark_run:6.1f} s  = {spark_run / duckdb_run:.1f}x")
     row(f"`agentmon run` of {SPANS:,} native spans on Spark local mode (2 cores, 2 GB) vs on DuckDB (`bench spark`)",

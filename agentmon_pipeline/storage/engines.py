@@ -16,6 +16,13 @@ def is_duckdb(con) -> bool:
     return isinstance(con, duckdb.DuckDBPyConnection)
 
 
+def engine_of(engine) -> str:
+    """duckdb, postgres or spark: of a warehouse connection, or of the Settings of one."""
+    if hasattr(engine, "backend"):
+        return engine.backend
+    return "duckdb" if is_duckdb(engine) else engine.dialect
+
+
 def begin(con) -> bool:
     """Start a transaction on `con`; False (and nothing done) when one is already open."""
     if is_duckdb(con):
@@ -24,7 +31,7 @@ def begin(con) -> bool:
         except duckdb.TransactionException:  # DuckDB says so only by refusing
             return False
         return True
-    if getattr(con, "dialect", None) == "spark":  # no transactions (see storage.spark)
+    if engine_of(con) == "spark":  # no transactions (see storage.spark)
         return False
     if con.pg.info.transaction_status != 0:  # psycopg's TransactionStatus.IDLE
         return False
@@ -37,20 +44,18 @@ def time_bucket(engine, interval: str, expr: str) -> str:
     buckets counted from Monday 2000-01-03 UTC (DuckDB's origin): DuckDB's time_bucket, PostgreSQL's
     date_bin. `engine` is a warehouse connection or the Settings of one."""
     origin = "'2000-01-03 00:00:00+00'::timestamptz"
-    kind = engine.backend if hasattr(engine, "backend") else getattr(engine, "dialect", "duckdb")
+    kind = engine_of(engine)
     if kind == "spark":  # no time_bucket: whole buckets of seconds since 1970 (2000-01-03 is one)
         count, unit = interval.split()
         seconds = int(count) * {"minute": 60, "hour": 3600, "day": 86400}[unit.rstrip("s")]
         return f"timestamp_seconds(floor(unix_seconds({expr}) / {seconds}) * {seconds})"
-    duck = kind == "duckdb" or is_duckdb(engine)
-    return f"{'time_bucket' if duck else 'date_bin'}(interval '{interval}', {expr}, {origin})"
+    return f"{'time_bucket' if kind == 'duckdb' else 'date_bin'}(interval '{interval}', {expr}, {origin})"
 
 
 def time_series(engine, first: str, last: str, interval: str) -> str:
     """A FROM item `series(bucket_start)`: the timestamps from `first` to `last` (SQL expressions,
     both included) `interval` apart. DuckDB and PostgreSQL: generate_series; Spark: sequence."""
-    kind = engine.backend if hasattr(engine, "backend") else getattr(engine, "dialect", "duckdb")
-    if kind == "spark":
+    if engine_of(engine) == "spark":
         # sequence() refuses a `last` before `first`, where generate_series gives no rows
         steps = f"sequence({first}, greatest({first}, {last}), interval '{interval}')"
         return f"(select explode(filter({steps}, t -> t <= {last})) as bucket_start) as series"
@@ -117,7 +122,7 @@ def write_raw(duck: duckdb.DuckDBPyConnection, con, replaces: list[Replace], app
     rows with its keys, insert its rows), each append (table, query on `duck`), then
     `finish(con)` (the ledger's row). On DuckDB the queries run in the warehouse itself (`duck`
     is `con`); on PostgreSQL their rows go by COPY."""
-    if getattr(con, "dialect", None) == "spark":
+    if engine_of(con) == "spark":
         from agentmon_pipeline.storage.spark import write_raw as write_raw_spark
 
         write_raw_spark(duck, con, replaces, appends, finish)

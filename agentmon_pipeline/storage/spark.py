@@ -275,7 +275,7 @@ class SparkConnection:
         if "information_schema." in head:
             text = self._catalog_views(text)
         frame = self.spark.sql(text, args=args or None)
-        if words[0] in ("select", "with", "values", "show", "describe", "(") or head.startswith("("):
+        if words[0] in ("select", "with", "values", "show", "describe") or head.startswith("("):
             return SparkCursor(frame.toArrow())
         return SparkCursor()
 
@@ -427,18 +427,14 @@ def write_raw(duck, con: SparkConnection, replaces, appends, finish) -> None:
     """engines.write_raw on Spark: each plan's keys as a view, the table rewritten without the
     rows they replace (only when there are such rows), the new rows appended, then `finish(con)`
     (the ledger's row, last: Spark has no transaction to make the file's rows appear at once)."""
-    spark = con.spark
     for n, plan in enumerate(replaces):
         keys = f"new_keys_{n}"
         con.register(keys, duck.sql(plan.keys).to_arrow_table())
-        target = plan.target
-        hit = f"exists (select 1 from {keys} n where {_spark_sql(plan.same)[0]})"
-        con._rewrite(target, f"select count(*) from {target} t where {hit}",
-                     f"select t.* from {target} t where not {hit}", {})  # fmt: skip
+        con.execute(f"delete from {plan.target} t using {keys} n where {plan.same}")
         con.unregister(keys)
-        _append(spark, duck, plan.rows, target)
+        _append(con.spark, duck, plan.rows, plan.target)
     for target, rows in appends:
-        _append(spark, duck, rows, target)
+        _append(con.spark, duck, rows, target)
     finish(con)
 
 
