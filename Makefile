@@ -28,8 +28,8 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/browser -m "not spark_pipeline"
 
-# The same demo through the whole pipeline on Spark local mode and on DuckDB, every mart and
-# analytics table compared (about 2 minutes on 2 cores): CI runs it after make test.
+# A second process on a local Spark warehouse (its own JVM, about 40 s): CI runs it after make
+# test. make test runs the rest of tests/test_spark.py, the whole demo on Spark included.
 test-spark: $(STAMP)
 	$(BIN)/python -m pytest tests/test_spark.py -m spark_pipeline -p no:xdist
 

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from agentmon_pipeline.config import Settings, settings, warehouse_path_from_url
-from agentmon_pipeline.storage import connect
+from agentmon_pipeline.storage import connect, table_exists
 
 
 class DatabaseManager:
@@ -25,6 +25,10 @@ class DatabaseManager:
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         with connect(self.settings, read_only=True) as con:
             return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        with connect(self.settings, read_only=True) as con:
+            return table_exists(con, schema, table)
 
     def scalar(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         frame = self.query(sql, params)

@@ -54,15 +54,31 @@ RUN_LEVEL = {"duration_ms", "cost_usd", "total_tokens", "input_tokens", "output_
 
 
 class AnalyticsEngine:
-    def __init__(self, db):
+    def __init__(self, db, fixed: bool = False):
+        """`fixed`: the marts do not change while this engine is used (one analytics asset's
+        computation), so the range of every agent's runs is read once, in one query: on Spark
+        each statement is a job of its own."""
         self.db = db
+        self._edges: dict[str | None, tuple[datetime, datetime]] | None = {} if fixed else None
 
     # --- the range of the data ------------------------------------------------------------
     def _runs_edge(self, edge: str, agent_id: str | None) -> datetime | None:
         """min or max(started_at) of the scope's production runs."""
-        where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
-        return self.db.scalar(f"select {edge}(started_at) from marts.fct_agent_runs where {where}",
-                              {"agent": agent_id} if agent_id else None)  # fmt: skip
+        if self._edges is None:
+            where = "not is_benchmark" + (" and agent_id = $agent" if agent_id else "")
+            return self.db.scalar(f"select {edge}(started_at) from marts.fct_agent_runs where {where}",
+                                  {"agent": agent_id} if agent_id else None)  # fmt: skip
+        if not self._edges:
+            frame = self.db.query(
+                """select agent_id, false as total, min(started_at) as first, max(started_at) as last
+                   from marts.fct_agent_runs where not is_benchmark and agent_id is not null group by agent_id
+                   union all
+                   select null, true, min(started_at), max(started_at)
+                   from marts.fct_agent_runs where not is_benchmark"""
+            )
+            self._edges = {None if total else agent: (first, last) for agent, total, first, last in frame.iter_rows()}
+        first, last = self._edges.get(agent_id, (None, None))
+        return first if edge == "min" else last
 
     def data_end(self, agent_id: str | None = None) -> datetime | None:
         return self._runs_edge("max", agent_id)
@@ -308,8 +324,7 @@ class AnalyticsEngine:
             {"agent": agent_id} if agent_id else {},
         )
         deployments = None
-        if self.db.scalar("select count(*) from information_schema.tables "
-                          "where table_schema = 'marts' and table_name = 'fct_deployments'"):  # fmt: skip
+        if self.db.table_exists("marts", "fct_deployments"):
             deployments = self.db.query(
                 "select agent_id, agent_version, deployed_at from marts.fct_deployments"
                 + (" where agent_id = $agent" if agent_id else ""),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from agentmon_pipeline.storage.engines import begin
 from agentmon_pipeline.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 _held: dict[str, int] = {}
+_current_sessions: weakref.WeakSet = weakref.WeakSet()  # Spark sessions whose warehouse is at SCHEMA_VERSION
 
 
 def _lock_timeout() -> float:
@@ -123,12 +125,17 @@ def connect(
         with warehouse_lock(settings, exclusive=True, timeout=wait):
             from agentmon_pipeline.storage import spark
 
-            con = spark.SparkConnection(spark.session(settings))
+            started = spark.session(settings)
+            con = spark.SparkConnection(started)
             try:
-                if not read_only:
-                    migrate(con)
-                elif schema_version(con) == 0:
-                    raise _missing(settings)
+                # each statement costs Spark a job: a session that has seen the schema current
+                # does not ask again (versions only go up)
+                if started not in _current_sessions:
+                    version = schema_version(con) if read_only else migrate(con)
+                    if version == 0:
+                        raise _missing(settings)
+                    if version >= SCHEMA_VERSION:
+                        _current_sessions.add(started)
                 yield con
             finally:
                 con.close()

@@ -1,8 +1,8 @@
 {#- The walk of int_spans_attributed: one row per span reachable from a root of its trace within
     256 levels, with trace_id, span_id, root_span_id, outer_agent_span_id, nearest_agent_span_id,
     kind, enclosing_llm_span_id, ctx_agent_id, ctx_agent_name, ctx_agent_version, ctx_from_agent
-    and depth, from the CTE `nodes` (spans with has_parent) defined before it. DuckDB and
-    PostgreSQL walk the tree down with a recursive CTE. Spark 4.0 parses `with recursive` but fails
+    and depth, from the CTE `nodes` (spans with has_parent and parent_kind) defined before it.
+    DuckDB and PostgreSQL walk the tree down with a recursive CTE. Spark 4.0 parses `with recursive` but fails
     to plan it (INTERNAL_ERROR); Spark 4.1 runs it: there, `--vars '{spark_recursive_cte: true}'`
     takes the recursive walk, else Spark takes the pointer-doubling one below. -#}
 {% macro with_recursive() -%}
@@ -70,33 +70,40 @@ walk as (
     x and its ancestors at distance 0 .. 2^k - 1, and `jump`, its ancestor at distance 2^k; hop_k+1
     joins x's window to its jump's. After 9 rounds a window spans 512 levels, so every span within
     256 levels of its root has found it (root_span_id, depth); spans in a parent cycle never do and
-    are left out, as the recursive walk leaves them out. The agent context is that of the nearest
-    span (itself included) that has an agent_id and is an agent span or has no agent span above
-    it: the nearest agent span with an agent_id, else the nearest span with an agent_id above the
-    outermost agent span (or anywhere, when there is none), else the root (as the walk's anchor). -#}
+    are left out, as the recursive walk leaves them out. Facts merge as `first` (the nearest span
+    with it wins), `last` (the farthest) or `above` (the nearest span with an agent_id beyond the
+    window's farthest agent span). The agent context is that of the nearest span (itself included)
+    that has an agent_id and is an agent span or has no agent span above it: the nearest agent
+    span with an agent_id, else the nearest span with an agent_id above the outermost agent span
+    (anywhere, when there is none), else the root (as the walk's anchor). The rows are spread by
+    trace once (`distribute by`): every round's window is within a trace, so no round moves rows
+    again, and the chain of rounds is planned once. -#}
 {% macro spark__span_walk() -%}
 {%- if var('spark_recursive_cte', false) -%}
 {{ default__span_walk() }}
 {%- else -%}
 {%- set rounds = 9 -%}
 {%- set facts = {
-    'near_agent': ('first', "kind = 'agent'"),
-    'far_agent': ('last', "kind = 'agent'"),
-    'near_llm': ('first', "kind = 'llm'"),
-    'near_agent_with_id': ('first', "kind = 'agent' and agent_id is not null"),
-    'near_with_id': ('first', "agent_id is not null"),
+    'near_agent': ('first', "case when kind = 'agent' then span_id end"),
+    'far_agent': ('last', "case when kind = 'agent' then span_id end"),
+    'enclosing_llm': ('first', "case when parent_kind = 'llm' then parent_span_id end"),
+    'near_agent_with_id': ('first', "case when kind = 'agent' and agent_id is not null then span_id end"),
+    'near_with_id': ('first', "case when agent_id is not null then span_id end"),
+    'above_with_id': ('above', "case when kind = 'agent' then null when agent_id is not null then span_id end"),
 } -%}
 walk_hop_0 as (
     select
         trace_id,
         span_id,
+        kind,
         case when has_parent then parent_span_id end as jump,
         case when not has_parent then span_id end as root_span_id,
         case when not has_parent then 0 end as depth,
-        {%- for name, (which, predicate) in facts.items() %}
-        case when {{ predicate }} then span_id end as {{ name }}{{ ',' if not loop.last }}
+        {%- for name, (how, value) in facts.items() %}
+        {{ value }} as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from nodes
+    distribute by trace_id
 ),
 {%- for k in range(rounds) %}
 
@@ -107,14 +114,17 @@ walk_hop_{{ k + 1 }} as (
     select
         trace_id,
         span_id,
+        kind,
         j_jump as jump,
         coalesce(root_span_id, j_root_span_id) as root_span_id,
         coalesce(depth, j_depth + {{ 2 ** k }}) as depth,
-        {%- for name, (which, predicate) in facts.items() %}
-        {%- if which == 'first' %}
+        {%- for name, (how, value) in facts.items() %}
+        {%- if how == 'first' %}
         coalesce({{ name }}, j_{{ name }}) as {{ name }}{{ ',' if not loop.last }}
-        {%- else %}
+        {%- elif how == 'last' %}
         coalesce(j_{{ name }}, {{ name }}) as {{ name }}{{ ',' if not loop.last }}
+        {%- else %}
+        case when j_far_agent is not null then j_{{ name }} else coalesce({{ name }}, j_near_with_id) end as {{ name }}{{ ',' if not loop.last }}
         {%- endif %}
         {%- endfor %}
     from (
@@ -136,20 +146,6 @@ walk_hop_{{ k + 1 }} as (
 ),
 {%- endfor %}
 
-walk_found as (
-    select
-        hop.*,
-        self.kind,
-        self.parent_span_id,
-        self.has_parent
-    from walk_hop_{{ rounds }} as hop
-    inner join nodes as self
-        on self.trace_id = hop.trace_id
-        and self.span_id = hop.span_id
-    where hop.root_span_id is not null
-        and hop.depth <= 256
-),
-
 walk as (
     select
         found.trace_id,
@@ -158,31 +154,18 @@ walk as (
         found.far_agent as outer_agent_span_id,
         found.near_agent as nearest_agent_span_id,
         found.kind,
-        parent.near_llm as enclosing_llm_span_id,
+        found.enclosing_llm as enclosing_llm_span_id,
         context.agent_id as ctx_agent_id,
         context.agent_name as ctx_agent_name,
         context.agent_version as ctx_agent_version,
         found.far_agent is not null as ctx_from_agent,
         found.depth
-    from walk_found as found
-    left join walk_found as parent
-        on found.has_parent
-        and parent.trace_id = found.trace_id
-        and parent.span_id = found.parent_span_id
-    left join walk_found as outer_agent
-        on outer_agent.trace_id = found.trace_id
-        and outer_agent.span_id = found.far_agent
-    left join walk_found as above_outer_agent
-        on outer_agent.has_parent
-        and above_outer_agent.trace_id = found.trace_id
-        and above_outer_agent.span_id = outer_agent.parent_span_id
+    from walk_hop_{{ rounds }} as found
     left join nodes as context
         on context.trace_id = found.trace_id
-        and context.span_id = coalesce(
-            found.near_agent_with_id,
-            case when found.far_agent is null then found.near_with_id else above_outer_agent.near_with_id end,
-            found.root_span_id
-        )
+        and context.span_id = coalesce(found.near_agent_with_id, found.above_with_id, found.root_span_id)
+    where found.root_span_id is not null
+        and found.depth <= 256
 )
 {%- endif %}
 {%- endmacro %}

@@ -20,7 +20,7 @@ RUNS = dg.AssetKey(["marts", "fct_agent_runs"])
 
 
 def _engine() -> AnalyticsEngine:
-    return AnalyticsEngine(DatabaseManager())
+    return AnalyticsEngine(DatabaseManager(), fixed=True)  # the marts stand still while an asset computes
 
 
 def _store(table: str, frame: pl.DataFrame, readiness: list[compute.Readiness]) -> int:

@@ -37,7 +37,8 @@ traces as (
 nodes as (
     select
         spans.*,
-        parents.span_id is not null as has_parent
+        parents.span_id is not null as has_parent,
+        parents.kind as parent_kind
     from spans
     left join spans as parents
         on parents.trace_id = spans.trace_id
