@@ -25,7 +25,14 @@ from scipy import stats as sps
 from agentmon_pipeline.analytics import anomalies as an
 from agentmon_pipeline.analytics.budgets import Budget, BudgetBurn, burn
 from agentmon_pipeline.analytics.forecast import forecast_series
-from agentmon_pipeline.analytics.timeseries import KIND, canonical, get_time_series
+from agentmon_pipeline.analytics.timeseries import (
+    KIND,
+    RUN_METRICS,
+    canonical,
+    get_time_series,
+    run_series_sql,
+    series_params,
+)
 from agentmon_pipeline.analytics.versions import VersionComparison, compare_versions
 from agentmon_pipeline.errors import UserError
 
@@ -56,10 +63,11 @@ RUN_LEVEL = {"duration_ms", "cost_usd", "total_tokens", "input_tokens", "output_
 class AnalyticsEngine:
     def __init__(self, db, fixed: bool = False):
         """`fixed`: the marts do not change while this engine is used (one analytics asset's
-        computation), so the range of every agent's runs is read once, in one query: on Spark
-        each statement is a job of its own."""
+        computation), so the range of every agent's runs is read once, in one query, and so are
+        all run metrics of a scope and window: on Spark each statement is a job of its own."""
         self.db = db
         self._edges: dict[str | None, tuple[datetime, datetime]] | None = {} if fixed else None
+        self._runs: dict[tuple, pl.DataFrame] = {}  # fixed: every run metric of a scope and window, in one query
 
     # --- the range of the data ------------------------------------------------------------
     def _runs_edge(self, edge: str, agent_id: str | None) -> datetime | None:
@@ -137,7 +145,15 @@ class AnalyticsEngine:
     def get_time_series(
         self, metric_name, start_time, end_time, granularity="1h", agent_id=None, version=None
     ):
-        return get_time_series(self.db, metric_name, start_time, end_time, granularity, agent_id, version)
+        metric = canonical(metric_name)
+        if self._edges is None or metric not in RUN_METRICS:
+            return get_time_series(self.db, metric_name, start_time, end_time, granularity, agent_id, version)
+        key = (granularity, agent_id, version, start_time, end_time)
+        if key not in self._runs:
+            sql = run_series_sql(list(RUN_METRICS), granularity, agent_id, version, self.db.settings)
+            self._runs[key] = self.db.query(sql, series_params(start_time, end_time, None, agent_id, version))
+        return self._runs[key].select("bucket_start", pl.col(metric).alias("value"), "n",
+                                      pl.col(f"k_{metric}").alias("k"), pl.lit(metric).alias("metric"))  # fmt: skip
 
     def detect_anomalies(
         self, metric_name: str, window_size: int = 10, threshold: float | None = None, method: str = "zscore",

@@ -56,47 +56,76 @@ def interval_of(granularity: str) -> str:
     return GRANULARITIES[granularity]
 
 
+def _filters(agent_id: str | None, version: str | None) -> str:
+    return ("" if agent_id is None else " and agent_id = $agent_id") + (
+        "" if version is None else " and agent_version = $version"
+    )
+
+
+def _every_bucket(engine, interval: str, source: str, columns: list[str]) -> str:
+    """`source`'s rows (bucket_start, then `columns`) on every bucket of [$start, $end), in order;
+    `columns` are SQL over `data` (what an empty bucket gets: coalesce(...))."""
+    first = time_bucket(engine, interval, "$start::timestamptz")
+    return f"""
+        with buckets as (
+            select bucket_start
+            from {time_series(engine, first, "$end::timestamptz - interval '1 microsecond'", interval)}
+        ), data as ({source})
+        select buckets.bucket_start, {', '.join(columns)}
+        from buckets left join data using (bucket_start)
+        order by 1
+    """
+
+
+def run_series_sql(metrics: list[str], granularity: str, agent_id: str | None, version: str | None, engine) -> str:
+    """Several run metrics in one pass over marts.fct_agent_runs (parameters as
+    `time_series_sql`): bucket_start, n, and per metric m the columns "m" (its value) and "k_m"
+    (for rates: the runs counted, else 0)."""
+    interval = interval_of(granularity)
+    bucket = time_bucket(engine, interval, "started_at")
+    values = ", ".join(f'{RUN_METRICS[m][0]}::double precision as "{m}", {RATE_EVENTS.get(m, "null::bigint")} as "k_{m}"'
+                       for m in metrics)  # fmt: skip
+    source = f"""
+            select {bucket} as bucket_start, count(*) as n, {values}
+            from marts.fct_agent_runs
+            where not is_benchmark and started_at >= $start and started_at < $end {_filters(agent_id, version)}
+            group by 1"""
+    fill = {m: "null" if RUN_METRICS[m][1] is None else str(RUN_METRICS[m][1]) for m in metrics}
+    columns = ["coalesce(data.n, 0) as n"] + [
+        f'coalesce(data."{m}", {fill[m]}) as "{m}", coalesce(data."k_{m}", 0) as "k_{m}"' for m in metrics
+    ]
+    return _every_bucket(engine, interval, source, columns)
+
+
 def time_series_sql(metric: str, granularity: str, agent_id: str | None, version: str | None, engine) -> str:
     """SQL with named parameters $start, $end (and $metric, $agent_id, $version as used):
     bucket_start, value, n (runs or points in the bucket), k (for rates: the runs counted), every
     bucket in [start, end) present. `engine`: the warehouse's Settings (its engine buckets time)."""
     interval = interval_of(granularity)
-
-    def bucket(expr: str) -> str:
-        return time_bucket(engine, interval, expr)
-
     metric = canonical(metric)
-    where = ("" if agent_id is None else " and agent_id = $agent_id") + (
-        "" if version is None else " and agent_version = $version"
-    )
     if metric in RUN_METRICS:
-        expr, empty = RUN_METRICS[metric]
-        k = RATE_EVENTS.get(metric, "null::bigint")
-        source = f"""
-            select {bucket('started_at')} as bucket_start,
-                   {expr}::double precision as value, count(*) as n, {k} as k
-            from marts.fct_agent_runs
-            where not is_benchmark and started_at >= $start and started_at < $end {where}
-            group by 1"""
-    else:
-        empty = None
-        source = f"""
-            select {bucket('time')} as bucket_start,
+        return f"""select bucket_start, "{metric}" as value, n, "k_{metric}" as k
+                   from ({run_series_sql([metric], granularity, agent_id, version, engine)}) as runs
+                   order by 1"""
+    source = f"""
+            select {time_bucket(engine, interval, 'time')} as bucket_start,
                    avg(value)::double precision as value, count(*) as n, null::bigint as k
             from marts.fct_metrics
-            where name = $metric and time >= $start and time < $end {where}
+            where name = $metric and time >= $start and time < $end {_filters(agent_id, version)}
             group by 1"""
-    fill = "null" if empty is None else str(empty)
-    return f"""
-        with buckets as (
-            select bucket_start
-            from {time_series(engine, bucket('$start::timestamptz'), "$end::timestamptz - interval '1 microsecond'", interval)}
-        ), data as ({source})
-        select buckets.bucket_start, coalesce(data.value, {fill}) as value,
-               coalesce(data.n, 0) as n, coalesce(data.k, 0) as k
-        from buckets left join data using (bucket_start)
-        order by 1
-    """
+    return _every_bucket(engine, interval, source, ["data.value", "coalesce(data.n, 0) as n", "coalesce(data.k, 0) as k"])
+
+
+def series_params(start_time: datetime, end_time: datetime, metric: str | None, agent_id: str | None,
+                  version: str | None) -> dict:  # fmt: skip
+    params = {"start": start_time, "end": end_time}
+    if metric is not None:
+        params["metric"] = metric
+    if agent_id is not None:
+        params["agent_id"] = agent_id
+    if version is not None:
+        params["version"] = version
+    return params
 
 
 def get_time_series(
@@ -112,11 +141,5 @@ def get_time_series(
                 "or a metric name in marts.fct_metrics"
             )
     sql = time_series_sql(metric, granularity, agent_id, version, db.settings)
-    params = {"start": start_time, "end": end_time}
-    if "$metric" in sql:
-        params["metric"] = metric
-    if agent_id is not None:
-        params["agent_id"] = agent_id
-    if version is not None:
-        params["version"] = version
+    params = series_params(start_time, end_time, None if metric in RUN_METRICS else metric, agent_id, version)
     return db.query(sql, params).with_columns(pl.lit(metric).alias("metric"))
