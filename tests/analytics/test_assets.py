@@ -8,9 +8,11 @@ from datetime import timedelta
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from agentmon_pipeline.analytics.db import DatabaseManager
 from agentmon_pipeline.analytics.engine import AnalyticsEngine
+from agentmon_pipeline.analytics.timeseries import RUN_METRICS
 from agentmon_pipeline.devtools.demo import SPIKE_DAYS_BEFORE_END
 from tests.conftest import DEMO_DAYS, DEMO_END
 
@@ -70,6 +72,15 @@ def test_demo_findings_are_found_and_stored(demo_warehouse):
     assert series.height == 40 and series.filter(pl.col("n") == 0)["value"].to_list() == [0.0] * (40 - DEMO_DAYS)
     stats = engine.get_execution_statistics("support-bot")
     assert stats["runs"] == series["value"].sum() and stats["versions"] >= 2
+    # what the assets use: one query for every agent's range and one for all run metrics of a
+    # window; the same series as one metric at a time
+    fixed = AnalyticsEngine(engine.db, fixed=True)
+    for agent in ("support-bot", "research-agent", None, "nobody"):
+        assert (fixed.first_run(agent), fixed.data_end(agent)) == (engine.first_run(agent), engine.data_end(agent))
+        for granularity, begin in (("1h", DEMO_END - timedelta(days=3)), ("1d", start)):
+            for metric in RUN_METRICS:
+                one = engine.get_time_series(metric, begin, DEMO_END, granularity, agent_id=agent)
+                assert_frame_equal(fixed.get_time_series(metric, begin, DEMO_END, granularity, agent_id=agent), one)
 
 
 
