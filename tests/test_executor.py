@@ -15,13 +15,13 @@ from agentmon_pipeline.config import settings
 
 
 def parallel_job() -> dg.JobDefinition:
-    """Three of the analytics (independent of each other), a process per step, two at a time
+    """Two of the analytics (independent of each other), a process per step, side by side
     (module level: the step processes rebuild it)."""
     from agentmon_pipeline.definitions import defs
 
     job = dg.define_asset_job(
         "parallel", executor_def=dg.multiprocess_executor.configured({"max_concurrent": 2}),
-        selection=dg.AssetSelection.assets(*(["analytics", name] for name in ("budget_burn", "correlations", "forecasts"))),
+        selection=dg.AssetSelection.assets(*(["analytics", name] for name in ("budget_burn", "forecasts"))),
     )  # fmt: skip
     return dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("parallel")
 
@@ -46,11 +46,11 @@ def test_a_process_per_step_runs_the_analytics_side_by_side(built_demo_home, tmp
                  for e in instance.all_logs(result.run_id)
                  if e.dagster_event and e.dagster_event.event_type_value in ("STEP_WORKER_STARTING", "STEP_START", "STEP_SUCCESS")]  # fmt: skip
     starts = [(step, pid) for kind, step, pid in steps if kind == "STEP_START"]
-    assert len(starts) == 3 and os.getpid() not in {pid for _, pid in starts}
+    assert len(starts) == 2 and os.getpid() not in {pid for _, pid in starts}
     assert len({pid for _, pid in starts}) == len(starts)  # a process of its own each
     # the analytics ran side by side: the worker of a second one started before the first had finished
     order = [kind for kind, step, _ in steps if step.startswith("analytics") and kind != "STEP_START"]
     assert order[:2] == ["STEP_WORKER_STARTING", "STEP_WORKER_STARTING"], order
     tables = _tables(settings().warehouse_path)
     assert tables["marts.fct_agent_runs"] > 500 and tables["analytics.readiness"] > 0
-    assert {"analytics.forecasts", "analytics.budget_burn", "analytics.correlations"} <= set(tables)
+    assert {"analytics.forecasts", "analytics.budget_burn"} <= set(tables)

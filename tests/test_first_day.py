@@ -208,11 +208,14 @@ def landing_folders(draw) -> list[tuple[str, list[str]]]:
 @hsettings(max_examples=2, deadline=None, derandomize=True, database=None,
            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(folder=landing_folders())
-def test_any_small_landing_folder_runs_and_the_ledger_balances(tmp_path_factory, folder):
+def test_any_small_landing_folder_runs_and_the_ledger_balances(home, tmp_path_factory, folder):
     from agentmon_pipeline.config import ensure_home
 
-    with pytest.MonkeyPatch.context() as mp:  # a fresh home per example
+    with pytest.MonkeyPatch.context() as mp:  # a fresh home per example (the worker's warehouse path, emptied)
         mp.setenv("AGENTMON_HOME", str(tmp_path_factory.mktemp("prop") / "home"))
+        warehouse = settings().warehouse_path
+        for path in (warehouse, Path(f"{warehouse}.wal")):
+            path.unlink(missing_ok=True)
         landing = ensure_home().landing_dir
         for name, lines in folder:
             (landing / name).write_text("".join(line + "\n" for line in lines))
