@@ -31,7 +31,9 @@ import logging
 import os
 import re
 import sys
+import threading
 import uuid
+import weakref
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -190,6 +192,11 @@ def _ddl(sql: str) -> str:
     return sql.rstrip().rstrip(";") + " using parquet"
 
 
+# each sequence's last value, per session (one per process), read from its table on first use
+_LAST_VALUES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SEQUENCE_LOCK = threading.Lock()
+
+
 class SparkCursor:
     """A result, with the fetch methods of a DuckDB result (rows held as Arrow)."""
 
@@ -256,12 +263,17 @@ class SparkConnection:
         args = self._args(text, positional, params)
         for name in sequences:
             args["nextval_" + name.replace(".", "_")] = self._nextval(name)
+        if len(sequences) == 1 and re.fullmatch(r"\s*select\s+:nextval_\w+\s*", text):  # no job for a constant
+            import pyarrow as pa
+
+            return SparkCursor(pa.table({"nextval": [args.popitem()[1]]}))
         head = text.lstrip().lower()
         words = head.split(None, 3)
         if not words or words[0] in ("begin", "commit", "rollback"):
             return SparkCursor()
         if words[:2] == ["create", "sequence"]:
             name = re.search(r"sequence\s+(?:if\s+not\s+exists\s+)?([\w.]+)", text, re.IGNORECASE).group(1)
+            _LAST_VALUES.get(self.spark, {}).pop(name, None)
             self.spark.sql(f"create table if not exists {name} (value bigint) using parquet")
             return SparkCursor()
         if words[:2] == ["create", "table"] and "(" in text.split(" as ", 1)[0] and " as select" not in head:
@@ -298,10 +310,16 @@ class SparkConnection:
                 for k, v in values.items()}  # fmt: skip
 
     def _nextval(self, name: str) -> int:
-        row = self.spark.sql(f"select max(value) from {name}").collect()[0][0]
-        value = int(row or 0) + 1
-        self.spark.sql(f"insert overwrite table {name} values ({value})")
-        return value
+        """The sequence's next value, written before it is used. Its last value is read once per
+        process (`_LAST_VALUES`): one process works on a Spark warehouse (the module's docstring)."""
+        with _SEQUENCE_LOCK:
+            last = _LAST_VALUES.setdefault(self.spark, {})
+            if name not in last:
+                last[name] = int(self.spark.sql(f"select max(value) from {name}").collect()[0][0] or 0)
+            value = last[name] + 1
+            self.spark.sql(f"insert overwrite table {name} values ({value})")
+            last[name] = value
+            return value
 
     def _add_column(self, text: str) -> SparkCursor:
         match = re.match(r"\s*alter\s+table\s+([\w.]+)\s+add\s+column\s+(?:if\s+not\s+exists\s+)?(\w+)\s+(.*)$",
