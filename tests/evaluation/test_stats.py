@@ -148,16 +148,17 @@ def test_a_sub_millisecond_latency_difference_is_neither_regression_nor_improvem
 
 
 def results_of(base_passed: np.ndarray, cand_passed: np.ndarray) -> pl.DataFrame:
-    """evals.results rows of an exact_match suite from each version's pass/fail (repeats x cases)."""
+    """evals.results rows of an exact_match suite from each version's pass/fail (repeats x cases),
+    built from whole arrays (thousands of suites per test)."""
     repeats, n_cases = base_passed.shape
-    frames = []
-    for version, passed in (("base", base_passed), ("cand", cand_passed)):
-        frames.append(pl.DataFrame({
-            "case_id": np.tile(np.arange(n_cases).astype(str), repeats), "version": version,
-            "repeat": np.repeat(np.arange(repeats), n_cases), "evaluator": "exact_match",
-            "score": passed.ravel().astype(float), "passed": passed.ravel(),
-        }))  # fmt: skip
-    return pl.concat(frames)
+    n = repeats * n_cases
+    passed = np.concatenate([base_passed.ravel(), cand_passed.ravel()])
+    return pl.DataFrame({
+        "case_id": pl.Series(np.tile(np.arange(n_cases), 2 * repeats)).cast(pl.String),
+        "version": pl.Series(np.repeat([False, True], n)).replace_strict({False: "base", True: "cand"}),
+        "repeat": np.tile(np.repeat(np.arange(repeats), n_cases), 2), "evaluator": pl.repeat("exact_match", 2 * n, eager=True),
+        "score": passed.astype(float), "passed": passed,
+    })  # fmt: skip
 
 
 def simulated(rng, n_cases: int, drop: float, repeats: int = 1) -> tuple[pl.DataFrame, np.ndarray]:
@@ -342,15 +343,17 @@ def latency_results(rng, cases: int, repeats: int, candidate_factor) -> pl.DataF
     logs), each call adds its own noise (lognormal, sd 0.3), repeats of a case share its cost.
     `candidate_factor(case_cost) -> factor` makes the candidate's calls slower or faster."""
     case_cost = rng.lognormal(6.0, 0.8, cases)
-    rows = []
-    for version, factor in (("b", np.ones(cases)), ("c", candidate_factor(case_cost))):
+    values = []
+    for factor in (np.ones(cases), candidate_factor(case_cost)):
         noise = rng.lognormal(0.0, 0.3, (cases, repeats))
-        values = (case_cost * factor)[:, None] * noise
-        for r in range(repeats):
-            rows.append(pl.DataFrame({"case_id": np.arange(cases).astype(str), "version": version, "repeat": r,
-                                      "evaluator": "latency_ms", "score": values[:, r], "passed": None},
-                                     schema_overrides={"passed": pl.Boolean}))  # fmt: skip
-    return pl.concat(rows)
+        values.append(((case_cost * factor)[:, None] * noise).T.ravel())  # repeat by repeat
+    n = cases * repeats
+    return pl.DataFrame({
+        "case_id": pl.Series(np.tile(np.arange(cases), 2 * repeats)).cast(pl.String),
+        "version": pl.Series(np.repeat([False, True], n)).replace_strict({False: "b", True: "c"}),
+        "repeat": np.tile(np.repeat(np.arange(repeats), cases), 2), "evaluator": pl.repeat("latency_ms", 2 * n, eager=True),
+        "score": np.concatenate(values), "passed": pl.Series([None] * (2 * n), dtype=pl.Boolean),
+    })  # fmt: skip
 
 
 def latency_verdicts(seed: int, runs: int, cases: int, repeats: int, factor) -> list[str]:
