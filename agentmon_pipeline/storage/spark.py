@@ -141,6 +141,11 @@ def _check_metastore(spark, settings: Settings, metastore: Path) -> None:
         ) from None
 
 
+def _nextval_marker(sequence: str) -> str:
+    """The parameter that stands for nextval('sequence') in a statement Spark runs."""
+    return "nextval_" + sequence.replace(".", "_")
+
+
 @lru_cache(maxsize=2048)
 def _spark_sql(sql: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """`sql` with ? as :p0, :p1 ... and $name as :name, Spark's type names, and each
@@ -159,7 +164,7 @@ def _spark_sql(sql: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
             return _TYPES[re.sub(r"\s+", " ", match.group(2).lower()).replace(" []", "[]")]
         if match.group(3):
             sequences.append(match.group(3))
-            return ":nextval_" + match.group(3).replace(".", "_")
+            return ":" + _nextval_marker(match.group(3))
         if text[0] == '"':  # an identifier: Spark quotes them with backticks
             return "`" + text[1:-1].replace('""', '"').replace("`", "``") + "`"
         return text
@@ -262,11 +267,11 @@ class SparkConnection:
         text, positional, sequences = _spark_sql(sql)
         args = self._args(text, positional, params)
         for name in sequences:
-            args["nextval_" + name.replace(".", "_")] = self._nextval(name)
-        if len(sequences) == 1 and re.fullmatch(r"\s*select\s+:nextval_\w+\s*", text):  # no job for a constant
+            args[_nextval_marker(name)] = self._nextval(name)
+        if len(sequences) == 1 and text.split() == ["select", ":" + _nextval_marker(sequences[0])]:  # no job for a constant
             import pyarrow as pa
 
-            return SparkCursor(pa.table({"nextval": [args.popitem()[1]]}))
+            return SparkCursor(pa.table({"nextval": [args[_nextval_marker(sequences[0])]]}))
         head = text.lstrip().lower()
         words = head.split(None, 3)
         if not words or words[0] in ("begin", "commit", "rollback"):
