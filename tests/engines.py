@@ -4,7 +4,10 @@ analytics, row for row."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from agentmon_pipeline.config import project_dir
@@ -72,8 +75,8 @@ def _normalised(frame, order: list[str]):
 
 
 def same_marts_and_analytics(duckdb_file: Path, other) -> dict[str, int]:
-    """Every table of the marts and analytics in the DuckDB file equals the one `other` (a
-    warehouse connection) has, row for row; returns each table's rows."""
+    """Every table of the marts and analytics in the DuckDB file, and its ledger and quarantine,
+    equals the one `other` (a warehouse connection) has, row for row; returns each table's rows."""
     import duckdb
     from polars.testing import assert_frame_equal
 
@@ -81,14 +84,15 @@ def same_marts_and_analytics(duckdb_file: Path, other) -> dict[str, int]:
     tables = duck.execute("select table_schema, table_name from information_schema.tables "
                           "where table_schema in ('marts', 'analytics') order by 1, 2").fetchall()  # fmt: skip
     assert len([t for t in tables if t[0] == "marts"]) == 13
+    tables += [("raw", "ingested_files"), ("raw", "quarantine")]  # what each file gave, line by line
     compared = {}
     for schema, table in tables:
         left = duck.sql(f"select * from {schema}.{table}").pl()
         right = other.sql(f"select * from {schema}.{table}").pl()
         assert sorted(left.columns) == sorted(right.columns), f"{schema}.{table}: columns differ"
         # when each run computed or registered something: the clock's, not the data's
-        moment = [c for c in left.columns if c.endswith(("computed_at", "detected_at", "generated_at",
-                                                         "registered_at", "updated_at"))]  # fmt: skip
+        moment = [c for c in left.columns if c.endswith(("computed_at", "detected_at", "generated_at", "ingested_at",
+                                                         "quarantined_at", "registered_at", "updated_at"))]  # fmt: skip
         order = _sort_order(left.drop(moment))
         left, right = _normalised(left.drop(moment), order), _normalised(right.drop(moment), order)
         # marts: sums of the same doubles in another order, nothing more. Analytics: model fits
@@ -118,6 +122,34 @@ def _join_day_files(landing: Path) -> None:
             p.unlink()
 
 
+def _span(day: datetime, i: int, **fields) -> bytes:
+    start = day.replace(hour=3, minute=4, second=5)
+    return json.dumps({
+        "trace_id": f"awkward-t{i % 3}", "span_id": f"awkward-s{i}", "name": "llm.call", "kind": "llm",
+        "start_time": start.isoformat(), "end_time": (start + timedelta(seconds=1.5)).isoformat(),
+        "agent_id": "support-bot", "agent_version": "1.2", "model": "gpt-4o-mini", "input_tokens": 10 + i,
+        "output_tokens": 5, **fields,
+    }).encode()  # fmt: skip
+
+
+def write_awkward_files(landing: Path, day: datetime, padding: int = 2500) -> None:
+    """Two native files a warehouse must load exactly as DuckDB does: lines that are not JSON, not
+    UTF-8, blank, CRLF-ended, or not valid records (quarantined with their line numbers); a span
+    repeated within a file (the later line wins) and across files (the later file wins); a metric
+    and an event. One is named as a pattern would be and is over 5 MB, its bad lines in several
+    1 MB blocks (Spark's reader splits it); the other is gzip-compressed with no .gz in its name."""
+    body = b"\n".join([_span(day, 0), b"", b"{not json", _span(day, 1, cost_usd=0.5), b"\xff\xfe not utf-8",
+                       _span(day, 1, cost_usd=0.75)]) + b"\n"  # fmt: skip
+    metric = {"type": "metric", "name": "queue_depth", "value": 3, "time": day.replace(hour=3).isoformat(),
+              "labels": {"agent_id": "support-bot"}}  # fmt: skip
+    event = {"type": "event", "name": "deploy", "time": day.replace(hour=2).isoformat(), "agent_id": "support-bot"}
+    tail = b"\n".join([_span(day, 2, name={"an": "object"}), _span(day, 3) + b"\r", json.dumps(metric).encode(),
+                       json.dumps(event).encode(), b'{"trace_id": "x"}', _span(day, 0, output="replaced")]) + b"\n"  # fmt: skip
+    padding_lines = (b" " * 1000 + b"\n") * padding
+    (landing / "zz-awkward [copy].jsonl").write_bytes(body + padding_lines + tail + padding_lines + body)
+    (landing / "zz-awkward-gzipped.jsonl").write_bytes(gzip.compress(body + tail, mtime=0))
+
+
 class Reference:
     """The demo both engine tests load: its landing folder and agents file, and DuckDB's run of
     it (the checks, the warehouse file)."""
@@ -131,5 +163,6 @@ class Reference:
         # 9 days: the cost spike is 8 days before the end
         generate_demo(self.landing, days=9, agents=2, seed=11, end=DEMO_END)
         _join_day_files(self.landing)
+        write_awkward_files(self.landing, DEMO_END - timedelta(days=2))
         self.checks = run_in_process(root / "duck", self.landing, None, self.agents)
         self.duckdb_file = root / "duck" / "warehouse.duckdb"

@@ -186,6 +186,23 @@ def _ingest(path: Path, db: Path, queue, expected: int | None) -> None:
     queue.put((time.perf_counter() - start, _cpu_s() - cpu, _peak_rss_mb()))
 
 
+def _ingest_spark(path: Path, home: Path, queue) -> None:
+    """The same ingest_file into a Spark warehouse in local mode: Spark's reader splits the file,
+    its executors parse it (ingest.spark_reader). Timed after the session has started and the
+    warehouse is migrated; wall time only (the work is in the JVM and its Python workers)."""
+    os.environ.update(AGENTMON_HOME=str(home), MONITORING_DB_URL="spark://local[2]")
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.ingest.loader import ingest_file
+    from agentmon_pipeline.storage.warehouse import connect
+
+    with connect(settings()) as con:
+        start = time.perf_counter()
+        result = ingest_file(con, path, home / "tmp")
+        elapsed = time.perf_counter() - start
+    assert result.quarantined == 0 and result.loaded == SPANS, result
+    queue.put((elapsed, None, None))
+
+
 def _ingest_postgres(path: Path, url: str, queue) -> None:
     """The same ingest_file into a PostgreSQL warehouse: DuckDB parses in memory, COPY loads."""
     from agentmon_pipeline.ingest.loader import ingest_file
@@ -657,6 +674,12 @@ def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None
         shutil.copyfile(data, home / "landing" / "spans.jsonl")
         return home
 
+    duck_ingest = _in_child(_ours, data, root / "ingest-reference.duckdb")[0]
+    spark_ingest = _in_child(_ingest_spark, data, root / "home-spark-ingest")[0]
+    print(f"ingest_file, {SPANS:,} spans, DuckDB           : {duck_ingest:6.1f} s")
+    print(f"ingest_file, {SPANS:,} spans, Spark local[2]   : {spark_ingest:6.1f} s  = {spark_ingest / duck_ingest:.1f}x")
+    row(f"`ingest_file` of {SPANS:,} native spans into Spark local mode (Spark's reader, parsed by its executors) "
+        "vs into DuckDB (`bench spark`)", f"{spark_ingest:.0f} s vs {duck_ingest:.0f} s ({spark_ingest / duck_ingest:.1f}×)")  # fmt: skip
     if duckdb_run is None:
         duckdb_run = _agentmon_run(new_home("duckdb"))
     spark_run = _agentmon_run(new_home("spark"), url="spark://local[2]")

@@ -11,7 +11,8 @@ Guarantees (SPEC §3.3):
 The steps are modules of their own: `detect` (the format, from the first bytes), `parse` (the
 file, in its format, into one record shape, in DuckDB), `plan` (the rows each raw table gets),
 and `storage.engines.write_raw` (the plan applied by the warehouse's engine). `limits` holds the
-memory an ingest may use.
+memory an ingest may use. On Spark a native file is read and parsed by Spark's executors with
+the same statements (`spark_reader`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ import psycopg
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.ingest import detect, limits, native
 from agentmon_pipeline.ingest.detect import WholeFileRejected, detect_format, is_gzip, read_head
-from agentmon_pipeline.ingest.parse import parse
+from agentmon_pipeline.ingest.parse import PARSE_ERRORS, content_error_reason, parse
 from agentmon_pipeline.ingest.plan import plan_writes
 from agentmon_pipeline.ingest.redaction import DEFAULT, RedactionPolicy, redact_text_sql
 from agentmon_pipeline.storage import transaction
-from agentmon_pipeline.storage.engines import in_duckdb, local_duckdb, write_raw
+from agentmon_pipeline.storage.engines import engine_of, in_duckdb, local_duckdb, write_raw
 
 
 @dataclass
@@ -104,7 +105,7 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
                         f"({str(exc).splitlines()[0][:200]}); raise it: the file stays in the landing folder "
                         f"and loads at the next run") from None  # fmt: skip
     except CONTENT_ERRORS as exc:
-        reason = f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        reason = content_error_reason(exc)
         with local_duckdb() as duck:
             return _quarantine_whole_file(duck, con, path.resolve(), _new_result(con, path.resolve(), sha256), reason,
                                           path.stat().st_mtime_ns, is_gzip(path), policy)  # fmt: skip
@@ -113,10 +114,8 @@ def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAUL
 # What the content of a file can make DuckDB (or the PostgreSQL copy) raise, as opposed to the
 # machine: the file is quarantined whole with the reason instead of failing the run.
 CONTENT_ERRORS = (
-    duckdb.ConversionException, duckdb.InvalidInputException, duckdb.OutOfRangeException,
-    duckdb.ConstraintException, duckdb.BinderException, duckdb.NotImplementedException,
+    *PARSE_ERRORS,
     psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded, psycopg.errors.IntegrityError,
-    RecursionError, OverflowError, ValueError, UnicodeError,
 )  # fmt: skip
 
 
@@ -141,10 +140,18 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy, 
         return result
 
     gz = is_gzip(path)
+    spark_reads = False
     try:
         head = read_head(path, gz)
         result.format = detect_format(head)
-        fast = result.format != "empty" and parse(duck, path, gz, head, result.format)
+        # Spark reads a native file itself, where it lies (and writes its rows): ingest.spark_reader
+        spark_reads = result.format == "native" and engine_of(con) == "spark"
+        if spark_reads:
+            from agentmon_pipeline.ingest.spark_reader import ingest_native
+
+            plan = ingest_native(con, path, gz, result.load_id, sha, policy, tmp_dir)
+        else:
+            fast = result.format != "empty" and parse(duck, path, gz, head, result.format)
     except WholeFileRejected as exc:
         return _quarantine_whole_file(duck, con, path, result, str(exc), stat.st_mtime_ns, gz, policy)
 
@@ -153,7 +160,8 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy, 
         _ledger_row(con, result, stat.st_mtime_ns)
         return result
 
-    plan = plan_writes(duck, result.format, fast, result.load_id, result.path, sha, policy)
+    if not spark_reads:
+        plan = plan_writes(duck, result.format, fast, result.load_id, result.path, sha, policy)
     result.spans, result.metrics, result.events = plan.spans, plan.metrics, plan.events
     result.loaded, result.quarantined, result.reasons = plan.loaded, plan.quarantined, plan.reasons
     result.lines = result.loaded + result.quarantined

@@ -30,6 +30,22 @@ def _fast_source(path: Path, gz: bool) -> str:
     )"""
 
 
+# What the content of a file can make DuckDB's parse raise, as opposed to the machine (disk,
+# memory): the loader quarantines the file whole with the reason instead of failing the run.
+PARSE_ERRORS = (
+    duckdb.ConversionException, duckdb.InvalidInputException, duckdb.OutOfRangeException,
+    duckdb.ConstraintException, duckdb.BinderException, duckdb.NotImplementedException,
+    RecursionError, OverflowError, ValueError, UnicodeError,
+)  # fmt: skip
+
+
+
+def content_error_reason(exc: BaseException) -> str:
+    """The quarantine's reason for a file that raised one of PARSE_ERRORS (or the copy's)."""
+    return f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+
+
+BAD_LINES = "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
 SLOW_RECORDS = "(select line_number, line_number as ordinal, j from lines)"
 
 
@@ -47,21 +63,27 @@ def _json_chunks(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, chunk_byt
     (line_number, j) when this yields, each parsed once (try_cast: NULL when it is not JSON); the
     others go to `bad_lines`."""
     for _ in _text_chunks(con, path, gz, chunk_bytes):
-        con.execute(
-            """
-            create or replace temp table chunk_json as
-            select line_number, line, try_cast(trim(line) as json) as j from chunk_lines
-            """
-        )
-        con.execute(
-            f"""
-            insert into bad_lines
-            select line_number, 'not valid JSON', {native.cap_sql("line")} from chunk_json where j is null
-            """
-        )
-        con.execute("delete from chunk_json where j is null")
+        for statement in _json_chunk_sql():
+            con.execute(statement)
         yield
     con.execute("drop table if exists chunk_json")
+
+
+def _json_chunk_sql() -> list[str]:
+    """Statements: the lines of view `chunk_lines` that are JSON into temp table `chunk_json`
+    (line_number, line, j), each parsed once (try_cast: NULL when it is not JSON); the others into
+    `bad_lines`."""
+    return [
+        """
+        create or replace temp table chunk_json as
+        select line_number, line, try_cast(trim(line) as json) as j from chunk_lines
+        """,
+        f"""
+        insert into bad_lines
+        select line_number, 'not valid JSON', {native.cap_sql("line")} from chunk_json where j is null
+        """,
+        "delete from chunk_json where j is null",
+    ]
 
 
 DOCUMENT_FORMATS = {
@@ -113,31 +135,52 @@ def _text_chunks(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, chunk_byt
     record may be (`max_line_bytes`: parsing one takes several times its size, in memory that
     cannot spill), go to `bad_lines`; the others, but empty ones, are view `chunk_lines`
     (line_number, line) when this yields."""
-    longest = limits.max_line_bytes()
-    too_long = (f"'line of ' || round(octet_length(line) / 1e6, 1) || ' MB, longer than the "
-                f"{longest / 1e6:.0f} MB a record may have at this MONITORING_INGEST_MEMORY'")  # fmt: skip
     for chunk in _line_chunks(path, gz, chunk_bytes):
         con.register("chunk_raw", chunk)
-        con.execute(
-            f"""
-            insert into bad_lines
-            select line_number,
-                case when octet_length(line) > {longest} then {too_long} else 'not valid UTF-8' end,
-                {native.cap_sql("coalesce(try(decode(line[1:65536])), (line[1:65536])::varchar)")}
-            from chunk_raw where octet_length(line) > {longest} or try(decode(line)) is null
-            """
-        )
-        con.execute(
-            f"""
-            create or replace temp view chunk_lines as
-            select line_number, text as line
-            from (select line_number, try(decode(line)) as text from chunk_raw where octet_length(line) <= {longest})
-            where trim(text) <> ''
-            """
-        )
+        for statement in _text_chunk_sql():
+            con.execute(statement)
         yield
         con.unregister("chunk_raw")
     con.execute("drop view if exists chunk_lines")
+
+
+def _text_chunk_sql() -> list[str]:
+    """Statements: the lines of `chunk_raw` (line_number, line as bytes) that are not UTF-8, or
+    longer than a record may be, into `bad_lines`; the others, but empty ones, view `chunk_lines`
+    (line_number, line)."""
+    longest = limits.max_line_bytes()
+    too_long = (f"'line of ' || round(octet_length(line) / 1e6, 1) || ' MB, longer than the "
+                f"{longest / 1e6:.0f} MB a record may have at this MONITORING_INGEST_MEMORY'")  # fmt: skip
+    return [
+        f"""
+        insert into bad_lines
+        select line_number,
+            case when octet_length(line) > {longest} then {too_long} else 'not valid UTF-8' end,
+            {native.cap_sql("coalesce(try(decode(line[1:65536])), (line[1:65536])::varchar)")}
+        from chunk_raw where octet_length(line) > {longest} or try(decode(line)) is null
+        """,
+        f"""
+        create or replace temp view chunk_lines as
+        select line_number, text as line
+        from (select line_number, try(decode(line)) as text from chunk_raw where octet_length(line) <= {longest})
+        where trim(text) <> ''
+        """,
+    ]
+
+
+def chunk_sql() -> list[str]:
+    """Statements that parse one chunk of a native JSONL file, the lines of view `chunk_raw`
+    (line_number, line as bytes), into `typed` and `bad_lines` (both made anew), as the slow path
+    of `parse_file` does a whole file: Spark's executors parse a file this way, chunk by chunk
+    where its blocks are (`storage.spark_ingest`)."""
+    records = "(select line_number, line_number as ordinal, j from chunk_json)"
+    return [
+        BAD_LINES,
+        *_text_chunk_sql(),
+        *_json_chunk_sql(),
+        f"create or replace temp table typed as {native.typed_records_sql(records)}",
+        _exact_text_check_sql(),
+    ]
 
 
 def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: bytes, fmt: str) -> None:
@@ -148,9 +191,7 @@ def parse_documents(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: 
     ingest's memory limit: the JSON the conversion builds is many times the size of its input,
     and a whole big file at once needs memory in proportion to it (16.5 GB for a 459 MB Collector
     file). Only the typed records are kept across chunks (in tables DuckDB may spill)."""
-    con.execute(
-        "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
-    )
+    con.execute(BAD_LINES)
     # per chunk its records are typed at once (`typed` keeps no JSON of a valid record, a table
     # of converted records would be as large as the file); `originals`: the span or observation as
     # it was in the file, for the records the quarantine may keep
@@ -228,13 +269,16 @@ def _convert_documents(con: duckdb.DuckDBPyConnection, fmt: str) -> None:
 
 
 def _exact_text_check(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"""
+    con.execute(_exact_text_check_sql())
+
+
+def _exact_text_check_sql() -> str:
+    flagged = "(select line_number, ordinal, j from typed where needs_exact_check and reason is null)"
+    return f"""
         update typed set reason = x.reason
-        from ({native.exact_text_check_sql("(select line_number, ordinal, j from typed where needs_exact_check and reason is null)")}) x
+        from ({native.exact_text_check_sql(flagged)}) x
         where typed.ordinal = x.ordinal and x.reason is not null
         """
-    )
 
 
 RTYPE = "coalesce(lower(trim(\"type\")), 'span')"
@@ -267,9 +311,7 @@ def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> bool:
 
     Returns True when the fast path did it: then no key repeats within the file.
     """
-    con.execute(
-        "create or replace temp table bad_lines (line_number bigint, reason varchar, raw_line varchar)"
-    )
+    con.execute(BAD_LINES)
     try:
         # The fast path has no line numbers: anything that needs them (a record to quarantine, a
         # key repeated within the file, where the later line wins) is done by the slow path. The

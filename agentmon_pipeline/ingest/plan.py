@@ -38,20 +38,7 @@ def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: 
     within it), to be written under `load_id`."""
     plan = WritePlan()
     valid = "(select * from typed where reason is null)"
-    # A record converted from another format is quarantined as it was in the file, not converted.
-    bad_record_text, originals = (
-        ("coalesce(originals.original, typed.j::varchar)", "left join originals using (ordinal)")
-        if fmt in DOCUMENT_FORMATS
-        else ("typed.j::varchar", "")
-    )
-    bad_records = duck.sql(
-        f"""
-        select typed.line_number, reason, {native.cap_sql(redact_text_sql(bad_record_text, policy))} as raw_line
-        from typed {originals} where reason is not null
-        union all
-        select line_number, reason, {redact_text_sql("raw_line", policy)} from bad_lines
-        """
-    ).to_arrow_table()
+    bad_records = duck.sql(bad_records_sql(fmt, policy)).to_arrow_table()
     counts = duck.execute(
         f"""
         select count(*) filter (where {RTYPE} = 'span'), count(*) filter (where {RTYPE} = 'metric'),
@@ -74,28 +61,59 @@ def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: 
 
     # Within a file the later line wins (ordinal); across files the later file wins (the rows with
     # the same key are deleted first).
-    latest = "qualify row_number() over (partition by {} order by ordinal desc) = 1"
     if plan.spans:
         rows = native.span_rows_sql(valid, load_id, fmt, policy)
         plan.replaces.append(Replace(
             "raw.spans",
-            f"select * exclude (ordinal) from ({rows}) " + ("" if fast else latest.format("trace_id, span_id")),
+            f"select * exclude (ordinal) from ({rows}) " + ("" if fast else latest_sql("raw.spans")),
             f"select distinct trim(trace_id) as trace_id, trim(span_id) as span_id from typed "
             f"where reason is null and {RTYPE} = 'span'",
-            "t.trace_id = n.trace_id and t.span_id = n.span_id",
+            KEYS["raw.spans"][1],
         ))  # fmt: skip
     if plan.metrics:
         duck.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}")
         plan.replaces.append(Replace(
-            "raw.metrics",
-            "select * exclude (ordinal) from new_metrics " + latest.format("name, time, labels::varchar"),
-            "select distinct name, time, labels from new_metrics",
-            "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')",
+            "raw.metrics", "select * exclude (ordinal) from new_metrics " + latest_sql("raw.metrics"),
+            "select distinct name, time, labels from new_metrics", KEYS["raw.metrics"][1],
         ))  # fmt: skip
     if plan.events:
         duck.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}")
         plan.replaces.append(Replace(
-            "raw.events", "select * exclude (ordinal) from new_events " + latest.format("event_id"),
-            "select distinct event_id from new_events", "t.event_id = n.event_id",
+            "raw.events", "select * exclude (ordinal) from new_events " + latest_sql("raw.events"),
+            "select distinct event_id from new_events", KEYS["raw.events"][1],
         ))  # fmt: skip
     return plan
+
+
+# What identifies a row of each raw table: the key's columns (as SQL) and the comparison of a row
+# `t` of the table with a key `n`, in SQL the engines share.
+KEYS = {
+    "raw.spans": ("trace_id, span_id", "t.trace_id = n.trace_id and t.span_id = n.span_id"),
+    "raw.metrics": (
+        "name, time, labels::varchar",
+        "t.name = n.name and t.time = n.time and coalesce(t.labels::text, '') = coalesce(n.labels::text, '')",
+    ),
+    "raw.events": ("event_id", "t.event_id = n.event_id"),
+}
+
+
+def latest_sql(target: str) -> str:
+    """The clause that keeps, of the rows with the same key, the one of the latest line."""
+    return f"qualify row_number() over (partition by {KEYS[target][0]} order by ordinal desc) = 1"
+
+
+def bad_records_sql(fmt: str, policy: RedactionPolicy) -> str:
+    """The file's records and lines to quarantine (line_number, reason, raw_line), from `typed`
+    and `bad_lines`, redacted. A record converted from another format is quarantined as it was in
+    the file (`originals`), not converted."""
+    bad_record_text, originals = (
+        ("coalesce(originals.original, typed.j::varchar)", "left join originals using (ordinal)")
+        if fmt in DOCUMENT_FORMATS
+        else ("typed.j::varchar", "")
+    )
+    return f"""
+        select typed.line_number, reason, {native.cap_sql(redact_text_sql(bad_record_text, policy))} as raw_line
+        from typed {originals} where reason is not null
+        union all
+        select line_number, reason, {redact_text_sql("raw_line", policy)} from bad_lines
+        """
