@@ -70,11 +70,11 @@ def ingest_native(con: SparkConnection, path: Path, gz: bool, load_id: int, sha2
         for block, count in sorted((row[0], row[1]) for row in lines.groupBy("block").count().collect()):
             offsets[block], first = first, first + count
         parse_blocks = partial(_parse_blocks, statements, output, schema, offsets, limits.line_chunk_bytes())
-        lines.mapInArrow(parse_blocks, _spark_schema(schema)).write.parquet(stage)
-    try:
-        return _write(con, spark.read.parquet(stage), load_id, str(path), sha256)
-    finally:
-        _remove(spark, stage)
+        try:
+            lines.mapInArrow(parse_blocks, _spark_schema(schema)).write.parquet(stage)
+            return _write(con, spark.read.parquet(stage), load_id, str(path), sha256)
+        finally:
+            _remove(spark, stage)
 
 
 def _parser(load_id: int, policy: RedactionPolicy) -> tuple[list[str], str, pa.Schema]:
