@@ -4,9 +4,11 @@ analytics, row for row."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -137,7 +139,8 @@ def write_awkward_files(landing: Path, day: datetime, padding: int = 2500) -> No
     UTF-8, blank, CRLF-ended, or not valid records (quarantined with their line numbers); a span
     repeated within a file (the later line wins) and across files (the later file wins); a metric
     and an event. One is named as a pattern would be and is over 5 MB, its bad lines in several
-    1 MB blocks (Spark's reader splits it); the other is gzip-compressed with no .gz in its name."""
+    1 MB blocks (Spark's reader splits it); the other is gzip-compressed with no .gz in its name.
+    Both are larger than the Spark test's 1 MB block, so Spark reads them itself."""
     body = b"\n".join([_span(day, 0), b"", b"{not json", _span(day, 1, cost_usd=0.5), b"\xff\xfe not utf-8",
                        _span(day, 1, cost_usd=0.75)]) + b"\n"  # fmt: skip
     metric = {"type": "metric", "name": "queue_depth", "value": 3, "time": day.replace(hour=3).isoformat(),
@@ -147,7 +150,8 @@ def write_awkward_files(landing: Path, day: datetime, padding: int = 2500) -> No
                        json.dumps(event).encode(), b'{"trace_id": "x"}', _span(day, 0, output="replaced")]) + b"\n"  # fmt: skip
     padding_lines = (b" " * 1000 + b"\n") * padding
     (landing / "zz-awkward [copy].jsonl").write_bytes(body + padding_lines + tail + padding_lines + body)
-    (landing / "zz-awkward-gzipped.jsonl").write_bytes(gzip.compress(body + tail, mtime=0))
+    noise = base64.b64encode(random.Random(0).randbytes(1_200_000))  # incompressible: the gzip file is over 1 MB
+    (landing / "zz-awkward-gzipped.jsonl").write_bytes(gzip.compress(body + b"not JSON " + noise + b"\n" + tail, mtime=0))
 
 
 class Reference:

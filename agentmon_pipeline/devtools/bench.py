@@ -203,6 +203,30 @@ def _ingest_spark(path: Path, home: Path, queue) -> None:
     queue.put((elapsed, None, None))
 
 
+def _ingest_spark_small(home: Path, spark_reads: bool, queue) -> None:
+    """Seconds per small file (50 spans) ingested into a Spark warehouse: parsed in this process
+    (as a file smaller than Spark's block is) or, with a 1 KB block, read by Spark itself."""
+    os.environ.update(AGENTMON_HOME=str(home), MONITORING_DB_URL="spark://local[2]", MONITORING_SETTLE_SECONDS="0")
+    if spark_reads:
+        os.environ["AGENTMON_SPARK_CONF"] = (os.environ.get("AGENTMON_SPARK_CONF", "") + " spark.sql.files.maxPartitionBytes=1k").strip()
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.ingest.batch import ingest_landing
+    from agentmon_pipeline.storage.warehouse import connect
+
+    landing = home / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    for n in range(13):
+        write_spans(landing / f"small-{n:02d}.jsonl", 50, offset=n * 50)
+    s = settings()
+    with connect(s) as con:
+        ingest_landing(con, s, only=[str(landing / "small-00.jsonl")])  # the first file warms the session
+        start = time.perf_counter()
+        files = ingest_landing(con, s).files
+        elapsed = time.perf_counter() - start
+    assert len(files) == 12 and all(f.status == "loaded" for f in files), files
+    queue.put((elapsed / len(files), None, None))
+
+
 def _ingest_postgres(path: Path, url: str, queue) -> None:
     """The same ingest_file into a PostgreSQL warehouse: DuckDB parses in memory, COPY loads."""
     from agentmon_pipeline.ingest.loader import ingest_file
@@ -680,6 +704,12 @@ def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None
     print(f"ingest_file, {SPANS:,} spans, Spark local[2]   : {spark_ingest:6.1f} s  = {spark_ingest / duck_ingest:.1f}x")
     row(f"`ingest_file` of {SPANS:,} native spans into Spark local mode (Spark's reader, parsed by its executors) "
         "vs into DuckDB (`bench spark`)", f"{spark_ingest:.0f} s vs {duck_ingest:.0f} s ({spark_ingest / duck_ingest:.1f}×)")  # fmt: skip
+    driver = _in_child(_ingest_spark_small, root / "home-spark-small-driver", False)[0]
+    executors = _in_child(_ingest_spark_small, root / "home-spark-small-executors", True)[0]
+    print(f"small file into Spark, parsed by agentmon    : {driver:6.2f} s per file")
+    print(f"small file into Spark, read by Spark itself  : {executors:6.2f} s per file")
+    row("a small native file (50 spans) into Spark local mode: parsed in the agentmon process (a file smaller than "
+        "Spark's block) vs read by Spark itself (`bench spark`)", f"{driver:.1f} s vs {executors:.1f} s per file")  # fmt: skip
     if duckdb_run is None:
         duckdb_run = _agentmon_run(new_home("duckdb"))
     spark_run = _agentmon_run(new_home("spark"), url="spark://local[2]")

@@ -144,12 +144,14 @@ def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy, 
     try:
         head = read_head(path, gz)
         result.format = detect_format(head)
-        # Spark reads a native file itself, where it lies (and writes its rows): ingest.spark_reader
-        spark_reads = result.format == "native" and engine_of(con) == "spark"
-        if spark_reads:
-            from agentmon_pipeline.ingest.spark_reader import ingest_native
+        # Spark reads a native file larger than its block itself, where it lies (and writes its
+        # rows): ingest.spark_reader
+        if result.format == "native" and engine_of(con) == "spark":
+            from agentmon_pipeline.ingest import spark_reader
 
-            plan = ingest_native(con, path, gz, result.load_id, sha, policy, tmp_dir)
+            spark_reads = spark_reader.reads_itself(con, stat.st_size)
+        if spark_reads:
+            plan = spark_reader.ingest_native(con, path, gz, result.load_id, sha, policy, tmp_dir)
         else:
             fast = result.format != "empty" and parse(duck, path, gz, head, result.format)
     except WholeFileRejected as exc:

@@ -46,6 +46,16 @@ QUARANTINE = "raw.quarantine"
 FAILED = "failed"  # the target of the one row an executor gives when a chunk cannot be parsed
 
 
+def reads_itself(con: SparkConnection, size: int) -> bool:
+    """Spark reads a file of `size` bytes itself when the file is larger than one of its blocks
+    (`spark.sql.files.maxPartitionBytes`, 128 MB by default): then its executors share the parse.
+    A smaller file is one task either way, and costs half as much parsed in the agentmon process
+    (fewer Spark jobs: docs/spark.md)."""
+    spark = con.spark
+    block = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    return size > spark.sparkContext._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(block)
+
+
 def ingest_native(con: SparkConnection, path: Path, gz: bool, load_id: int, sha256: str,
                   policy: RedactionPolicy, scratch: Path) -> WritePlan:  # fmt: skip
     """Write the records of the native JSONL file `path` (gzip-compressed when `gz`) to the raw
@@ -66,9 +76,10 @@ def ingest_native(con: SparkConnection, path: Path, gz: bool, load_id: int, sha2
                 F.col("value").cast("binary").alias("line"),
             )
         )
-        offsets, first = {}, 1
-        for block, count in sorted((row[0], row[1]) for row in lines.groupBy("block").count().collect()):
-            offsets[block], first = first, first + count
+        offsets, first = {0: 1}, 1  # a gzip file is one block
+        if not gz:
+            for block, count in sorted((row[0], row[1]) for row in lines.groupBy("block").count().collect()):
+                offsets[block], first = first, first + count
         parse_blocks = partial(_parse_blocks, statements, output, schema, offsets, limits.line_chunk_bytes())
         try:
             lines.mapInArrow(parse_blocks, _spark_schema(schema)).write.parquet(stage)
