@@ -205,10 +205,11 @@ def _ingest_spark(path: Path, home: Path, queue) -> None:
 
 def _ingest_spark_small(home: Path, spark_reads: bool, queue) -> None:
     """Seconds per small file (50 spans) ingested into a Spark warehouse: parsed in this process
-    (as a file smaller than Spark's block is) or, with a 1 KB block, read by Spark itself."""
+    (as a file smaller than Spark's block is) or, as if it were larger, read by Spark itself."""
     os.environ.update(AGENTMON_HOME=str(home), MONITORING_DB_URL="spark://local[2]", MONITORING_SETTLE_SECONDS="0")
-    if spark_reads:
-        os.environ["AGENTMON_SPARK_CONF"] = (os.environ.get("AGENTMON_SPARK_CONF", "") + " spark.sql.files.maxPartitionBytes=1k").strip()
+    from agentmon_pipeline.ingest import spark_reader
+
+    spark_reader.reads_itself = lambda con, size: spark_reads
     from agentmon_pipeline.config import settings
     from agentmon_pipeline.ingest.batch import ingest_landing
     from agentmon_pipeline.storage.warehouse import connect
