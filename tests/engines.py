@@ -112,7 +112,7 @@ def same_marts_and_analytics(duckdb_file: Path, other) -> dict[str, int]:
 def _join_day_files(landing: Path) -> None:
     """The demo's nine files of spans, one per day, joined into two (the second gzipped): the same
     records in the same order, so the same marts, for a third of Spark's fixed cost per file
-    (about 1.3 s each: a sequence value, the ledger's lookup and row, the append)."""
+    (about 1.1 s each: a sequence value, the ledger's lookup and row, the append)."""
     import gzip
 
     days = sorted(landing.glob("spans-*.jsonl*"))
