@@ -34,13 +34,16 @@ WAREHOUSE_INPUTS = (
 )
 
 
+def project_files(project_dir: Path, folders: tuple[str, ...] = ("models", "macros", "seeds")) -> list[Path]:
+    """The files of the dbt project's `folders`, in a fixed order."""
+    return [path for folder in folders for path in sorted((project_dir / folder).rglob("*")) if path.is_file()]
+
+
 def models_digest(project_dir: Path) -> str:
     """A hash of the SQL that builds the marts (models, macros, seeds, project file)."""
     digest = hashlib.sha256()
-    for folder in ("models", "macros", "seeds"):
-        for path in sorted((project_dir / folder).rglob("*")):
-            if path.is_file():
-                digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
+    for path in project_files(project_dir):
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
     digest.update((project_dir / "dbt_project.yml").read_bytes())
     return digest.hexdigest()
 

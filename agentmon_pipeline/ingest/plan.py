@@ -51,11 +51,8 @@ def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: 
     # counted by DuckDB: pyarrow's group_by would import its dataset engine (and pandas) per run
     duck.register("bad_records", bad_records)
     plan.reasons = dict(duck.execute("select reason, count(*) from bad_records group by reason").fetchall())
-    duck.execute(
-        "create or replace temp table new_quarantine as select ?::bigint as load_id, ? as file_path, ? as sha256, "
-        "line_number, reason, raw_line, now() as quarantined_at from bad_records",
-        [load_id, path, sha256],
-    )
+    duck.execute(f"create or replace temp table new_quarantine as {quarantine_rows_sql('bad_records')}",
+                 [load_id, path, sha256])  # fmt: skip
     duck.unregister("bad_records")
     plan.appends.append(("raw.quarantine", "select * from new_quarantine"))
 
@@ -65,7 +62,7 @@ def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: 
         rows = native.span_rows_sql(valid, load_id, fmt, policy)
         plan.replaces.append(Replace(
             "raw.spans",
-            f"select * exclude (ordinal) from ({rows}) " + ("" if fast else latest_sql("raw.spans")),
+            f"select * exclude (ordinal) from ({rows}) " + ("" if fast else f"qualify {latest_sql('raw.spans')} = 1"),
             f"select distinct trim(trace_id) as trace_id, trim(span_id) as span_id from typed "
             f"where reason is null and {RTYPE} = 'span'",
             KEYS["raw.spans"][1],
@@ -73,13 +70,13 @@ def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: 
     if plan.metrics:
         duck.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}")
         plan.replaces.append(Replace(
-            "raw.metrics", "select * exclude (ordinal) from new_metrics " + latest_sql("raw.metrics"),
+            "raw.metrics", f"select * exclude (ordinal) from new_metrics qualify {latest_sql('raw.metrics')} = 1",
             "select distinct name, time, labels from new_metrics", KEYS["raw.metrics"][1],
         ))  # fmt: skip
     if plan.events:
         duck.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}")
         plan.replaces.append(Replace(
-            "raw.events", "select * exclude (ordinal) from new_events " + latest_sql("raw.events"),
+            "raw.events", f"select * exclude (ordinal) from new_events qualify {latest_sql('raw.events')} = 1",
             "select distinct event_id from new_events", KEYS["raw.events"][1],
         ))  # fmt: skip
     return plan
@@ -98,8 +95,15 @@ KEYS = {
 
 
 def latest_sql(target: str) -> str:
-    """The clause that keeps, of the rows with the same key, the one of the latest line."""
-    return f"qualify row_number() over (partition by {KEYS[target][0]} order by ordinal desc) = 1"
+    """A row's rank among the rows with its key, latest line first: the row to keep has rank 1."""
+    return f"row_number() over (partition by {KEYS[target][0]} order by ordinal desc)"
+
+
+def quarantine_rows_sql(source: str) -> str:
+    """raw.quarantine's rows, in its column order, of the (line_number, reason, raw_line) of
+    `source`; parameters: load_id, file_path, sha256."""
+    return (f"select ?::bigint as load_id, ? as file_path, ? as sha256, line_number, reason, raw_line, "
+            f"now() as quarantined_at from {source}")  # fmt: skip
 
 
 def bad_records_sql(fmt: str, policy: RedactionPolicy) -> str:

@@ -27,7 +27,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import duckdb
@@ -36,7 +36,7 @@ import pyarrow as pa
 from agentmon_pipeline.ingest import limits, parse
 from agentmon_pipeline.ingest.detect import WholeFileRejected
 from agentmon_pipeline.ingest.native import event_rows_sql, metric_rows_sql, span_rows_sql
-from agentmon_pipeline.ingest.plan import KEYS, WritePlan, bad_records_sql
+from agentmon_pipeline.ingest.plan import KEYS, WritePlan, bad_records_sql, latest_sql, quarantine_rows_sql
 from agentmon_pipeline.ingest.redaction import RedactionPolicy
 from agentmon_pipeline.storage.engines import local_duckdb
 from agentmon_pipeline.storage.spark import SparkConnection, _plain_arrow, _spark_sql
@@ -91,8 +91,13 @@ def ingest_native(con: SparkConnection, path: Path, gz: bool, load_id: int, sha2
 def _parser(load_id: int, policy: RedactionPolicy) -> tuple[list[str], str, pa.Schema]:
     """The statements that parse a chunk (view `chunk_raw`) into `typed` and `bad_lines`, the
     query of every row the chunk gives (its `target` table, the union of the tables' columns, JSON
-    as text), and that query's Arrow schema: found by parsing an empty chunk here."""
+    as text), and that query's Arrow schema."""
     statements = parse.chunk_sql()
+    select, schema = _output_shape(policy)
+    return statements, f"select {select} from ({_union_sql(load_id, policy)})", schema
+
+
+def _union_sql(load_id: int, policy: RedactionPolicy) -> str:
     valid = "(select * from typed where reason is null)"
     parts = [f"select '{t}' as target, * from ({sql})" for t, sql in (
         ("raw.spans", span_rows_sql(valid, load_id, "native", policy)),
@@ -100,21 +105,27 @@ def _parser(load_id: int, policy: RedactionPolicy) -> tuple[list[str], str, pa.S
         ("raw.events", event_rows_sql(valid, load_id, policy)),
         (QUARANTINE, bad_records_sql("native", policy)),
     )]  # fmt: skip
-    union = " union all by name ".join(parts)
+    return " union all by name ".join(parts)
+
+
+@lru_cache(maxsize=8)
+def _output_shape(policy: RedactionPolicy) -> tuple[str, pa.Schema]:
+    """The select list of the chunk's rows (JSON columns as text) and their Arrow schema, found
+    once per process by parsing an empty chunk (a third of a second: once, not once per file)."""
+    union = _union_sql(0, policy)
     with local_duckdb() as duck:
         duck.register(
             "chunk_raw",
             pa.table({"line_number": pa.array([], pa.int64()), "line": pa.array([], pa.binary())}),
         )
-        for statement in statements:
+        for statement in parse.chunk_sql():
             duck.execute(statement)
         columns = duck.execute(f"describe {union}").fetchall()
         select = ", ".join(
             f'"{name}"::varchar as "{name}"' if kind == "JSON" else f'"{name}"' for name, kind, *_ in columns
         )
-        output = f"select {select} from ({union})"
-        schema = _plain_arrow(duck.sql(output).to_arrow_table()).schema
-    return statements, output, schema
+        schema = _plain_arrow(duck.sql(f"select {select} from ({union})").to_arrow_table()).schema
+    return select, schema
 
 
 def _spark_schema(schema: pa.Schema):
@@ -133,7 +144,9 @@ def _parse_blocks(statements: list[str], output: str, schema: pa.Schema, offsets
     pending: list[pa.Table] = []
     size = 0
     with local_duckdb() as duck:
-        duck.execute("set threads = 1")  # a Spark task has one core (spark.task.cpus); Spark runs one per core
+        duck.execute(
+            "set threads = 1"
+        )  # a Spark task has one core (spark.task.cpus); Spark runs one per core
         try:
             for batch in batches:
                 blocks = batch.column(0).to_numpy(zero_copy_only=False)
@@ -191,16 +204,13 @@ def _write(con: SparkConnection, staged, load_id: int, file_path: str, sha256: s
             con.execute(f"delete from {target} t using {rows} n where {KEYS[target][1]}")
             columns = ", ".join(f"`{c}`" for c in spark.table(target).columns)
             latest = _spark_sql(
-                f"select {columns} from (select *, row_number() over (partition by {KEYS[target][0]} "
-                f"order by ordinal desc) as agentmon_latest from {rows}) where agentmon_latest = 1"
+                f"select {columns} from (select *, {latest_sql(target)} as agentmon_latest from {rows}) "
+                "where agentmon_latest = 1"
             )[0]
             spark.sql(latest).write.insertInto(target)
         if plan.quarantined:
-            spark.sql(
-                f"select {load_id}L as load_id, :path as file_path, :sha as sha256, line_number, reason, raw_line, "
-                f"current_timestamp() as quarantined_at from {view} where target = '{QUARANTINE}'",
-                args={"path": file_path, "sha": sha256},
-            ).write.insertInto(QUARANTINE)
+            rows = f"(select * from {view} where target = '{QUARANTINE}')"
+            con.execute(f"insert into {QUARANTINE} {quarantine_rows_sql(rows)}", [load_id, file_path, sha256])
     finally:
         spark.catalog.dropTempView(view)
     return plan

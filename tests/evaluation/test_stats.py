@@ -151,13 +151,20 @@ def results_of(base_passed: np.ndarray, cand_passed: np.ndarray) -> pl.DataFrame
     """evals.results rows of an exact_match suite from each version's pass/fail (repeats x cases),
     built from whole arrays (thousands of suites per test)."""
     repeats, n_cases = base_passed.shape
-    n = repeats * n_cases
     passed = np.concatenate([base_passed.ravel(), cand_passed.ravel()])
+    return two_versions(("base", "cand"), n_cases, repeats, "exact_match", passed.astype(float), pl.Series(passed))
+
+
+def two_versions(versions: tuple[str, str], n_cases: int, repeats: int, evaluator: str, score: np.ndarray,
+                 passed: pl.Series) -> pl.DataFrame:  # fmt: skip
+    """evals.results rows of two versions, `score` and `passed` given version by version, repeat
+    by repeat, case by case."""
+    n = repeats * n_cases
     return pl.DataFrame({
         "case_id": pl.Series(np.tile(np.arange(n_cases), 2 * repeats)).cast(pl.String),
-        "version": pl.Series(np.repeat([False, True], n)).replace_strict({False: "base", True: "cand"}),
-        "repeat": np.tile(np.repeat(np.arange(repeats), n_cases), 2), "evaluator": pl.repeat("exact_match", 2 * n, eager=True),
-        "score": passed.astype(float), "passed": passed,
+        "version": pl.Series(np.repeat([False, True], n)).replace_strict({False: versions[0], True: versions[1]}),
+        "repeat": np.tile(np.repeat(np.arange(repeats), n_cases), 2), "evaluator": pl.repeat(evaluator, 2 * n, eager=True),
+        "score": score, "passed": passed,
     })  # fmt: skip
 
 
@@ -347,13 +354,8 @@ def latency_results(rng, cases: int, repeats: int, candidate_factor) -> pl.DataF
     for factor in (np.ones(cases), candidate_factor(case_cost)):
         noise = rng.lognormal(0.0, 0.3, (cases, repeats))
         values.append(((case_cost * factor)[:, None] * noise).T.ravel())  # repeat by repeat
-    n = cases * repeats
-    return pl.DataFrame({
-        "case_id": pl.Series(np.tile(np.arange(cases), 2 * repeats)).cast(pl.String),
-        "version": pl.Series(np.repeat([False, True], n)).replace_strict({False: "b", True: "c"}),
-        "repeat": np.tile(np.repeat(np.arange(repeats), cases), 2), "evaluator": pl.repeat("latency_ms", 2 * n, eager=True),
-        "score": np.concatenate(values), "passed": pl.Series([None] * (2 * n), dtype=pl.Boolean),
-    })  # fmt: skip
+    return two_versions(("b", "c"), cases, repeats, "latency_ms", np.concatenate(values),
+                        pl.Series([None] * (2 * cases * repeats), dtype=pl.Boolean))  # fmt: skip
 
 
 def latency_verdicts(seed: int, runs: int, cases: int, repeats: int, factor) -> list[str]:

@@ -13,11 +13,11 @@ import pyarrow as pa
 
 from agentmon_pipeline.ingest.redaction import DEFAULT
 from agentmon_pipeline.ingest.spark_reader import FAILED, QUARANTINE, _parse_blocks, _parser, _readable
+from tests.ingest.test_loader import span
 
 
 def _line(i: int, **fields) -> bytes:
-    return json.dumps({"trace_id": "t", "span_id": f"s{i}", "name": "x", "start_time": "2026-11-01T10:00:00Z",
-                       "end_time": "2026-11-01T10:00:01Z", **fields}).encode()  # fmt: skip
+    return json.dumps(span(span_id=f"s{i}", **fields)).encode()
 
 
 def _batch(rows: list[tuple[int, bytes]]) -> pa.RecordBatch:

@@ -16,7 +16,7 @@ from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_contex
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
-from agentmon_pipeline.app.runstate import models_digest
+from agentmon_pipeline.app.runstate import models_digest, project_files
 from agentmon_pipeline.config import ensure_home, settings
 from agentmon_pipeline.defs.partitions import reload_days, reload_vars
 from agentmon_pipeline.defs.resources import dbt_project
@@ -163,9 +163,8 @@ def _parsed_project(where: list[str], project_dir: Path, profiles_dir: Path, arg
 
     if "--vars" in args:
         return None
-    files = [profiles_dir / "profiles.yml", project_dir / "dbt_project.yml"]
-    for folder in ("models", "macros", "seeds", "tests", "snapshots", "analyses"):
-        files += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    files = [profiles_dir / "profiles.yml", project_dir / "dbt_project.yml",
+             *project_files(project_dir, ("models", "macros", "seeds", "tests", "snapshots", "analyses"))]  # fmt: skip
     digest, names = hashlib.sha256(str(project_dir).encode()), set()
     for path in files:
         if path.is_file():
