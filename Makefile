@@ -62,12 +62,12 @@ test-reports: $(STAMP)
 	AGENTMON_HOME=$(TEST_REPORTS_HOME) $(BIN)/python -m pytest tests/browser -p no:xdist
 
 ui: $(STAMP)
-	$(BIN)/python -c "from agentmon_pipeline.config import ensure_home; ensure_home()"
+	$(BIN)/python -c "from agentmon_pipeline.home import ensure_home; ensure_home()"
 	DAGSTER_HOME=$${AGENTMON_HOME:-$(CURDIR)/.agentmon}/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # dbt reads the warehouse (a DuckDB file or MONITORING_DB_URL's PostgreSQL) from what ensure_home sets
 docs: $(STAMP)
-	$(BIN)/python -c "import subprocess, sys; from agentmon_pipeline.config import ensure_home; ensure_home(); \
+	$(BIN)/python -c "import subprocess, sys; from agentmon_pipeline.home import ensure_home; ensure_home(); \
 	  sys.exit(subprocess.call(['dbt', 'docs', 'generate', '--project-dir', 'dbt_project', '--profiles-dir', 'dbt_project']))"
 	@echo "docs written to dbt_project/target; serve them with:"
 	@echo "  $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --host 127.0.0.1 --port 8080"

@@ -9,32 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
 from agentmon_pipeline.errors import UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-DAGSTER_YAML = """\
-# Written by agentmon. The warehouse is DuckDB, which allows one writing process per file,
-# so runs are queued and executed one at a time. (Not a concurrency pool: a run killed while it
-# holds a pool slot would block every later run until the slot is freed by hand.)
-telemetry:
-  enabled: false
-nux:
-  enabled: false
-concurrency:
-  runs:
-    max_concurrent_runs: 1
-run_queue:
-  dequeue_interval_seconds: 2
-"""
 
 
 def project_dir() -> Path:
@@ -193,32 +176,6 @@ def settings() -> Settings:
     )
 
 
-def ensure_home(s: Settings | None = None) -> Settings:
-    """Create the state folders and the Dagster instance config (telemetry off, one run at a time)."""
-    s = s or settings()
-    for folder in (s.home, s.landing_dir, s.dagster_home):
-        folder.mkdir(parents=True, exist_ok=True)
-    if s.warehouse_path is not None:
-        s.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    if s.suites_dir is not None and s.suites_dir == s.home / "suites":
-        s.suites_dir.mkdir(exist_ok=True)  # where a user's own benchmark suites go
-    dagster_yaml = s.dagster_home / "dagster.yaml"
-    if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
-        dagster_yaml.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(s.dagster_home)
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ.update(dbt_environment(s))
-    # dagster-dbt reuses dbt's partial parse from DBT_TARGET_PATH's folder: the one the manifest
-    # is prepared in (AGENTMON_DBT_TARGET; parallel test workers each have their own)
-    os.environ["DBT_TARGET_PATH"] = s.dbt_target
-    # dbt is installed beside this Python; find it even when the virtualenv is not activated.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    return s
-
-
 def mark_demo_home(s: Settings) -> list[str]:
     """`agentmon demo` makes its home a demo home: the example agentmon.yaml and agents.yaml are
     copied into it (so every command finds them, as it would find a user's own), and a marker says
@@ -242,40 +199,6 @@ def mark_demo_home(s: Settings) -> list[str]:
         "means": "the example suites of evals/suites/ run in this home unless AGENTMON_SUITES_DIR says otherwise",
     }, indent=2) + "\n")  # fmt: skip
     return done
-
-
-def dbt_environment(s: Settings) -> dict[str, str]:
-    """What dbt_project/profiles.yml reads: the target, and the warehouse's file or server."""
-    if s.warehouse_path is not None:
-        return {"AGENTMON_DBT_PROFILE_TARGET": "duckdb", "AGENTMON_WAREHOUSE_PATH": str(s.warehouse_path)}
-    if s.backend == "spark":
-        return {"AGENTMON_DBT_PROFILE_TARGET": "spark", **spark_environment(s)}
-    url = urlsplit(s.warehouse_url)
-    query = dict(parse_qsl(url.query))
-    return {
-        "AGENTMON_DBT_PROFILE_TARGET": "postgres",
-        "AGENTMON_PG_HOST": url.hostname or query.get("host", "localhost"),
-        "AGENTMON_PG_PORT": str(url.port or query.get("port", 5432)),
-        "AGENTMON_PG_USER": unquote(url.username or query.get("user", "")),
-        "AGENTMON_PG_PASSWORD": unquote(url.password or query.get("password", "")),
-        "AGENTMON_PG_DBNAME": unquote(url.path.lstrip("/")) or query.get("dbname", "postgres"),
-        "AGENTMON_PG_SSLMODE": "require" if s.warehouse_ssl else query.get("sslmode", "prefer"),
-        "PGTZ": "UTC",  # dbt's sessions bucket days and hours in UTC, as DuckDB's do
-    }
-
-
-def spark_environment(s: Settings) -> dict[str, str]:
-    """Where a Spark warehouse is (what profiles.yml's spark target and storage.spark read): the
-    master (spark://local[2] is local mode, spark://host:7077 a standalone cluster's master), the
-    tables' folder and the catalog's (an embedded Derby metastore), under the home by default."""
-    rest = s.warehouse_url[len("spark://") :]
-    master = rest if rest.startswith("local") else s.warehouse_url
-    return {
-        "AGENTMON_SPARK_MASTER": master,
-        "AGENTMON_SPARK_WAREHOUSE": os.environ.get("AGENTMON_SPARK_WAREHOUSE") or str(s.spark_dir / "warehouse"),
-        "AGENTMON_SPARK_METASTORE": os.environ.get("AGENTMON_SPARK_METASTORE") or str(s.spark_dir / "metastore"),
-        "AGENTMON_SPARK_DRIVER_MEMORY": os.environ.get("AGENTMON_SPARK_DRIVER_MEMORY", "2g"),
-    }
 
 
 def read_yaml(path: Path) -> Any:

@@ -89,7 +89,7 @@ def home(tmp_path, tmp_path_factory, monkeypatch) -> Path:
     for path in (warehouse, Path(f"{warehouse}.wal")):
         path.unlink(missing_ok=True)
     monkeypatch.setenv("MONITORING_DB_URL", f"duckdb:///{warehouse}")
-    from agentmon_pipeline.config import ensure_home
+    from agentmon_pipeline.home import ensure_home
 
     s = ensure_home()
     return s.home
@@ -178,9 +178,10 @@ def once_per_session(tmp_path_factory, name: str, build) -> Path:
 def _build_demo_warehouse(tmp_path_factory) -> dict:
     import dagster as dg
 
-    from agentmon_pipeline.config import ensure_home, project_dir
+    from agentmon_pipeline.config import project_dir
     from agentmon_pipeline.definitions import defs
     from agentmon_pipeline.devtools.demo import generate_demo
+    from agentmon_pipeline.home import ensure_home
     from agentmon_pipeline.outputs.reports import snapshot_path
 
     mp = pytest.MonkeyPatch()
@@ -263,7 +264,7 @@ def demo_home(home):
 
 
 def _build_demo_home(root: Path) -> None:
-    from agentmon_pipeline.config import ensure_home
+    from agentmon_pipeline.home import ensure_home
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGENTMON_HOME", str(root))

@@ -32,8 +32,8 @@ def run_in_process(home: Path, landing: Path, url: str | None, agents_file: Path
     timings of their own) and retention; returns every check's name and outcome."""
     import dagster as dg
 
-    from agentmon_pipeline.config import ensure_home
     from agentmon_pipeline.definitions import defs
+    from agentmon_pipeline.home import ensure_home
 
     saved = dict(os.environ)  # ensure_home exports dbt's settings for the warehouse: put them back after
     try:

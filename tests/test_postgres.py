@@ -192,7 +192,8 @@ def test_the_same_demo_gives_the_same_marts_on_duckdb_and_postgresql(pg_url, tmp
 
 
 def test_a_postgres_url_configures_dbt_and_hides_the_password(monkeypatch, tmp_path):
-    from agentmon_pipeline.config import dbt_environment, settings
+    from agentmon_pipeline.config import settings
+    from agentmon_pipeline.storage.profiles import dbt_environment
 
     monkeypatch.setenv("AGENTMON_HOME", str(tmp_path))
     monkeypatch.setenv("MONITORING_DB_URL", "postgresql://pipe%40line:s3cr%2Ft@db.internal:6543/agentmon")

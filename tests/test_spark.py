@@ -106,7 +106,7 @@ def test_one_process_one_spark_warehouse(spark_con, tmp_path):
 
 
 def test_a_spark_url_configures_dbt(spark_home, monkeypatch):
-    from agentmon_pipeline.config import dbt_environment
+    from agentmon_pipeline.storage.profiles import dbt_environment
 
     monkeypatch.setenv("AGENTMON_HOME", str(spark_home))
     monkeypatch.setenv("MONITORING_DB_URL", "spark://spark-master:7077")

@@ -9,8 +9,9 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from agentmon_pipeline.config import ensure_home, load_config_file, mark_demo_home, project_dir, settings
+from agentmon_pipeline.config import load_config_file, mark_demo_home, project_dir, settings
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.home import ensure_home
 
 
 def _end(value: str) -> datetime:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from agentmon_pipeline.config import Settings, ensure_home, settings
+from agentmon_pipeline.config import Settings, settings
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.home import ensure_home
 from agentmon_pipeline.ingest.landing import day_range, first_day, pending_files, settle_seconds, today
 from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.storage import connect, table_exists

@@ -9,7 +9,8 @@ from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
 from agentmon_pipeline.app.runner import prepare_dbt_manifest
-from agentmon_pipeline.config import ensure_home, settings
+from agentmon_pipeline.config import settings
+from agentmon_pipeline.home import ensure_home
 
 ensure_home(settings())  # DAGSTER_HOME, dbt's warehouse path and telemetry switches, before dbt runs
 

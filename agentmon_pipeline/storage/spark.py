@@ -38,8 +38,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from agentmon_pipeline.config import Settings, spark_environment
+from agentmon_pipeline.config import Settings
 from agentmon_pipeline.errors import UserError
+from agentmon_pipeline.storage.profiles import spark_environment
 
 LOG4J = Path(__file__).with_name("spark-log4j2.properties")
 

@@ -17,9 +17,10 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from agentmon_pipeline.app.runstate import models_digest, project_files
-from agentmon_pipeline.config import ensure_home, settings
+from agentmon_pipeline.config import settings
 from agentmon_pipeline.defs.partitions import reload_days, reload_vars
 from agentmon_pipeline.defs.resources import dbt_project
+from agentmon_pipeline.home import ensure_home
 from agentmon_pipeline.storage import connect, table_exists, warehouse_lock
 
 
@@ -43,7 +44,7 @@ class AgentmonDbtTranslator(DagsterDbtTranslator):
     ),
 )
 def agentmon_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    s = ensure_home(settings())  # dbt finds the warehouse through config.dbt_environment
+    s = ensure_home(settings())  # dbt finds the warehouse through storage.profiles.dbt_environment
     with warehouse_lock(s):
         digest = models_digest(s.dbt_project_dir)
         with connect(s) as con:
