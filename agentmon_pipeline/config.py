@@ -176,31 +176,6 @@ def settings() -> Settings:
     )
 
 
-def mark_demo_home(s: Settings) -> list[str]:
-    """`agentmon demo` makes its home a demo home: the example agentmon.yaml and agents.yaml are
-    copied into it (so every command finds them, as it would find a user's own), and a marker says
-    that the example suites of evals/suites/ apply. Returns what it did, one line each."""
-    import json
-    import shutil
-
-    done = []
-    suites = s.home / "suites"
-    if suites.is_dir() and not any(suites.iterdir()):
-        suites.rmdir()  # a demo home runs evals/suites/: an empty folder here would be ignored
-    for name in CONFIG_NAMES:
-        source, target = project_dir() / "examples" / name, s.home / name
-        if target.exists() and target.read_bytes() != source.read_bytes():
-            done.append(f"kept your {target} (the example is {source})")
-            continue
-        shutil.copyfile(source, target)
-        done.append(f"copied {source.name} of examples/ to {target}")
-    (s.home / DEMO_MARKER).write_text(json.dumps({
-        "written_by": "agentmon demo",
-        "means": "the example suites of evals/suites/ run in this home unless AGENTMON_SUITES_DIR says otherwise",
-    }, indent=2) + "\n")  # fmt: skip
-    return done
-
-
 def read_yaml(path: Path) -> Any:
     """The YAML document in `path` (an empty file is {}); a syntax error names the file and line."""
     try:

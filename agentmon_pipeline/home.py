@@ -4,11 +4,13 @@ that Dagster and dbt read. Called by the commands and the Dagster definitions be
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from agentmon_pipeline.config import Settings, settings
+from agentmon_pipeline.config import CONFIG_NAMES, DEMO_MARKER, Settings, project_dir, settings
 from agentmon_pipeline.storage.profiles import dbt_environment
 
 DAGSTER_YAML = """\
@@ -51,3 +53,39 @@ def ensure_home(s: Settings | None = None) -> Settings:
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return s
+
+
+def mark_demo_home(s: Settings, written: dict | None = None) -> list[str]:
+    """`agentmon demo` makes its home a demo home: the example agentmon.yaml and agents.yaml are
+    copied into it (so every command finds them, as it would find a user's own), and a marker says
+    that the example suites of evals/suites/ apply and what the demo wrote (`written`: its window
+    and counts). Returns what it did, one line each."""
+    done = []
+    suites = s.home / "suites"
+    if suites.is_dir() and not any(suites.iterdir()):
+        suites.rmdir()  # a demo home runs evals/suites/: an empty folder here would be ignored
+    for name in CONFIG_NAMES:
+        source, target = project_dir() / "examples" / name, s.home / name
+        if target.exists() and target.read_bytes() != source.read_bytes():
+            done.append(f"kept your {target} (the example is {source})")
+            continue
+        shutil.copyfile(source, target)
+        done.append(f"copied {source.name} of examples/ to {target}")
+    (s.home / DEMO_MARKER).write_text(json.dumps({
+        "written_by": "agentmon demo",
+        "means": "the example suites of evals/suites/ run in this home unless AGENTMON_SUITES_DIR says otherwise",
+        **({"wrote": written} if written else {}),
+    }, indent=2) + "\n")  # fmt: skip
+    return done
+
+
+def demo_written(s: Settings) -> dict | None:
+    """What `agentmon demo` wrote into this home ({} when a marker of an older agentmon does not
+    say), or None when the home holds no demo."""
+    marker = s.home / DEMO_MARKER
+    if not marker.exists():
+        return None
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("wrote") or {}
+    except (ValueError, AttributeError):
+        return {}

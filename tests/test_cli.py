@@ -15,6 +15,20 @@ from agentmon_pipeline.config import settings
 from tests.conftest import firing_alerts
 
 
+def test_a_second_demo_in_the_same_home_writes_nothing(home, capsys):
+    """make demo twice: the second would add a month of runs at new ids over the first (double the
+    traffic); it says the home holds the demo and how to start afresh, and writes nothing."""
+    assert main(["demo", "--days", "1", "--agents", "2", "--end", "2026-11-20T00:00Z"]) == 0
+    landing = settings().landing_dir
+    first = sorted((p.name, p.stat().st_size) for p in landing.rglob("*") if p.is_file())
+    capsys.readouterr()
+    assert main(["demo", "--days", "1", "--agents", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "already holds the demo (2026-11-19 00:00 to 2026-11-20 00:00 UTC): nothing written" in out
+    assert f"rm -rf {settings().home}" in out
+    assert sorted((p.name, p.stat().st_size) for p in landing.rglob("*") if p.is_file()) == first
+
+
 @pytest.mark.slow
 def test_demo_run_status_end_to_end(home, capsys):
     """What `make demo` does, on a short window: exit 0 and a summary with real numbers."""
@@ -289,7 +303,8 @@ def test_dagster_instance_runs_one_at_a_time_without_telemetry(home):
 
 
 def test_a_users_home_has_no_example_suites_or_config_and_a_demo_home_has(home, monkeypatch, capsys):
-    from agentmon_pipeline.config import mark_demo_home, project_dir
+    from agentmon_pipeline.config import project_dir
+    from agentmon_pipeline.home import mark_demo_home
 
     for name in ("AGENTMON_SUITES_DIR", "AGENTMON_CONFIG", "AGENTMON_AGENTS_FILE"):
         monkeypatch.delenv(name, raising=False)

@@ -20,10 +20,11 @@ import dagster as dg
 import pytest
 
 from agentmon_pipeline.app.runner import run_pipeline
-from agentmon_pipeline.config import mark_demo_home, settings
+from agentmon_pipeline.config import settings
 from agentmon_pipeline.defs.headless import sensor_ticks
 from agentmon_pipeline.devtools.bench import DagsterDev, wait_for
 from agentmon_pipeline.devtools.demo import generate_demo
+from agentmon_pipeline.home import mark_demo_home
 from agentmon_pipeline.storage import connect
 from tests.conftest import CORPUS, firing_alerts
 

@@ -9,9 +9,9 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from agentmon_pipeline.config import load_config_file, mark_demo_home, project_dir, settings
+from agentmon_pipeline.config import load_config_file, project_dir, settings
 from agentmon_pipeline.errors import UserError
-from agentmon_pipeline.home import ensure_home
+from agentmon_pipeline.home import demo_written, ensure_home, mark_demo_home
 
 
 def _end(value: str) -> datetime:
@@ -38,8 +38,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from agentmon_pipeline.devtools.demo import generate_demo
 
     s = ensure_home()
+    written = demo_written(s)
+    if written is not None:
+        # a second demo over the first would double its traffic (its runs are new ids at new times)
+        window = f" ({written['start']} to {written['end']} UTC)" if written.get("start") else ""
+        print(f"{s.home} already holds the demo{window}: nothing written. For a fresh demo, remove the "
+              f"home (rm -rf {s.home}) or use another (AGENTMON_HOME=<folder>), then run agentmon demo again.")  # fmt: skip
+        return 0
     summary = generate_demo(s.landing_dir, days=args.days, agents=args.agents, seed=args.seed, end=args.end)
-    for line in mark_demo_home(s):
+    wrote = {"start": f"{summary.start:%Y-%m-%d %H:%M}", "end": f"{summary.end:%Y-%m-%d %H:%M}", "days": args.days,
+             "agents": args.agents, "seed": args.seed, "files": len(summary.files), "spans": summary.spans}  # fmt: skip
+    for line in mark_demo_home(s, wrote):
         print(line)
     print(
         f"wrote {len(summary.files)} files to {s.landing_dir}: {summary.spans} spans in {summary.runs} agent runs, "

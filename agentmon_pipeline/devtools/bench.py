@@ -388,10 +388,11 @@ def bench_ui(drops: int = 2) -> None:
     time included), with the steps in process (the default) and in a process each."""
     from datetime import UTC, datetime
 
-    from agentmon_pipeline.config import mark_demo_home, settings
+    from agentmon_pipeline.config import settings
     from agentmon_pipeline.defs.headless import last_run_seconds
     from agentmon_pipeline.devtools.demo import generate_demo
     from agentmon_pipeline.errors import WarehouseBusy
+    from agentmon_pipeline.home import mark_demo_home
     from agentmon_pipeline.storage import connect
 
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-ui-") as tmp:
@@ -472,8 +473,9 @@ def bench_ui_backfill() -> None:
     Times it and checks that the marts are those of the full run."""
     from datetime import UTC, datetime, timedelta
 
-    from agentmon_pipeline.config import mark_demo_home, settings
+    from agentmon_pipeline.config import settings
     from agentmon_pipeline.devtools.demo import generate_demo
+    from agentmon_pipeline.home import mark_demo_home
 
     with tempfile.TemporaryDirectory(prefix="agentmon-bench-backfill-") as tmp:
         home = Path(tmp) / "home"
