@@ -60,6 +60,7 @@ ROUNDS = 5
 # maximum): they are judged as Student t with 10 degrees of freedom
 LEVEL_DF = 10
 IPF_ITERATIONS = 20
+PROFILE_PRIOR_RUNS = 2.0  # counts' and sums' hourly profiles: a gamma prior worth two runs (`_fit`)
 
 
 @dataclass
@@ -147,11 +148,19 @@ def calendar(size: int, periods: tuple[int, ...], times: np.ndarray | None = Non
     return Calendar(np.asarray(row, dtype=int), np.clip(np.asarray(col, dtype=int), 0, period - 1), group, period)
 
 
-def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, profile_prior: float) -> np.ndarray:
+def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, profile_prior: float,
+         unit: float = 0.0) -> np.ndarray:  # fmt: skip
     """exposure * level[row] * profile[group, col] by iterative proportional fitting (the Poisson
     maximum likelihood of the log-linear model with row and cell effects) over the points of
-    weight 1; each row's level is shrunk towards the median level of full rows of its group, and
-    each profile value towards 1 by `profile_prior` (in units of a row's expected mass)."""
+    weight 1; each row's level is shrunk towards the median level of full rows of its group.
+
+    Each profile value is shrunk towards the profile both kinds of day share: by `profile_prior`
+    (in units of a row's expected mass; rates), or, where `unit` (the value of one run: counts and
+    sums) is given, by PROFILE_PRIOR_RUNS runs' worth of it, a gamma prior on the cell's Poisson
+    mean (and the shared profile towards flat by as many). A cell of a quiet hour that saw no run in
+    its few days of history is then expected a little, not nothing: with no prior its profile was
+    exactly 0, any later run there scored "infinitely" surprising, the robust refit rejected it, and
+    the cell stayed at 0 (two weekend nights of the demo's research-agent flagged at 10)."""
     n_rows, n_cells = int(cal.row.max()) + 1, 2 * cal.period
     cells = cal.cells
     row_group = np.zeros(n_rows, dtype=int)
@@ -170,13 +179,18 @@ def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, prof
             full = mine & (den >= 0.5 * den[mine].max(initial=0.0)) & (den > 0)
             typical[mine] = np.median(raw[full]) if full.any() else np.median(raw[den > 0]) if (den > 0).any() else 0.0
         level = _clip_levels((num + level_prior * typical) / (den + level_prior), typical, row_group, den > 0)
-        num = np.bincount(cells, x * w, n_cells)
-        den = np.bincount(cells, mass * level[cal.row], n_cells)
-        shared = (num.reshape(2, -1).sum(0) + 1e-300) / (den.reshape(2, -1).sum(0) + 1e-300)
+        num = np.bincount(cells, x * w, n_cells).reshape(2, -1)
+        den = np.bincount(cells, mass * level[cal.row], n_cells).reshape(2, -1)
+        if unit > 0:  # gamma priors in runs: hour of the day towards flat, kind of day towards shared
+            runs = PROFILE_PRIOR_RUNS * unit
+            shared = (num.sum(0) + runs) / (den.sum(0) + runs)
+            new = shared * (num + runs) / (den * shared + runs)
+        else:
+            shared = (num.sum(0) + 1e-300) / (den.sum(0) + 1e-300)
+            prior = profile_prior * den.sum(1, keepdims=True) / cal.period
+            new = (num + prior * shared) / (den + prior + 1e-300)
         # a kind of day without data (or too few) takes the other's profile
-        prior = profile_prior * den.reshape(2, -1).sum(1, keepdims=True) / cal.period
-        new = (num.reshape(2, -1) + prior * shared) / (den.reshape(2, -1) + prior + 1e-300)
-        new = np.where(den.reshape(2, -1) > 0, new, shared)
+        new = np.where(den > 0, new, shared)
         profile = (new / np.maximum(new.mean(axis=1, keepdims=True), 1e-300)).ravel()
     return exposure * level[cal.row] * profile[cells]
 
@@ -378,11 +392,13 @@ def seasonal_scores(
     if kind == "sum":  # the runs behind the sum: their expected count and its overdispersion
         runs = seasonal_scores(n, periods, window, "count", times=times)
     profile_prior = 2.0 if kind == "rate" else 0.0  # events are few: a rate's hourly profile is shrunk
+    # counts and sums: the value of one run, the unit of their profiles' prior
+    unit = 1.0 if kind == "count" else float(x[observed].sum() / max(n[observed].sum(), 1.0)) if kind == "sum" else 0.0
     winsorised = x + shift
     use = observed
     w = observed.astype(float)
     for round_ in range(ROUNDS):
-        mu = _fit(winsorised, w, cal, exposure, profile_prior) - shift
+        mu = _fit(winsorised, w, cal, exposure, profile_prior, unit) - shift
         noise = _noise(kind, x, mu, n, use, runs, log)
         score = np.where(observed, noise.scores(x, mu, n), 0.0)
         low, high = noise.bounds(mu + shift, n, WINSOR)

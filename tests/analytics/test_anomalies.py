@@ -5,10 +5,13 @@ quotes them (run with -s to read them)."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
-from agentmon_pipeline.analytics.anomalies import DEFAULT_THRESHOLDS, score_series
+from agentmon_pipeline.analytics.anomalies import DEFAULT_THRESHOLDS, SCORE_CAP, score_series
 from tests.traffic import Shape, hourly, runs
 
 THRESHOLD = DEFAULT_THRESHOLDS["seasonal"]
@@ -145,3 +148,26 @@ def test_the_rolling_robust_score_has_a_floor_on_sparse_counts():
     false = np.mean([flagged(runs, "count", method="mad").sum() for runs in months])
     print(f"\nmad on a sparse agent's run counts: {false:.1f} false hours a month")
     assert false <= 2
+
+
+def test_a_quiet_hour_that_saw_no_run_yet_expects_a_little_not_nothing():
+    """The demo's research-agent (its hourly runs, cost and tokens over 30 days, as `make demo`
+    wrote them: tests/fixtures/demo_research_agent_hourly.csv): no run at 04:00 on the month's
+    weekends (it averages 0.4 an hour there), then 3 and 2 runs at that hour of the last weekend,
+    each at a typical cost. Without a prior the weekend profile of that hour was exactly 0: the
+    runs' cost and tokens scored 10 ("0.0796 against 0 expected"), the robust refit rejected them
+    and the hour stayed at 0. They are not anomalies; the planted day at 10x tokens still is."""
+    frame = pl.read_csv(Path(__file__).parent.parent / "fixtures" / "demo_research_agent_hourly.csv", try_parse_dates=True)
+    times = frame["bucket_start"].dt.replace_time_zone(None).to_numpy()
+    n = frame["runs"].to_numpy().astype(float)
+    quiet = (frame["bucket_start"].dt.weekday() >= 6) & (frame["bucket_start"].dt.hour() == 4)
+    last_weekend = np.flatnonzero(quiet.to_numpy() & (n > 0) & (np.arange(n.size) >= n.size - 48))
+    assert n[last_weekend].tolist() == [3.0, 2.0]
+    assert n[quiet.to_numpy()][: -2].sum() == 0  # the weekends before: no run at 04:00
+    spike = (frame["bucket_start"].dt.date() == date(2026, 11, 21)).to_numpy()
+    for metric, kind in (("runs", "count"), ("cost_usd", "sum"), ("total_tokens", "sum")):
+        scores = score_series(frame[metric].to_numpy().astype(float), "seasonal", 10, PERIODS, n=n, kind=kind, times=times)
+        assert (scores.expected[last_weekend] > 0).all(), metric
+        assert (np.abs(scores.score[last_weekend]) < THRESHOLD).all(), (metric, scores.score[last_weekend])
+        assert not (np.abs(scores.score[~spike]) >= SCORE_CAP).any(), metric
+    assert (scores.score[spike] >= THRESHOLD).sum() >= 3  # tokens: the planted day
