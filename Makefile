@@ -79,6 +79,7 @@ bench: $(STAMP)
 # the user's (nor a PostgreSQL one)
 lint: $(STAMP)
 	$(BIN)/ruff check agentmon_pipeline sdk tests dbt_project/spark evals
+	$(BIN)/ruff format --check agentmon_pipeline sdk tests dbt_project/spark evals
 	tmp=$$(mktemp -d /tmp/agentmon-lint.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
 	  AGENTMON_WAREHOUSE_PATH=$$tmp/warehouse.duckdb AGENTMON_DBT_PROFILE_TARGET=duckdb \
 	  $(BIN)/sqlfluff lint dbt_project/models

@@ -197,7 +197,9 @@ def _build_demo_warehouse(tmp_path_factory) -> dict:
             dg.AssetKey(["evals", "runs"]), dg.AssetKey(["evals", "results"]))  # fmt: skip
         job = dg.define_asset_job("demo_test", selection=dg.AssetSelection.all()
                                   - dg.AssetSelection.groups("maintenance") - other_suites)  # fmt: skip
-        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("demo_test")
+        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def(
+            "demo_test"
+        )
         result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
         assert result.success
         [materialization] = [m for m in result.asset_materializations_for_node("reports_snapshot")]

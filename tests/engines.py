@@ -43,8 +43,12 @@ def run_in_process(home: Path, landing: Path, url: str | None, agents_file: Path
                            "AGENTMON_CONFIG": str(project_dir() / "examples" / "agentmon.yaml"),
                            **({"MONITORING_DB_URL": url} if url else {})})  # fmt: skip
         ensure_home()
-        job = dg.define_asset_job("compare", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("evals", "maintenance"))
-        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("compare")
+        job = dg.define_asset_job(
+            "compare", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("evals", "maintenance")
+        )
+        resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def(
+            "compare"
+        )
         result = resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
         assert result.success, [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         return sorted((e.event_specific_data.check_name, e.event_specific_data.passed)
@@ -118,7 +122,9 @@ def _join_day_files(landing: Path) -> None:
     days = sorted(landing.glob("spans-*.jsonl*"))
     half = (len(days) + 1) // 2
     for name, part in (("spans-first-days.jsonl", days[:half]), ("spans-last-days.jsonl.gz", days[half:])):
-        data = b"".join(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in part)
+        data = b"".join(
+            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in part
+        )
         (landing / name).write_bytes(gzip.compress(data, mtime=0) if name.endswith(".gz") else data)
         for p in part:
             p.unlink()
@@ -145,13 +151,22 @@ def write_awkward_files(landing: Path, day: datetime, padding: int = 2500) -> No
                        _span(day, 1, cost_usd=0.75)]) + b"\n"  # fmt: skip
     metric = {"type": "metric", "name": "queue_depth", "value": 3, "time": day.replace(hour=3).isoformat(),
               "labels": {"agent_id": "support-bot"}}  # fmt: skip
-    event = {"type": "event", "name": "deploy", "time": day.replace(hour=2).isoformat(), "agent_id": "support-bot"}
+    event = {
+        "type": "event",
+        "name": "deploy",
+        "time": day.replace(hour=2).isoformat(),
+        "agent_id": "support-bot",
+    }
     tail = b"\n".join([_span(day, 2, name={"an": "object"}), _span(day, 3) + b"\r", json.dumps(metric).encode(),
                        json.dumps(event).encode(), b'{"trace_id": "x"}', _span(day, 0, output="replaced")]) + b"\n"  # fmt: skip
     padding_lines = (b" " * 1000 + b"\n") * padding
     (landing / "zz-awkward [copy].jsonl").write_bytes(body + padding_lines + tail + padding_lines + body)
-    noise = base64.b64encode(random.Random(0).randbytes(1_200_000))  # incompressible: the gzip file is over 1 MB
-    (landing / "zz-awkward-gzipped.jsonl").write_bytes(gzip.compress(body + b"not JSON " + noise + b"\n" + tail, mtime=0))
+    noise = base64.b64encode(
+        random.Random(0).randbytes(1_200_000)
+    )  # incompressible: the gzip file is over 1 MB
+    (landing / "zz-awkward-gzipped.jsonl").write_bytes(
+        gzip.compress(body + b"not JSON " + noise + b"\n" + tail, mtime=0)
+    )
 
 
 class Reference:

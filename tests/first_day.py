@@ -64,9 +64,14 @@ def shape(name: str, landing: Path) -> None:
     """One of the first-day shapes, written into `landing`."""
     now = this_hour()
     if name == "one_run":
-        write_jsonl(landing / "one.jsonl", run_records("solo-bot", "1.0", now - timedelta(minutes=50), 1, 60, 0, 1)[:2])
+        write_jsonl(
+            landing / "one.jsonl",
+            run_records("solo-bot", "1.0", now - timedelta(minutes=50), 1, 60, 0, 1)[:2],
+        )
     elif name == "three_hours_one_agent":
-        write_jsonl(landing / "first.jsonl", run_records("solo-bot", "1.0", now - timedelta(hours=3), 3, 12, 0.05, 1))
+        write_jsonl(
+            landing / "first.jsonl", run_records("solo-bot", "1.0", now - timedelta(hours=3), 3, 12, 0.05, 1)
+        )
     elif name == "less_than_a_day_two_agents":
         start = now - timedelta(hours=20)
         write_jsonl(landing / "a.jsonl", run_records("solo-bot", "1.0", start, 20, 6, 0.1, 2)

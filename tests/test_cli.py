@@ -81,8 +81,13 @@ def assert_a_run_with_nothing_new_answers_from_the_ledger():
     assert proc.stdout.startswith("agentmon run: nothing new since the last run") and "--force" in proc.stdout
     assert runstate.nothing_to_do(s, 10) is not None
     with connect(s, read_only=True) as con:
-        now, later = runstate.inputs(s, con), runstate.inputs(s, con, now=datetime.now(UTC) + timedelta(hours=1))
-    assert now != later and {k: v for k, v in now.items() if k != "hour"} == {k: v for k, v in later.items() if k != "hour"}
+        now, later = (
+            runstate.inputs(s, con),
+            runstate.inputs(s, con, now=datetime.now(UTC) + timedelta(hours=1)),
+        )
+    assert now != later and {k: v for k, v in now.items() if k != "hour"} == {
+        k: v for k, v in later.items() if k != "hour"
+    }
     new = s.landing_dir / "new.jsonl"
     new.write_text('{"trace_id": "t", "span_id": "s", "name": "x", "start_time": "2026-11-19T10:00:00Z"}\n')
     assert runstate.nothing_to_do(s, 10) is not None  # still being written: waits for the next run
@@ -152,10 +157,23 @@ def test_user_errors_are_one_line_and_exit_2(home, tmp_path, argv, env, message)
 def test_eval_power_plans_a_pass_rate(capsys):
     """What 400 cases of Beta(2, 2) difficulty can find: the MDE the simulations measure (0.0887 with
     one run per case, 0.0626 with two: tests/evaluation/test_stats.py) and what more runs buy."""
-    argv = ["eval", "power", "--cases", "400", "--baseline-rate", "0.5", "--effect", "0.1", "--difficulty-sd", "0.2236"]
+    argv = [
+        "eval",
+        "power",
+        "--cases",
+        "400",
+        "--baseline-rate",
+        "0.5",
+        "--effect",
+        "0.1",
+        "--difficulty-sd",
+        "0.2236",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("400 cases, pass rate 0.5 in the baseline (per-case spread 0.2236), two-sided alpha 0.05")
+    assert out.startswith(
+        "400 cases, pass rate 0.5 in the baseline (per-case spread 0.2236), two-sided alpha 0.05"
+    )
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:] if line[:1].isdigit()}
     assert rows["1"] == ["0.0879", "0.89", "309"] and rows["2"] == ["0.0625", "0.99", "156"]
     assert list(rows) == ["1", "2", "3", "5"]
@@ -216,7 +234,9 @@ def test_invalid_config_names_file_and_key(home, tmp_path, monkeypatch):
         ("redaction: {enabled: 'false'}", "redaction.enabled: expected true or false, got 'false'"),
     ],
 )
-def test_agentmon_run_checks_every_section_before_it_starts(home, tmp_path, monkeypatch, capsys, section, message):
+def test_agentmon_run_checks_every_section_before_it_starts(
+    home, tmp_path, monkeypatch, capsys, section, message
+):
     """Each feature checks its own section of agentmon.yaml; `agentmon run` asks them all first:
     exit 2, one line with the file and the key, and nothing run."""
     cfg = tmp_path / "agentmon.yaml"
@@ -250,7 +270,9 @@ def test_status_says_busy_instead_of_crashing(home, monkeypatch):
 
 @pytest.mark.parametrize("command", [["status"], ["alerts", "list"], ["registry", "list"], ["export", "fct_agent_runs"],
                                      ["alerts", "evaluate"], ["prune", "--days", "30"]])  # fmt: skip
-def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(tmp_path, monkeypatch, capsys, command):
+def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(
+    tmp_path, monkeypatch, capsys, command
+):
     monkeypatch.setenv("AGENTMON_HOME", str(tmp_path / "nowhere"))
     monkeypatch.chdir(tmp_path)
     assert main(command) == 2
@@ -259,7 +281,9 @@ def test_a_read_only_command_on_a_missing_warehouse_says_so_and_creates_nothing(
     assert list(tmp_path.iterdir()) == [], "a read-only command created files"
 
 
-def test_connecting_to_the_warehouse_writes_only_the_warehouse_and_changes_no_environment(tmp_path, monkeypatch):
+def test_connecting_to_the_warehouse_writes_only_the_warehouse_and_changes_no_environment(
+    tmp_path, monkeypatch
+):
     import os
 
     from agentmon_pipeline.storage import connect
@@ -296,7 +320,9 @@ def test_dagster_instance_runs_one_at_a_time_without_telemetry(home):
     import yaml
 
     config = yaml.safe_load((home / "dagster" / "dagster.yaml").read_text())
-    assert config["telemetry"] == {"enabled": False} and config["nux"] == {"enabled": False}  # no first-visit modal
+    assert config["telemetry"] == {"enabled": False} and config["nux"] == {
+        "enabled": False
+    }  # no first-visit modal
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
     # no pool limit: a run killed while holding a pool slot would block every later run
     assert "pools" not in config["concurrency"]
@@ -314,7 +340,10 @@ def test_a_users_home_has_no_example_suites_or_config_and_a_demo_home_has(home, 
     assert f"no suites in {home / 'suites'}: put yours there" in capsys.readouterr().out
     assert main(["eval", "run", "support-qa"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"the example is {project_dir() / 'evals' / 'suites' / 'support-qa.yaml'}" in err
+    assert (
+        len(err.splitlines()) == 1
+        and f"the example is {project_dir() / 'evals' / 'suites' / 'support-qa.yaml'}" in err
+    )
     mark_demo_home(s)  # what `agentmon demo` does
     demo = settings()
     assert demo.suites_dir == project_dir() / "evals" / "suites"
@@ -356,7 +385,9 @@ def test_a_file_that_needs_more_memory_fails_the_run_with_the_setting_named(home
     monkeypatch.setattr(limits, "ingest_memory", lambda: 4 * 1000**2)
     assert main(["run"]) == 1
     out = capsys.readouterr().out
-    assert "failed: spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY=1GB allows" in out
+    assert (
+        "failed: spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY=1GB allows" in out
+    )
     con = duckdb.connect(str(settings().warehouse_path), read_only=True)
     assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0
     con.close()

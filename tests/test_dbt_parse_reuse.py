@@ -21,7 +21,9 @@ tiny:
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
     (tmp_path / "models").mkdir()
-    (tmp_path / "dbt_project.yml").write_text("name: tiny\nversion: '1.0'\nprofile: tiny\nconfig-version: 2\n")
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: tiny\nversion: '1.0'\nprofile: tiny\nconfig-version: 2\n"
+    )
     (tmp_path / "profiles.yml").write_text(PROFILES)
     (tmp_path / "models" / "one.sql").write_text("select 1 as x\n")
     monkeypatch.setenv("TINY_DUCKDB_PATH", str(tmp_path / "a.duckdb"))

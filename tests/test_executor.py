@@ -23,7 +23,9 @@ def parallel_job() -> dg.JobDefinition:
         "parallel", executor_def=dg.multiprocess_executor.configured({"max_concurrent": 2}),
         selection=dg.AssetSelection.assets(*(["analytics", name] for name in ("budget_burn", "forecasts"))),
     )  # fmt: skip
-    return dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("parallel")
+    return dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def(
+        "parallel"
+    )
 
 
 def _tables(path) -> dict[str, int]:

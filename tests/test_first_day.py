@@ -32,7 +32,9 @@ def run_production_job() -> dg.ExecuteInProcessResult:
 
     selection = dg.AssetSelection.all() - dg.AssetSelection.groups("evals", "maintenance")
     job = dg.define_asset_job("first_day", selection=selection)
-    resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def("first_day")
+    resolved = dg.Definitions(assets=defs.assets, jobs=[job], resources=defs.resources).resolve_job_def(
+        "first_day"
+    )
     return resolved.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
@@ -101,7 +103,9 @@ def test_three_hours_of_one_agent_as_a_new_user(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [*(s for s in SHAPES if s != "three_hours_one_agent"), "benchmark_runs_only"])
+@pytest.mark.parametrize(
+    "name", [*(s for s in SHAPES if s != "three_hours_one_agent"), "benchmark_runs_only"]
+)
 def test_every_asset_succeeds_on_any_amount_of_history(home, tmp_path, monkeypatch, name):
     config = tmp_path / "agentmon.yaml"  # budgets too: the budget burn must cope with any history
     config.write_text("budgets:\n  monthly_usd: 50\n  agents:\n    solo-bot: 10\n")
@@ -125,7 +129,9 @@ def test_every_asset_succeeds_on_any_amount_of_history(home, tmp_path, monkeypat
         assert ready[("anomalies", None)] == ("waiting", 0, 72)
         assert rows("select count(*) from analytics.forecasts") == [(0,)]
         if name == "benchmark_runs_only":
-            assert rows("select count(*) > 0, bool_and(is_benchmark) from marts.fct_agent_runs") == [(True, True)]
+            assert rows("select count(*) > 0, bool_and(is_benchmark) from marts.fct_agent_runs") == [
+                (True, True)
+            ]
     else:
         assert ready[("forecasts", "solo-bot")][0] == "waiting"
         assert ready[("anomalies", "solo-bot")][0] == "waiting"
@@ -137,7 +143,9 @@ def test_every_asset_succeeds_on_any_amount_of_history(home, tmp_path, monkeypat
         assert rows("select count(*) from analytics.budget_burn") == [(2,)]
         assert rows("select count(*) from analytics.version_comparisons") != [(0,)]
     # the hour still filling is not judged: nothing about it anywhere
-    assert rows(f"select count(*) from analytics.anomalies where bucket_start >= '{this_hour().isoformat()}'") == [(0,)]
+    assert rows(
+        f"select count(*) from analytics.anomalies where bucket_start >= '{this_hour().isoformat()}'"
+    ) == [(0,)]
 
 
 @pytest.mark.slow
@@ -211,7 +219,9 @@ def landing_folders(draw) -> list[tuple[str, list[str]]]:
 def test_any_small_landing_folder_runs_and_the_ledger_balances(home, tmp_path_factory, folder):
     from agentmon_pipeline.home import ensure_home
 
-    with pytest.MonkeyPatch.context() as mp:  # a fresh home per example (the worker's warehouse path, emptied)
+    with (
+        pytest.MonkeyPatch.context() as mp
+    ):  # a fresh home per example (the worker's warehouse path, emptied)
         mp.setenv("AGENTMON_HOME", str(tmp_path_factory.mktemp("prop") / "home"))
         warehouse = settings().warehouse_path
         for path in (warehouse, Path(f"{warehouse}.wal")):
@@ -224,5 +234,7 @@ def test_any_small_landing_folder_runs_and_the_ledger_balances(home, tmp_path_fa
         # a file with the same bytes as another is a duplicate: the ledger counts its lines once
         contents = {"".join(line + "\n" for line in lines) for _, lines in folder}
         found = sum(len([line for line in text.splitlines() if line.strip()]) for text in contents)
-        assert rows("select sum(lines), sum(loaded) + sum(quarantined) from raw.ingested_files") == [(found, found)]
+        assert rows("select sum(lines), sum(loaded) + sum(quarantined) from raw.ingested_files") == [
+            (found, found)
+        ]
         assert non_finite_values() == []

@@ -23,7 +23,9 @@ D = date.fromisoformat
 
 def test_a_file_is_of_the_day_its_folder_or_its_first_record_says(tmp_path):
     landing = tmp_path / "landing"
-    write = lambda rel, text: (landing / rel).parent.mkdir(parents=True, exist_ok=True) or (landing / rel).write_text(text)
+    write = lambda rel, text: (
+        (landing / rel).parent.mkdir(parents=True, exist_ok=True) or (landing / rel).write_text(text)
+    )
     write("dt=2026-11-03/anything.jsonl", '{"name": "x", "start_time": "2026-10-01T00:00:00Z"}\n')
     write("exports/dt=2026-11-04/part-0.jsonl", "not even json\n")
     write("spans.jsonl", '\n{"trace_id": "t", "start_time": "2026-11-05T23:59:59.999-01:00"}\n')
@@ -31,7 +33,10 @@ def test_a_file_is_of_the_day_its_folder_or_its_first_record_says(tmp_path):
     write("nanos.jsonl", '{"trace_id": "t", "start_time_unix_nano": 1762819200000000000}\n')
     otlp = {"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "1762905600000000000"}]}]}]}
     write("otlp.jsonl", json.dumps(otlp) + "\n")
-    write("langfuse.json", json.dumps({"trace": {"timestamp": "2026-11-13T08:00:00Z"}, "observations": []}) + "\n")
+    write(
+        "langfuse.json",
+        json.dumps({"trace": {"timestamp": "2026-11-13T08:00:00Z"}, "observations": []}) + "\n",
+    )
     write("pretty.json", json.dumps(otlp, indent=2))  # a pretty-printed document: no day in its first line
     write("dt=2026-13-40/bad-folder.jsonl", '{"start_time": "2026-11-01T00:00:00Z"}\n')
     write("no-time.jsonl", '{"type": "event", "name": "x"}\n')
@@ -93,7 +98,9 @@ def test_a_backfill_of_loaded_days_rebuilds_their_rows_and_nothing_else(built_de
     inside, outside = (con.execute(f"select run_id from marts.fct_agent_runs where started_at::date = '{day}' "
                                    "order by run_id limit 1").fetchone()[0] for day in ("2026-11-18", "2026-11-19"))  # fmt: skip
     # a column nothing downstream reads, so that the aggregates stay comparable
-    con.execute("update marts.fct_agent_runs set session_id = 'changed' where run_id in (?, ?)", [inside, outside])
+    con.execute(
+        "update marts.fct_agent_runs set session_id = 'changed' where run_id in (?, ?)", [inside, outside]
+    )
     con.close()
     result = materialize_days("2026-11-16", "2026-11-18", reload=True)
     assert result.success
@@ -102,13 +109,18 @@ def test_a_backfill_of_loaded_days_rebuilds_their_rows_and_nothing_else(built_de
     assert partitions == ["2026-11-16", "2026-11-17", "2026-11-18"]  # the days' partitions of raw/*
     after = _marts(s.warehouse_path)
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
-    assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == loads  # nothing loaded twice
+    assert (
+        con.execute("select count(*) from raw.ingested_files").fetchone()[0] == loads
+    )  # nothing loaded twice
     sessions = dict(con.execute("select run_id, session_id from marts.fct_agent_runs where run_id in (?, ?)",
                                 [inside, outside]).fetchall())  # fmt: skip
     con.close()
     assert sessions[inside] != "changed" and sessions[outside] == "changed"  # rebuilt inside the days only
     untouched = {**after, "fct_agent_runs": [row for row in after["fct_agent_runs"] if row[0] != outside]}
-    assert_same(untouched, {**before, "fct_agent_runs": [row for row in before["fct_agent_runs"] if row[0] != outside]})
+    assert_same(
+        untouched,
+        {**before, "fct_agent_runs": [row for row in before["fct_agent_runs"] if row[0] != outside]},
+    )
 
 
 @pytest.mark.xdist_group("built-demo-home")  # one worker builds it, the other is not kept waiting
@@ -132,7 +144,9 @@ def test_a_backfill_of_a_missing_day_adds_exactly_that_day(built_demo_home, tmp_
         "start_time": "2026-11-19T12:00:00Z", "duration_ms": 5}) + "\n")  # fmt: skip
     assert materialize_days("2026-11-18", "2026-11-18", reload=True).success
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
-    names = [r[0] for r in con.execute("select file_name from raw.ingested_files order by load_id").fetchall()]
+    names = [
+        r[0] for r in con.execute("select file_name from raw.ingested_files order by load_id").fetchall()
+    ]
     con.close()
     assert names[-1] == "spans.jsonl" and "later.jsonl" not in names  # that day's file, and only it
     assert_same(_marts(s.warehouse_path), reference)
@@ -164,7 +178,9 @@ def test_the_marts_of_a_backfill_launched_in_the_ui_reload_its_days():
     from agentmon_pipeline.defs.partitions import RELOAD, range_tags, reload_days
 
     graph = defs.resolve_asset_graph()
-    keys = [key for key in graph.get_all_asset_keys() if key.path[0] == "raw" and graph.get(key).is_partitioned]
+    keys = [
+        key for key in graph.get_all_asset_keys() if key.path[0] == "raw" and graph.get(key).is_partitioned
+    ]
     with dg.DagsterInstance.ephemeral() as instance:
         backfill = PartitionBackfill.from_asset_partitions(
             backfill_id="bf1", asset_graph=graph, partition_names=["2026-11-16", "2026-11-17", "2026-11-18"],
@@ -175,8 +191,14 @@ def test_the_marts_of_a_backfill_launched_in_the_ui_reload_its_days():
         run = lambda tags: SimpleNamespace(run=SimpleNamespace(tags=tags), instance=instance)
         assert reload_days(run({"dagster/backfill": "bf1"})) == (D("2026-11-16"), D("2026-11-18"))
         days = range_tags(D("2026-11-01"), D("2026-11-02"))
-        assert reload_days(run({**days, RELOAD: "true"})) == (D("2026-11-01"), D("2026-11-02"))  # agentmon backfill
+        assert reload_days(run({**days, RELOAD: "true"})) == (
+            D("2026-11-01"),
+            D("2026-11-02"),
+        )  # agentmon backfill
         assert reload_days(run({**days, "dagster/backfill": "bf1"})) == (D("2026-11-01"), D("2026-11-02"))
-        assert reload_days(run({"dagster/partition": "2026-11-05"})) == (D("2026-11-05"), D("2026-11-05"))  # one day, from the UI
+        assert reload_days(run({"dagster/partition": "2026-11-05"})) == (
+            D("2026-11-05"),
+            D("2026-11-05"),
+        )  # one day, from the UI
         assert reload_days(run(days)) is None  # the sensor's run, agentmon run
         assert reload_days(run({})) is None

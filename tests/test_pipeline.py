@@ -22,8 +22,6 @@ def query(sql: str):
         con.close()
 
 
-
-
 def test_drop_run_and_marts_match_what_was_dropped(demo_home):
     result = materialize_all()
     assert result.success
@@ -119,7 +117,9 @@ def test_incremental_run_equals_full_refresh(built_demo_home, tmp_path):
     (landing / "later.jsonl").write_text(json.dumps({"trace_id": "newer-trace", "span_id": "newer-run", "name": "run",
         "kind": "agent", "agent_id": "support-bot", "start_time": "2026-11-19T11:00:00Z", "duration_ms": 900}) + "\n")  # fmt: skip
     assert materialize_all().success  # the marts' unique tests hold
-    assert query("select runs from marts.agg_agent_daily where agent_id = 'support-bot' and agent_version is null") == [(2,)]
+    assert query(
+        "select runs from marts.agg_agent_daily where agent_id = 'support-bot' and agent_version is null"
+    ) == [(2,)]
     incremental = query(
         "select run_id, output_tokens, round(cost_usd, 12) from marts.fct_agent_runs order by all"
     )
@@ -183,7 +183,9 @@ def test_the_sensor_asks_the_ledger_and_batches_new_files_into_one_run(home, mon
         assert isinstance(again, dg.SkipReason)
         # the same content under another name: nothing to load; new content: one run for it
         shutil.copy(landing / "a.jsonl", landing / "copy.jsonl")
-        assert isinstance(sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)), dg.SkipReason)
+        assert isinstance(
+            sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)), dg.SkipReason
+        )
         (landing / "c.jsonl").write_text(line % "c")
         third = sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))
         # one run over the daily partitions of the new files' days (their first record's here)
@@ -340,7 +342,6 @@ def test_pruning_keeps_the_daily_aggregates_through_a_full_refresh(built_demo_ho
     assert "pruned detail older than 3650 days: raw.spans 0" in capsys.readouterr().out
 
 
-
 def test_the_sensor_waits_for_an_ingest_run_in_flight_but_not_for_a_dead_one(home, monkeypatch):
     import uuid
     from datetime import timedelta
@@ -353,8 +354,15 @@ def test_the_sensor_waits_for_an_ingest_run_in_flight_but_not_for_a_dead_one(hom
     )
     sensor = defs.get_sensor_def("landing_sensor")
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_run(dg.DagsterRun(job_name="agentmon_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED))
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="agentmon_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED
+            )
+        )
         waiting = sensor(dg.build_sensor_context(instance=instance))
-        assert isinstance(waiting, dg.SkipReason) and "files dropped now join the next run" in waiting.skip_message
+        assert (
+            isinstance(waiting, dg.SkipReason)
+            and "files dropped now join the next run" in waiting.skip_message
+        )
         monkeypatch.setattr(sensors, "STALE_AFTER", timedelta(0))  # an `agentmon run` killed long ago
         assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.RunRequest)

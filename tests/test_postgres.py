@@ -63,7 +63,9 @@ def test_roles_a_reader_reads_the_marts_only_and_cannot_write(pg_url, capsys):
         pipeline.execute("insert into raw.ingested_files (load_id, file_path, file_name, sha256, bytes, status, lines, "
                          "loaded, quarantined, ingested_at) values (1, 'a', 'a', 'x', 1, 'loaded', 1, 1, 0, now())")  # fmt: skip
     with as_user("t_analyst") as analyst:
-        assert analyst.execute("select run_id, cost_usd from marts.fct_agent_runs").fetchall() == [("r1", 0.5)]
+        assert analyst.execute("select run_id, cost_usd from marts.fct_agent_runs").fetchall() == [
+            ("r1", 0.5)
+        ]
         for statement in ("insert into marts.fct_agent_runs values ('r2', 1)", "delete from marts.fct_agent_runs",
                           "create table marts.mine (x int)", "select * from raw.spans", "select * from raw.scratch",
                           "drop table marts.fct_agent_runs"):  # fmt: skip
@@ -203,7 +205,11 @@ def test_a_postgres_url_configures_dbt_and_hides_the_password(monkeypatch, tmp_p
     assert s.warehouse_label == "postgresql://pipe%40line:***@db.internal:6543/agentmon"
     env = dbt_environment(s)
     assert env["AGENTMON_DBT_PROFILE_TARGET"] == "postgres"
-    assert (env["AGENTMON_PG_HOST"], env["AGENTMON_PG_PORT"], env["AGENTMON_PG_DBNAME"]) == ("db.internal", "6543", "agentmon")
+    assert (env["AGENTMON_PG_HOST"], env["AGENTMON_PG_PORT"], env["AGENTMON_PG_DBNAME"]) == (
+        "db.internal",
+        "6543",
+        "agentmon",
+    )
     assert (env["AGENTMON_PG_USER"], env["AGENTMON_PG_PASSWORD"]) == ("pipe@line", "s3cr/t")
     assert env["AGENTMON_PG_SSLMODE"] == "require" and env["PGTZ"] == "UTC"
     monkeypatch.setenv("MONITORING_DB_URL", "mysql://db/agentmon")
@@ -214,7 +220,10 @@ def test_a_postgres_url_configures_dbt_and_hides_the_password(monkeypatch, tmp_p
 def test_placeholders_change_only_how_parameters_are_marked():
     from agentmon_pipeline.storage.postgres import placeholders
 
-    assert placeholders("select * from t where a = ? and b = $name") == "select * from t where a = %s and b = %(name)s"
+    assert (
+        placeholders("select * from t where a = ? and b = $name")
+        == "select * from t where a = %s and b = %(name)s"
+    )
     # quoted text and comments keep their ? and $; every % is doubled for psycopg
     assert placeholders("select '50%', 'why?', '$x' -- a ?\n, x % 2, \"a?b\" from t where c = ?") == (
         "select '50%%', 'why?', '$x' -- a ?\n, x %% 2, \"a?b\" from t where c = %s"
@@ -240,7 +249,9 @@ def test_the_sql_both_engines_read_runs_on_postgres_as_written(pg_url):
                    "count(*) filter (where x > $low) as high, '50%' as literal, "
                    f"{time_bucket(engine, '15 minutes', '$at::timestamptz')} as bucket "
                    "from (select unnest(array[1, 2, 3, 4]) as x) as t")  # fmt: skip
-            median, high, literal, bucket = engine.execute(sql, {"low": 2, "at": "2026-11-29 10:44:59+00"}).fetchone()
+            median, high, literal, bucket = engine.execute(
+                sql, {"low": 2, "at": "2026-11-29 10:44:59+00"}
+            ).fetchone()
             assert (median, high, literal) == (2.5, 2, "50%")
             assert bucket.isoformat() == "2026-11-29T10:30:00+00:00"
         con.execute("create temp table t (k varchar, v double precision)")

@@ -53,11 +53,17 @@ class Page:
     def input_value(self, name: str, part: str) -> str:
         spec = self.inputs[name]
         if spec["kind"] == "DateRange":
-            low, high = self.con.execute(f"select min({spec['dates']}), max({spec['dates']}) from ({self.resolve(spec['data'])})").fetchone()
+            low, high = self.con.execute(
+                f"select min({spec['dates']}), max({spec['dates']}) from ({self.resolve(spec['data'])})"
+            ).fetchone()
             return str((low if part == "start" else high).date())
         if spec.get("defaultValue"):
             return spec["defaultValue"]
-        return str(self.con.execute(f"select {spec['value']} from ({self.resolve(spec['data'])}) limit 1").fetchone()[0])
+        return str(
+            self.con.execute(
+                f"select {spec['value']} from ({self.resolve(spec['data'])}) limit 1"
+            ).fetchone()[0]
+        )
 
     def run(self, name: str) -> list[dict]:
         cursor = self.con.execute(self.resolve(name))
@@ -93,7 +99,9 @@ def evidence_db(snapshot):
 def test_the_snapshot_holds_every_table_in_a_format_evidence_reads(snapshot):
     con = duckdb.connect(str(snapshot), read_only=True)
     tables = {t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()}
-    types = {t for (t,) in con.execute("select distinct data_type from information_schema.columns").fetchall()}
+    types = {
+        t for (t,) in con.execute("select distinct data_type from information_schema.columns").fetchall()
+    }
     counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in SNAPSHOT_TABLES}
     con.close()
     assert tables == {*SNAPSHOT_TABLES, "snapshot_info"}
@@ -135,7 +143,11 @@ def test_the_pages_show_the_demo_findings(evidence_db):
     findings = pages["index"].run("findings")
     assert {"production", "benchmark", "budget"} <= {r["source"] for r in findings}
     # each finding once: a regression or budget alert is the finding itself, not a second row
-    assert not [r for r in findings if r["source"] == "alert" and ("regressed" in r["finding"] or "budget" in r["finding"])]
+    assert not [
+        r
+        for r in findings
+        if r["source"] == "alert" and ("regressed" in r["finding"] or "budget" in r["finding"])
+    ]
     # the placeholder row of an empty table never shows
     assert pages["alerts"].run("deliveries") == []
 

@@ -17,7 +17,9 @@ from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.storage.spark import _spark_sql, session
 from tests.engines import run_in_process, same_marts_and_analytics
 
-pytestmark = pytest.mark.xdist_group("engines")  # one Spark warehouse per process; the DuckDB reference shared with PostgreSQL's test
+pytestmark = pytest.mark.xdist_group(
+    "engines"
+)  # one Spark warehouse per process; the DuckDB reference shared with PostgreSQL's test
 
 URL = "spark://local[2]"
 
@@ -29,7 +31,7 @@ URL = "spark://local[2]"
 TUNED = {
     "AGENTMON_SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     "AGENTMON_SPARK_CONF": "spark.sql.adaptive.enabled=false spark.sql.shuffle.partitions=1 "
-                           "spark.sql.codegen.wholeStage=false spark.sql.files.maxPartitionBytes=1m",
+    "spark.sql.codegen.wholeStage=false spark.sql.files.maxPartitionBytes=1m",
     "AGENTMON_SPARK_SHUFFLE_PARTITIONS": "1",
 }
 
@@ -52,7 +54,10 @@ def spark_con(spark_home, monkeypatch):
     con = SparkConnection(session(settings()))
     # their own tables and sequence: the whole-pipeline test may run before or after these, in
     # this warehouse, and its load ids must start at 1 as DuckDB's do
-    for statement in ("create schema if not exists alerts", "create sequence if not exists alerts.t_seq start 1"):
+    for statement in (
+        "create schema if not exists alerts",
+        "create sequence if not exists alerts.t_seq start 1",
+    ):
         con.execute(statement)
     yield con
     con.close()
@@ -91,7 +96,9 @@ def test_update_delete_and_sequences_rewrite_the_table(spark_con):
     assert con.execute("select count(*) from alerts.t_rewrite").fetchone() == (0,)
     first = con.execute("select nextval('alerts.t_seq')").fetchone()[0]
     assert con.execute("select nextval('alerts.t_seq')").fetchone()[0] == first + 1
-    assert con.execute("select max(value) from alerts.t_seq").fetchone() == (first + 1,)  # written, not only counted
+    assert con.execute("select max(value) from alerts.t_seq").fetchone() == (
+        first + 1,
+    )  # written, not only counted
     names = {t for (t,) in con.execute("select table_name from information_schema.tables "
                                         "where table_schema = 'alerts'").fetchall()}  # fmt: skip
     assert "t_rewrite" in names
@@ -151,8 +158,13 @@ def test_a_second_process_on_a_local_spark_warehouse_gets_one_line(spark_con, sp
     import subprocess
     import sys
 
-    code = ("from agentmon_pipeline.app.cli import main; raise SystemExit(main(['status']))")
-    env = {**os.environ, "AGENTMON_HOME": str(spark_home), "MONITORING_DB_URL": URL, "AGENTMON_LOCK_TIMEOUT": "0"}
+    code = "from agentmon_pipeline.app.cli import main; raise SystemExit(main(['status']))"
+    env = {
+        **os.environ,
+        "AGENTMON_HOME": str(spark_home),
+        "MONITORING_DB_URL": URL,
+        "AGENTMON_LOCK_TIMEOUT": "0",
+    }
     # this process holds the metastore (not the warehouse lock): the second one meets Derby's refusal
     done = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True,
                           timeout=180)  # fmt: skip
@@ -201,7 +213,7 @@ def _walk_sql(recursive: bool) -> str:
     env.globals.update(var=lambda name, default=None: default, string_type=lambda: "varchar")
     macros = env.from_string((project_dir() / "dbt_project" / "macros" / "span_walk.sql").read_text()).module
     walk = macros.default__span_walk() if recursive else macros.spark__span_walk()
-    return f"""{'with recursive' if recursive else 'with'} nodes as (
+    return f"""{"with recursive" if recursive else "with"} nodes as (
         select spans.*, parents.span_id is not null as has_parent, parents.kind as parent_kind
         from spans left join spans as parents on parents.trace_id = spans.trace_id
             and parents.span_id = spans.parent_span_id and parents.span_id <> spans.span_id

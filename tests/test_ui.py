@@ -33,7 +33,9 @@ DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunS
 
 
 @pytest.mark.slow
-def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_marts(home, tmp_path, monkeypatch):
+def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_marts(
+    home, tmp_path, monkeypatch
+):
     monkeypatch.delenv("AGENTMON_SUITES_DIR")  # the demo home's own suites, as `make ui` finds them
     monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "1")
     monkeypatch.setenv("AGENTMON_SENSOR_INTERVAL_SECONDS", "3")  # 10 by default: the test waits less
@@ -55,7 +57,9 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
         with dg.DagsterInstance.get() as instance:
             # a tick of the sensor over the demo's files: skipped, no run
             # (finished ticks: one may be under way while the test looks, STARTED)
-            finished = lambda: [t for t in sensor_ticks(instance, "landing_sensor") if t.status.value != "STARTED"]
+            finished = lambda: [
+                t for t in sensor_ticks(instance, "landing_sensor") if t.status.value != "STARTED"
+            ]
             ticks = wait_for(finished, 90, "a sensor tick", every=1)
             assert new_runs(instance) == []
             assert all(t.status.value == "SKIPPED" for t in ticks), [(t.status.value, t.error) for t in ticks]
@@ -67,7 +71,9 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
             run = wait_for(lambda: (r := instance.get_run_by_id(run.run_id)).status in DONE and r, 180,
                            "the run to finish", every=1)  # fmt: skip
             took = time.monotonic() - dropped
-            assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster-dev.log").read_text()[-3000:]
+            assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "dagster-dev.log").read_text()[
+                -3000:
+            ]
             built = {e.asset_materialization.asset_key.to_user_string()
                      for e in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
                      if e.asset_materialization}  # fmt: skip
@@ -85,7 +91,12 @@ def test_make_ui_after_make_demo_queues_nothing_and_a_dropped_trace_reaches_the_
 
             # idle: the next ticks skip (the file is in the ledger now), no other run starts
             ticks = len(sensor_ticks(instance, "landing_sensor"))
-            wait_for(lambda: len(sensor_ticks(instance, "landing_sensor")) >= ticks + 1, 60, "one more tick", every=1)
+            wait_for(
+                lambda: len(sensor_ticks(instance, "landing_sensor")) >= ticks + 1,
+                60,
+                "one more tick",
+                every=1,
+            )
             assert [r.run_id for r in new_runs(instance)] == [run.run_id]
     finally:
         ui.stop()
@@ -101,7 +112,11 @@ def escalation_runs_only_when_due(s) -> None:
     now = datetime.now(UTC)
     with dg.DagsterInstance.ephemeral() as instance:
         for minute in range(0, 30, 5):
-            tick = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=now + timedelta(minutes=minute)))
+            tick = schedule(
+                dg.build_schedule_context(
+                    instance=instance, scheduled_execution_time=now + timedelta(minutes=minute)
+                )
+            )
             assert isinstance(tick, dg.SkipReason) and "nothing to escalate" in tick.skip_message
         with connect(s) as con:  # an alert that was sent and is not acknowledged, fired an hour ago
             con.execute(
@@ -122,4 +137,6 @@ def test_the_retention_schedule_starts_no_run_unless_a_window_is_set(monkeypatch
         monkeypatch.setenv("MONITORING_RETENTION_DAYS", "0")
         assert isinstance(schedule(dg.build_schedule_context(instance=instance)), dg.SkipReason)
         monkeypatch.setenv("MONITORING_RETENTION_DAYS", "30")
-        assert schedule(dg.build_schedule_context(instance=instance)).tags == {"agentmon/retention_days": "30"}
+        assert schedule(dg.build_schedule_context(instance=instance)).tags == {
+            "agentmon/retention_days": "30"
+        }

@@ -89,7 +89,13 @@ def runs(seed: int, days: int, shape: Shape | None = None, start: datetime = T0)
     cost = rng.lognormal(np.log(shape.cost_usd) + 0.5 * effect, shape.cost_sigma)
     fail = rng.random(hour.size) < shape.error_rate * np.exp(effect)
     started = np.datetime64(start.replace(tzinfo=None), "us") + (seconds * 1e6).astype("timedelta64[us]")
-    return {"started_at": started, "hour": hour, "is_success": ~fail, "duration_ms": latency, "cost_usd": cost}
+    return {
+        "started_at": started,
+        "hour": hour,
+        "is_success": ~fail,
+        "duration_ms": latency,
+        "cost_usd": cost,
+    }
 
 
 def start_plus(hours: float) -> datetime:

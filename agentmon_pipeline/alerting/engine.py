@@ -229,8 +229,10 @@ def apply(
             ).fetchone()[0]
             # notified means sent somewhere: an alert of a rule without channels is recorded only,
             # so it neither starts a cooldown nor escalates, and adding channels later takes effect
-            notify = bool(obs.rule.channels) and severity_at_least(obs.rule.severity, floor) and (
-                last is None or now - last >= obs.rule.cooldown
+            notify = (
+                bool(obs.rule.channels)
+                and severity_at_least(obs.rule.severity, floor)
+                and (last is None or now - last >= obs.rule.cooldown)
             )
             alert = {"alert_id": uuid.uuid4().hex[:12], "fingerprint": fp, "rule": obs.rule.name, "kind": obs.rule.kind,
                      "severity": obs.rule.severity, "state": "firing", "agent_id": obs.agent_id, "metric": obs.metric,

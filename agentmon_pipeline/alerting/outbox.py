@@ -40,8 +40,8 @@ def title(payload: dict) -> str:
 
 
 def slack_body(payload: dict) -> dict:
-    value = "-" if payload["value"] is None else plain(payload['value'])
-    against = payload["condition"] or ("-" if payload["threshold"] is None else plain(payload['threshold']))
+    value = "-" if payload["value"] is None else plain(payload["value"])
+    against = payload["condition"] or ("-" if payload["threshold"] is None else plain(payload["threshold"]))
     return {
         "text": title(payload),
         "blocks": [

@@ -145,7 +145,9 @@ def calendar(size: int, periods: tuple[int, ...], times: np.ndarray | None = Non
             monday = day_number - weekday
             row, col = (monday - monday[0]) // 7, weekday
     group = (weekday >= 5).astype(int) if len(periods) > 1 else np.zeros(size, dtype=int)
-    return Calendar(np.asarray(row, dtype=int), np.clip(np.asarray(col, dtype=int), 0, period - 1), group, period)
+    return Calendar(
+        np.asarray(row, dtype=int), np.clip(np.asarray(col, dtype=int), 0, period - 1), group, period
+    )
 
 
 def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, profile_prior: float,
@@ -177,7 +179,9 @@ def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, prof
         for g in (0, 1):  # two kinds of day
             mine = row_group == g
             full = mine & (den >= 0.5 * den[mine].max(initial=0.0)) & (den > 0)
-            typical[mine] = np.median(raw[full]) if full.any() else np.median(raw[den > 0]) if (den > 0).any() else 0.0
+            typical[mine] = (
+                np.median(raw[full]) if full.any() else np.median(raw[den > 0]) if (den > 0).any() else 0.0
+            )
         level = _clip_levels((num + level_prior * typical) / (den + level_prior), typical, row_group, den > 0)
         num = np.bincount(cells, x * w, n_cells).reshape(2, -1)
         den = np.bincount(cells, mass * level[cal.row], n_cells).reshape(2, -1)
@@ -294,7 +298,9 @@ def _sum_scores(x, mu, runs, alpha, sigma):
         none = (size / (size + runs)) ** size
     s2 = np.log1p(np.expm1(sigma**2) / k)  # the log-variance of a sum of k lognormals
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (np.log(np.maximum(x, 1e-300))[:, None] - np.log(k[None, :] * mean_run[:, None]) + s2 / 2) / np.sqrt(s2)
+        z = (
+            np.log(np.maximum(x, 1e-300))[:, None] - np.log(k[None, :] * mean_run[:, None]) + s2 / 2
+        ) / np.sqrt(s2)
     upper = np.where(x > 0, (pmf * stats.norm.sf(z)).sum(axis=1), 1.0)
     lower = none + (pmf * stats.norm.cdf(z)).sum(axis=1)
     return _normal_score(upper, np.minimum(lower, 1.0))
@@ -339,7 +345,9 @@ def _noise(kind, x, mu, n, use, runs: Scores | None, log: bool) -> Noise:
         return Noise(kind, alpha=_alpha(x, mu, use))
     if kind == "sum":
         expected_runs = np.maximum(runs.expected, 1e-9)
-        return Noise(kind, alpha=runs.alpha, runs=expected_runs, sigma=_run_sigma(x, n, mu, expected_runs, use))
+        return Noise(
+            kind, alpha=runs.alpha, runs=expected_runs, sigma=_run_sigma(x, n, mu, expected_runs, use)
+        )
     if kind == "rate":
         return Noise(kind)
     noise = Noise(kind, log=log)
@@ -393,7 +401,13 @@ def seasonal_scores(
         runs = seasonal_scores(n, periods, window, "count", times=times)
     profile_prior = 2.0 if kind == "rate" else 0.0  # events are few: a rate's hourly profile is shrunk
     # counts and sums: the value of one run, the unit of their profiles' prior
-    unit = 1.0 if kind == "count" else float(x[observed].sum() / max(n[observed].sum(), 1.0)) if kind == "sum" else 0.0
+    unit = (
+        1.0
+        if kind == "count"
+        else float(x[observed].sum() / max(n[observed].sum(), 1.0))
+        if kind == "sum"
+        else 0.0
+    )
     winsorised = x + shift
     use = observed
     w = observed.astype(float)

@@ -83,7 +83,9 @@ def burn(budget: Budget, daily_cost: dict[date, float], as_of: date) -> BudgetBu
     month = as_of.replace(day=1)
     last_day = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     days = sorted(d for d in daily_cost if d <= as_of)
-    history = np.array([daily_cost.get(d, 0.0) for d in _all_days(days[0], as_of)] if days else [], dtype=float)
+    history = np.array(
+        [daily_cost.get(d, 0.0) for d in _all_days(days[0], as_of)] if days else [], dtype=float
+    )
     spent_by_day = {d: daily_cost.get(d, 0.0) for d in _all_days(month, as_of)}
     spend = float(sum(spent_by_day.values()))
     remaining = (last_day - as_of).days

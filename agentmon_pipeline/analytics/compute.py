@@ -77,7 +77,9 @@ def compute_anomalies(engine: AnalyticsEngine, days: int = 30, method: str = "se
     frame = pl.concat(frames) if frames else pl.DataFrame()
     if frame.height:
         frame = frame.filter(pl.col("value").is_finite() & pl.col("expected").is_finite())
-        frame = frame.with_columns(pl.lit(now).alias("detected_at")).sort("score", descending=True, nulls_last=True)
+        frame = frame.with_columns(pl.lit(now).alias("detected_at")).sort(
+            "score", descending=True, nulls_last=True
+        )
     return frame, readiness
 
 
@@ -101,9 +103,13 @@ def compute_budget_burn(engine: AnalyticsEngine, budgets: list[Budget]) -> Compu
     for budget in budgets:
         try:
             rows.append({**asdict(engine.budget_status(budget)), "computed_at": now})
-            readiness.append(Readiness("budget_burn", budget.agent_id, engine.complete_days(), 1, "complete days"))
+            readiness.append(
+                Readiness("budget_burn", budget.agent_id, engine.complete_days(), 1, "complete days")
+            )
         except NotEnoughHistory as wait:
-            readiness.append(Readiness("budget_burn", budget.agent_id, wait.has, wait.needs, wait.unit, str(wait)))
+            readiness.append(
+                Readiness("budget_burn", budget.agent_id, wait.has, wait.needs, wait.unit, str(wait))
+            )
     return (pl.DataFrame(rows) if rows else pl.DataFrame()), readiness
 
 
@@ -129,7 +135,11 @@ def compute_version_comparisons(engine: AnalyticsEngine) -> Computed:
             readiness.append(Readiness("version_comparisons", agent, int(has), int(needs), unit,
                                        f"{latest[agent].candidate_version}: {latest[agent].test}"))  # fmt: skip
             continue
-        reason = None if count >= 2 else f"version comparisons need 2 versions in production, agent {agent} has {count}"
+        reason = (
+            None
+            if count >= 2
+            else f"version comparisons need 2 versions in production, agent {agent} has {count}"
+        )
         readiness.append(Readiness("version_comparisons", agent, int(count), 2, "versions", reason))
     return frame, readiness
 

@@ -67,7 +67,9 @@ class AnalyticsEngine:
         all run metrics of a scope and window: on Spark each statement is a job of its own."""
         self.db = db
         self._edges: dict[str | None, tuple[datetime, datetime]] | None = {} if fixed else None
-        self._runs: dict[tuple, pl.DataFrame] = {}  # fixed: every run metric of a scope and window, in one query
+        self._runs: dict[
+            tuple, pl.DataFrame
+        ] = {}  # fixed: every run metric of a scope and window, in one query
 
     # --- the range of the data ------------------------------------------------------------
     def _runs_edge(self, edge: str, agent_id: str | None) -> datetime | None:
@@ -84,7 +86,9 @@ class AnalyticsEngine:
                    select null, true, min(started_at), max(started_at)
                    from marts.fct_agent_runs where not is_benchmark"""
             )
-            self._edges = {None if total else agent: (first, last) for agent, total, first, last in frame.iter_rows()}
+            self._edges = {
+                None if total else agent: (first, last) for agent, total, first, last in frame.iter_rows()
+            }
         first, last = self._edges.get(agent_id, (None, None))
         return first if edge == "min" else last
 
@@ -129,15 +133,23 @@ class AnalyticsEngine:
         )
         return frame["agent_id"].to_list()
 
-    def _window(self, start_time, end_time, days: int, agent_id: str | None = None) -> tuple[datetime, datetime]:
+    def _window(
+        self, start_time, end_time, days: int, agent_id: str | None = None
+    ) -> tuple[datetime, datetime]:
         """[start, end) of whole hours. Without an end, it ends with the complete hours (of the
         agent, with one: `complete_until`): the hour still filling is not judged."""
         if end_time is None:
             end = self.complete_until(agent_id=agent_id)
             if end is None:
-                raise UserError("no production runs in the warehouse yet: drop telemetry and run `agentmon run`")
+                raise UserError(
+                    "no production runs in the warehouse yet: drop telemetry and run `agentmon run`"
+                )
         else:
-            end = end_time if isinstance(end_time, datetime) else datetime.combine(end_time, datetime.min.time(), UTC)
+            end = (
+                end_time
+                if isinstance(end_time, datetime)
+                else datetime.combine(end_time, datetime.min.time(), UTC)
+            )
             end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         return (start_time or end - timedelta(days=days)), end
 
@@ -269,7 +281,9 @@ class AnalyticsEngine:
         return {"agent_id": agent_id, **stats}
 
     # --- forecasts, budgets, versions -------------------------------------------------------
-    def daily_series(self, metric: str, agent_id: str | None = None, end_time=None, whole: bool = True) -> pl.DataFrame:
+    def daily_series(
+        self, metric: str, agent_id: str | None = None, end_time=None, whole: bool = True
+    ) -> pl.DataFrame:
         """Complete UTC days of the metric, from the first whole day with data (`whole=False`: the
         day of the first run, part of it as it may be: money spent then is spent) to the last
         complete one."""
@@ -328,7 +342,9 @@ class AnalyticsEngine:
             series = self.daily_series("cost_usd", budget.agent_id, whole=False)
         except UserError:  # an agent with a budget and no runs yet: nothing spent
             series = pl.DataFrame({"bucket_start": [], "value": []})
-        daily = {row["bucket_start"].date(): float(row["value"] or 0.0) for row in series.iter_rows(named=True)}
+        daily = {
+            row["bucket_start"].date(): float(row["value"] or 0.0) for row in series.iter_rows(named=True)
+        }
         return burn(budget, daily, as_of)
 
     def compare_versions(self, agent_id: str | None = None) -> list[VersionComparison]:

@@ -71,13 +71,15 @@ def _every_bucket(engine, interval: str, source: str, columns: list[str]) -> str
             select bucket_start
             from {time_series(engine, first, "$end::timestamptz - interval '1 microsecond'", interval)}
         ), data as ({source})
-        select buckets.bucket_start, {', '.join(columns)}
+        select buckets.bucket_start, {", ".join(columns)}
         from buckets left join data using (bucket_start)
         order by 1
     """
 
 
-def run_series_sql(metrics: list[str], granularity: str, agent_id: str | None, version: str | None, engine) -> str:
+def run_series_sql(
+    metrics: list[str], granularity: str, agent_id: str | None, version: str | None, engine
+) -> str:
     """Several run metrics in one pass over marts.fct_agent_runs (parameters as
     `time_series_sql`): bucket_start, n, and per metric m the columns "m" (its value) and "k_m"
     (for rates: the runs counted, else 0)."""
@@ -108,12 +110,14 @@ def time_series_sql(metric: str, granularity: str, agent_id: str | None, version
                    from ({run_series_sql([metric], granularity, agent_id, version, engine)}) as runs
                    order by 1"""
     source = f"""
-            select {time_bucket(engine, interval, 'time')} as bucket_start,
+            select {time_bucket(engine, interval, "time")} as bucket_start,
                    avg(value)::double precision as value, count(*) as n, null::bigint as k
             from marts.fct_metrics
             where name = $metric and time >= $start and time < $end {_filters(agent_id, version)}
             group by 1"""
-    return _every_bucket(engine, interval, source, ["data.value", "coalesce(data.n, 0) as n", "coalesce(data.k, 0) as k"])
+    return _every_bucket(
+        engine, interval, source, ["data.value", "coalesce(data.n, 0) as n", "coalesce(data.k, 0) as k"]
+    )
 
 
 def series_params(start_time: datetime, end_time: datetime, metric: str | None, agent_id: str | None,

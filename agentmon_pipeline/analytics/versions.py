@@ -76,6 +76,8 @@ def look_days(days_live: int, closed: bool) -> int:
     if closed and days_live >= 2:
         return days_live
     return LOOK_DAYS[0] if days_live >= LOOK_DAYS[0] else 0
+
+
 METRICS = ("success_rate", "typical_duration_ms", "p95_duration_ms", "cost_per_run_usd")
 
 
@@ -219,7 +221,12 @@ def day_test(base: np.ndarray, cand: np.ndarray, residuals: np.ndarray, df: int,
     # change of every day, which the comparison is for, is not one day's)
     values, side = np.r_[base, cand], np.r_[np.zeros(base.size, bool), np.ones(cand.size, bool)]
     days = [(i,) for i in range(offsets.size)]
-    days += [(i, j) for i in range(offsets.size) for j in range(i + 1, offsets.size) if offsets[j] - offsets[i] == 1]
+    days += [
+        (i, j)
+        for i in range(offsets.size)
+        for j in range(i + 1, offsets.size)
+        if offsets[j] - offsets[i] == 1
+    ]
     for day in days:
         keep = everything.copy()
         keep[list(day)] = False
@@ -260,7 +267,10 @@ def switches(runs, deployments=None) -> list[tuple[str, str, object]]:
             pl.col("agent_version").is_not_null()
         )
         firsts = pl.concat(
-            [deployed.cast(firsts.schema), firsts.join(deployed, on=["agent_id", "agent_version"], how="anti")]
+            [
+                deployed.cast(firsts.schema),
+                firsts.join(deployed, on=["agent_id", "agent_version"], how="anti"),
+            ]
         )
     out = []
     for (agent_id,), rows in firsts.sort("agent_id", "deployed_at").group_by("agent_id", maintain_order=True):
@@ -289,7 +299,9 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
         for i in range(1, len(timeline)):
             (previous, previous_at), (current, switch) = timeline[i - 1], timeline[i]
             until = timeline[i + 1][1] if i + 1 < len(timeline) else None
-            cand_all = agent_runs.filter((pl.col("agent_version") == current) & (pl.col("started_at") >= switch))
+            cand_all = agent_runs.filter(
+                (pl.col("agent_version") == current) & (pl.col("started_at") >= switch)
+            )
             if until is not None:
                 cand_all = cand_all.filter(pl.col("started_at") < until)
             if cand_all.height == 0:
@@ -298,8 +310,12 @@ def compare_versions(runs, deployments=None) -> list[VersionComparison]:
             d = look_days(live // DAY, closed=until is not None)
             # whole days only: not the part-day of the agent's first runs
             whole = min(HISTORY_DAYS, (switch - agent_runs["started_at"].min()) // DAY)
-            before = agent_runs.filter(pl.col("started_at").is_between(switch - whole * DAY, switch, closed="left"))
-            base = before.filter((pl.col("agent_version") == previous) & (pl.col("started_at") >= previous_at))
+            before = agent_runs.filter(
+                pl.col("started_at").is_between(switch - whole * DAY, switch, closed="left")
+            )
+            base = before.filter(
+                (pl.col("agent_version") == previous) & (pl.col("started_at") >= previous_at)
+            )
             cand = cand_all.filter(pl.col("started_at") < switch + d * DAY)
             common = {"agent_id": agent_id, "baseline_version": previous, "candidate_version": current,
                       "switched_at": switch, "window_hours": 24.0 * d, "n_baseline": base.height,
@@ -344,7 +360,9 @@ def _compare(common: dict, metric: str, past, after, previous: str, d: int, swit
     if metric == "cost_per_run_usd" and min(mine["priced"].sum(), after["priced"].sum()) < MIN_RUNS:
         return _waiting(common, f"too few priced runs (needs {MIN_RUNS} each side)", metrics=[metric])[0]
     residuals, df = within_version(past, metric)
-    result = day_test(base, cand, residuals, df, ALPHA / LOOKS, mine["day"].to_numpy(), after["day"].to_numpy())
+    result = day_test(
+        base, cand, residuals, df, ALPHA / LOOKS, mine["day"].to_numpy(), after["day"].to_numpy()
+    )
     half = sps.t.ppf(0.975, result.df) * result.se
     ratio = metric != "success_rate"
     scale = np.expm1 if ratio else (lambda x: x)

@@ -123,7 +123,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from agentmon_pipeline.app.runner import run_pipeline
 
     runstate.forget(s)
-    print(f"agentmon backfill: {first} to {last} ({(last - first).days + 1} day(s)): their new files, their rows of the marts")
+    print(
+        f"agentmon backfill: {first} to {last} ({(last - first).days + 1} day(s)): their new files, their rows of the marts"
+    )
     summary = run_pipeline(verbose=args.verbose, benchmarks=False, days=(first, last))
     print(summary.render(s, "agentmon backfill"))
     return 0 if summary.success else 1
@@ -298,7 +300,9 @@ def cmd_eval_power(args: argparse.Namespace) -> int:
     if args.metric is not None:
         raise UserError("--metric picks a metric of a suite: give the suite")
     if (args.cases is None) != (args.baseline_rate is None):
-        given, missing = ("--cases", "--baseline-rate") if args.baseline_rate is None else ("--baseline-rate", "--cases")
+        given, missing = (
+            ("--cases", "--baseline-rate") if args.baseline_rate is None else ("--baseline-rate", "--cases")
+        )
         raise UserError(f"{given} needs {missing} too (e.g. --cases 400 --baseline-rate 0.5 --effect 0.1)")
     if args.cases is None:
         raise UserError("give a suite (agentmon eval power SUITE) or a pass rate to plan for: --cases N "
@@ -322,7 +326,10 @@ def cmd_eval_power(args: argparse.Namespace) -> int:
         if args.effect is not None:
             design = stats.pass_rate_design(rate, args.effect, repeats, spread)
             needed = design.cases_needed(args.effect, level)
-            row += [f"{design.power(args.effect, args.cases, level):.2f}", "more than 1e9" if needed is None else str(needed)]
+            row += [
+                f"{design.power(args.effect, args.cases, level):.2f}",
+                "more than 1e9" if needed is None else str(needed),
+            ]
         table.append(tuple(row))
     _table(table)
     print("\nMDE = (t_{1-alpha/2} + t_{0.8}) x SE of the mean per-case difference, with SE^2 = (p(1-p) + q(1-q) "
@@ -393,7 +400,9 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     table += [(r["alert_id"], r["state"], r["severity"], f"{r['fire_count']}x", f"{r['last_seen_at']:%Y-%m-%d %H:%M}",
                f"{r['rule']}: {r['message']}") for r in rows]  # fmt: skip
     _table(table)
-    print("\n(seen: how many evaluations found the condition holding; agentmon alerts ack ALERT --by NAME stops an escalation)")
+    print(
+        "\n(seen: how many evaluations found the condition holding; agentmon alerts ack ALERT --by NAME stops an escalation)"
+    )
     return 0
 
 
@@ -499,7 +508,9 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
     if unregistered:
         print(f"\n{len(unregistered)} version(s) running in production but not registered:")
         for row in unregistered:
-            print(f"  {row['agent_id']} {row['agent_version']}  ({row['production_runs']} runs, last {_fmt_time(row['last_seen_at'])})")
+            print(
+                f"  {row['agent_id']} {row['agent_version']}  ({row['production_runs']} runs, last {_fmt_time(row['last_seen_at'])})"
+            )
     return 0
 
 
@@ -560,7 +571,9 @@ def cmd_registry_register(args: argparse.Namespace) -> int:
     config = _config_arg(args.config)
     with connect(settings()) as con:
         registry = AgentRegistry(con, actor=args.by)
-        changes = registry.register_agent(args.agent_id, args.name, args.description, args.owner, args.capability)
+        changes = registry.register_agent(
+            args.agent_id, args.name, args.description, args.owner, args.capability
+        )
         if args.version:
             changes += registry.register_version(args.agent_id, args.version, config, args.version_description,
                                                  activate=args.activate, at=args.at)  # fmt: skip
@@ -575,7 +588,9 @@ def cmd_registry_activate(args: argparse.Namespace) -> int:
     from agentmon_pipeline.storage import connect
 
     with connect(settings()) as con:
-        changes = AgentRegistry(con, actor=args.by).activate(args.agent_id, args.version, at=args.at, note=args.note)
+        changes = AgentRegistry(con, actor=args.by).activate(
+            args.agent_id, args.version, at=args.at, note=args.note
+        )
     _print_changes(changes, f"{args.agent_id} {args.version} is already the active version")
     return 0
 
@@ -597,7 +612,9 @@ def cmd_registry_sync(args: argparse.Namespace) -> int:
     s = settings()
     path = args.file or s.agents_file
     if path is None:
-        raise UserError("no agents file: pass one, set AGENTMON_AGENTS_FILE, or put agents.yaml in $AGENTMON_HOME or the working directory")
+        raise UserError(
+            "no agents file: pass one, set AGENTMON_AGENTS_FILE, or put agents.yaml in $AGENTMON_HOME or the working directory"
+        )
     with connect(s) as con:
         changes = sync_agents_file(AgentRegistry(con, actor=args.by), Path(path))
     _print_changes(changes, f"the registry already matches {path}")
@@ -628,7 +645,9 @@ def cmd_db_init(args: argparse.Namespace) -> int:
     with connect(url, ssl) as con:
         before = schema_version(con)
         after = migrate(con)
-        print(f"schema version {after}" + (f" (migrated from {before})" if before != after else " (up to date)"))
+        print(
+            f"schema version {after}" + (f" (migrated from {before})" if before != after else " (up to date)")
+        )
         if not args.roles:
             return 0
         for line in init_roles(con, Roles(args.writer, args.reader)):
@@ -691,15 +710,23 @@ def build_parser() -> argparse.ArgumentParser:
         "backfill", help="load and rebuild past days (UTC) again: their new files, their rows of the marts"
     )
     backfill.add_argument("--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD")
-    backfill.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD (included)")
-    backfill.add_argument("--verbose", "-v", action="store_true", help="also print Dagster's and dbt's own logs")
+    backfill.add_argument(
+        "--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD (included)"
+    )
+    backfill.add_argument(
+        "--verbose", "-v", action="store_true", help="also print Dagster's and dbt's own logs"
+    )
     backfill.set_defaults(func=cmd_backfill)
     status = sub.add_parser("status", help="what is in the warehouse: files, spans, quarantine, runs")
     status.set_defaults(func=cmd_status)
 
     evals = sub.add_parser("eval", help="benchmark agent versions: list, run and compare suites")
-    eval_sub = evals.add_subparsers(dest="eval_command", metavar="command", required=True, parser_class=_Parser)
-    eval_sub.add_parser("list", help="the suites of this home ($AGENTMON_HOME/suites, or AGENTMON_SUITES_DIR)").set_defaults(func=cmd_eval_list)
+    eval_sub = evals.add_subparsers(
+        dest="eval_command", metavar="command", required=True, parser_class=_Parser
+    )
+    eval_sub.add_parser(
+        "list", help="the suites of this home ($AGENTMON_HOME/suites, or AGENTMON_SUITES_DIR)"
+    ).set_defaults(func=cmd_eval_list)
     suite_help = "a suite name of this home's suites folder, or the path of a suite file"
     formats = ("table", "json", "csv")
     run_eval = eval_sub.add_parser("run", help="run a suite, store its results and verdicts")
@@ -721,7 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
     power = eval_sub.add_parser(
         "power", help="what a suite can detect at 80% power, and the cases needed for an effect"
     )
-    power.add_argument("suite", nargs="?", help=suite_help + " (its latest stored run); or give --cases and --baseline-rate")
+    power.add_argument(
+        "suite", nargs="?", help=suite_help + " (its latest stored run); or give --cases and --baseline-rate"
+    )
     power.add_argument("--effect", type=_positive_number,
                        help="the change to plan for, in the metric's units (0.05: 5 points of a rate; 0.1: +10%% "
                             "latency); default: the suite's min_effect / min_relative_change")  # fmt: skip
@@ -729,10 +758,15 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--metric", help="only this metric (or evaluator) of the suite")
     power.add_argument("--cases", type=_cases, help="without a suite: the number of cases")
     power.add_argument("--baseline-rate", type=_share, help="without a suite: the baseline's pass rate")
-    power.add_argument("--difficulty-sd", type=_non_negative,
-                       help="without a suite: spread of the per-case pass rates (default 0, the safe side)")
+    power.add_argument(
+        "--difficulty-sd",
+        type=_non_negative,
+        help="without a suite: spread of the per-case pass rates (default 0, the safe side)",
+    )
     power.add_argument("--alpha", type=_share, help="without a suite: two-sided alpha (default 0.05)")
-    power.add_argument("--metrics", type=_positive, help="without a suite: metrics judged together (Holm; default 1)")
+    power.add_argument(
+        "--metrics", type=_positive, help="without a suite: metrics judged together (Holm; default 1)"
+    )
     power.set_defaults(func=cmd_eval_power)
 
     prune = sub.add_parser("prune", help="delete raw and per-call detail older than the retention window")
@@ -749,12 +783,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     alerts = sub.add_parser("alerts", help="alert rules: evaluate them, list, acknowledge and resolve alerts")
-    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="command", required=True, parser_class=_Parser)
+    alerts_sub = alerts.add_subparsers(
+        dest="alerts_command", metavar="command", required=True, parser_class=_Parser
+    )
     alerts_sub.add_parser("evaluate", help="evaluate the rules now and send what is due").set_defaults(
         func=cmd_alerts_evaluate
     )
     listing = alerts_sub.add_parser("list", help="the latest alerts")
-    listing.add_argument("--state", choices=("firing", "acknowledged", "resolved"), help="only alerts in this state")
+    listing.add_argument(
+        "--state", choices=("firing", "acknowledged", "resolved"), help="only alerts in this state"
+    )
     listing.add_argument("--format", choices=("table", "json"), default="table", help="default table")
     listing.add_argument("--limit", type=_positive, default=50, help="the latest N (default 50)")
     listing.set_defaults(func=cmd_alerts_list)
@@ -768,24 +806,35 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--by")
     res.set_defaults(func=cmd_alerts_resolve)
 
-    snap = sub.add_parser("reports-snapshot", help="copy the reports snapshot where the Evidence project reads it")
+    snap = sub.add_parser(
+        "reports-snapshot", help="copy the reports snapshot where the Evidence project reads it"
+    )
     snap.add_argument("--out", type=Path, required=True, help="e.g. reports/sources/agentmon/agentmon.duckdb")
     snap.set_defaults(func=cmd_reports_snapshot)
 
     db = sub.add_parser("db", help="the warehouse: PostgreSQL schemas and roles")
     db_sub = db.add_subparsers(dest="db_command", metavar="command", required=True, parser_class=_Parser)
     db_init = db_sub.add_parser(
-        "init", help="create or migrate the PostgreSQL schemas and tables; --roles: a writer and a read-only role"
+        "init",
+        help="create or migrate the PostgreSQL schemas and tables; --roles: a writer and a read-only role",
     )
-    db_init.add_argument("--roles", action="store_true", help="create agentmon_writer and agentmon_reader (marts only)")
+    db_init.add_argument(
+        "--roles", action="store_true", help="create agentmon_writer and agentmon_reader (marts only)"
+    )
     db_init.add_argument("--url", help="default: MONITORING_DB_URL (postgresql://...)")
     db_init.add_argument("--writer", default="agentmon_writer")
     db_init.add_argument("--reader", default="agentmon_reader")
     db_init.set_defaults(func=cmd_db_init)
 
-    registry = sub.add_parser("registry", help="agents and versions: list, show, register, activate, roll back, sync")
-    reg_sub = registry.add_subparsers(dest="registry_command", metavar="command", required=True, parser_class=_Parser)
-    reg_list = reg_sub.add_parser("list", help="registered agents, and versions seen in telemetry but not registered")
+    registry = sub.add_parser(
+        "registry", help="agents and versions: list, show, register, activate, roll back, sync"
+    )
+    reg_sub = registry.add_subparsers(
+        dest="registry_command", metavar="command", required=True, parser_class=_Parser
+    )
+    reg_list = reg_sub.add_parser(
+        "list", help="registered agents, and versions seen in telemetry but not registered"
+    )
     reg_list.add_argument("--format", choices=("table", "json"), default="table")
     reg_list.set_defaults(func=cmd_registry_list)
     reg_show = reg_sub.add_parser("show", help="an agent: its fields, versions and history")
@@ -821,8 +870,12 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--by", **by)
     rb.set_defaults(func=cmd_registry_rollback)
     sync = reg_sub.add_parser("sync", help="bring the registry in line with agents.yaml")
-    sync.add_argument("file", nargs="?", type=Path,
-                      help="default: AGENTMON_AGENTS_FILE, else agents.yaml in $AGENTMON_HOME, else in the working directory")
+    sync.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="default: AGENTMON_AGENTS_FILE, else agents.yaml in $AGENTMON_HOME, else in the working directory",
+    )
     sync.add_argument("--by", **by)
     sync.set_defaults(func=cmd_registry_sync)
     _describe(parser)

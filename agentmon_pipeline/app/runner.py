@@ -73,7 +73,12 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
             if not parsed.success:
                 raise UserError(f"dbt cannot parse the project in {s.dbt_project_dir}: {parsed.exception}")
             (scratch / ".agentmon-warehouse").write_text(s.warehouse_label)
-            for name in ("partial_parse.msgpack", "semantic_manifest.json", ".agentmon-warehouse", "manifest.json"):
+            for name in (
+                "partial_parse.msgpack",
+                "semantic_manifest.json",
+                ".agentmon-warehouse",
+                "manifest.json",
+            ):
                 if (scratch / name).exists():
                     os.replace(scratch / name, target / name)
         finally:
@@ -133,7 +138,11 @@ class RunSummary:
         if self.suites_run or self.suites_current:
             lines.append(
                 f"  benchmark suites    {self.suites_run} run"
-                + (f", {len(self.suites_current)} unchanged since their last run (not rerun)" if self.suites_current else "")
+                + (
+                    f", {len(self.suites_current)} unchanged since their last run (not rerun)"
+                    if self.suites_current
+                    else ""
+                )
             )
         if self.waiting:
             lines.append(f"  waiting for history {', '.join(self.waiting)}  -> agentmon status says how much")
@@ -141,7 +150,9 @@ class RunSummary:
             f"  alerts firing       {self.alerts_open} ({self.notifications} notification(s) sent this run)"
         )
         if self.findings:
-            lines.append(f"  findings            {len(self.findings)} (recorded and shown in the UI; not failures)")
+            lines.append(
+                f"  findings            {len(self.findings)} (recorded and shown in the UI; not failures)"
+            )
             lines.extend(f"    {finding}" for finding in self.findings[:20])
         lines.append(f"  warehouse           {s.warehouse_label}")
         if self.log_file is not None:
@@ -257,13 +268,17 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
             from raw.ingested_files where load_id in ({loads})
             """
         ).fetchone()
-        summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined, summary.refused = map(int, row)
+        summary.files, summary.duplicates, summary.quarantined, summary.files_quarantined, summary.refused = (
+            map(int, row)
+        )
         summary.spans, summary.metrics, summary.events = (
             int(con.execute(f"select count(*) from {table} where load_id in ({loads})").fetchone()[0])
             for table in ("raw.spans", "raw.metrics", "raw.events")
         )
         # production runs: the benchmark suites' calls are in the marts too, flagged is_benchmark
-        summary.agent_runs = int(_scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs") or 0)
+        summary.agent_runs = int(
+            _scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs") or 0
+        )
         summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
@@ -367,10 +382,14 @@ def status_report() -> str:
         ).fetchone()
     if s.retention_days:
         retention = f"keeps {s.retention_days} days of detail (MONITORING_RETENTION_DAYS); " + (
-            f"last prune {pruned[0]:%Y-%m-%d %H:%M} UTC removed {pruned[1]} rows" if pruned[0] else "never pruned yet")
+            f"last prune {pruned[0]:%Y-%m-%d %H:%M} UTC removed {pruned[1]} rows"
+            if pruned[0]
+            else "never pruned yet"
+        )
     else:
         retention = "keeps everything (MONITORING_RETENTION_DAYS is not set)" + (
-            f"; last prune {pruned[0]:%Y-%m-%d %H:%M} UTC removed {pruned[1]} rows" if pruned[0] else "")
+            f"; last prune {pruned[0]:%Y-%m-%d %H:%M} UTC removed {pruned[1]} rows" if pruned[0] else ""
+        )
     out = [
         f"warehouse      {s.warehouse_label}",
         f"landing folder {s.landing_dir}",
@@ -390,7 +409,9 @@ def status_report() -> str:
         out.append("top quarantine reasons:")
         out += [f"  {n:>6}  {reason}" for reason, n in reasons[:5]]
         if len(reasons) > 5:
-            out.append(f"  and {len(reasons) - 5} more reason(s): select reason, count(*) from raw.quarantine group by 1")
+            out.append(
+                f"  and {len(reasons) - 5} more reason(s): select reason, count(*) from raw.quarantine group by 1"
+            )
     if waiting:
         out.append("analyses waiting for more history:")
         out += [f"  {line}" for line in waiting]
@@ -405,4 +426,7 @@ def waiting_analyses(con) -> list[str]:
         "select analysis, coalesce(agent_id, 'all agents'), has, needs, unit, reason from analytics.readiness "
         "where status = 'waiting' order by analysis, agent_id nulls first"
     ).fetchall()
-    return [f"{analysis:<20} {scope}: has {has} of the {needs} {unit} it needs" for analysis, scope, has, needs, unit, _ in rows]
+    return [
+        f"{analysis:<20} {scope}: has {has} of the {needs} {unit} it needs"
+        for analysis, scope, has, needs, unit, _ in rows
+    ]

@@ -36,7 +36,9 @@ WAREHOUSE_INPUTS = (
 
 def project_files(project_dir: Path, folders: tuple[str, ...] = ("models", "macros", "seeds")) -> list[Path]:
     """The files of the dbt project's `folders`, in a fixed order."""
-    return [path for folder in folders for path in sorted((project_dir / folder).rglob("*")) if path.is_file()]
+    return [
+        path for folder in folders for path in sorted((project_dir / folder).rglob("*")) if path.is_file()
+    ]
 
 
 def models_digest(project_dir: Path) -> str:
@@ -127,5 +129,9 @@ def forget(s: Settings) -> None:
 def remember(s: Settings, run_id: str) -> None:
     """A run succeeded: what it saw, for the next run to compare."""
     with connect(s, read_only=True) as con:
-        state = {"run_id": run_id, "finished_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}", "inputs": inputs(s, con)}
+        state = {
+            "run_id": run_id,
+            "finished_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+            "inputs": inputs(s, con),
+        }
     (s.home / STATE_FILE).write_text(json.dumps(state, indent=1))

@@ -52,7 +52,9 @@ class Progress:
                 log.debug("progress poll failed", exc_info=True)
 
     def _poll(self):
-        records = self.instance.all_logs(self.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_FAILURE})
+        records = self.instance.all_logs(
+            self.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_FAILURE}
+        )
         for record in records[self.seen :]:
             event = record.dagster_event
             stage = stage_of(event.step_key or "")
@@ -76,9 +78,9 @@ def _why(event) -> str:
     return f": {message[0].split('UserError: ', 1)[-1][:400]}" if message else ""
 
 
-
-
-def execute_job(s: Settings, verbose: bool, current: list[str], tags: dict[str, str] | None = None) -> RunSummary:
+def execute_job(
+    s: Settings, verbose: bool, current: list[str], tags: dict[str, str] | None = None
+) -> RunSummary:
     """Materialize every asset of agentmon_job once, in this process, on the persistent instance
     (the UI lists the run), leaving out the suites in `current`; what Dagster says of the run.
     `tags`: the run's (its daily partitions: `partitions.range_tags`)."""
@@ -150,7 +152,6 @@ def sensor_ticks(instance, name: str):
         if state.instigator_name == name:
             return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50)
     return []
-
 
 
 def last_run_seconds(dagster_home: Path) -> float | None:

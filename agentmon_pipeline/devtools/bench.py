@@ -195,9 +195,13 @@ def _known_fields_read(path: Path, db: Path, queue) -> None:
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute("set enable_progress_bar = false")
-    columns = ", ".join(f"'{f}': '{'JSON' if how in ('obj', 'text') else 'VARCHAR'}'" for f, how in FIELDS.items())
+    columns = ", ".join(
+        f"'{f}': '{'JSON' if how in ('obj', 'text') else 'VARCHAR'}'" for f, how in FIELDS.items()
+    )
     start = time.perf_counter()
-    con.execute(f"create table spans as select * from read_json('{path}', format = 'newline_delimited', columns = {{{columns}}})")
+    con.execute(
+        f"create table spans as select * from read_json('{path}', format = 'newline_delimited', columns = {{{columns}}})"
+    )
     con.close()
     queue.put(time.perf_counter() - start)
 
@@ -254,7 +258,9 @@ def _ingest_spark(path: Path, home: Path, queue) -> None:
 def _ingest_spark_small(home: Path, spark_reads: bool, queue) -> None:
     """Seconds per small file (50 spans) ingested into a Spark warehouse: parsed in this process
     (as a file smaller than Spark's block is) or, as if it were larger, read by Spark itself."""
-    os.environ.update(AGENTMON_HOME=str(home), MONITORING_DB_URL="spark://local[2]", MONITORING_SETTLE_SECONDS="0")
+    os.environ.update(
+        AGENTMON_HOME=str(home), MONITORING_DB_URL="spark://local[2]", MONITORING_SETTLE_SECONDS="0"
+    )
     from agentmon_pipeline.ingest import spark_reader
 
     spark_reader.reads_itself = lambda con, size: spark_reads
@@ -297,7 +303,11 @@ def _copy_postgres(path: Path, url: str, queue) -> None:
     pg = postgres.connect(url)
     pg.execute("create table bench_lines (line text)")
     start = time.perf_counter()
-    with pg.cursor() as cur, cur.copy("copy bench_lines from stdin (format text)") as copy, open(path, "rb") as f:
+    with (
+        pg.cursor() as cur,
+        cur.copy("copy bench_lines from stdin (format text)") as copy,
+        open(path, "rb") as f,
+    ):
         while chunk := f.read(1 << 20):
             copy.write(chunk.replace(b"\\", b"\\\\"))  # text format: a backslash escapes
     pg.close()
@@ -325,7 +335,9 @@ def bench_postgres(data: Path, root: Path) -> None:
         duck = _in_child(_ours, data, root / "ours.duckdb")
         print(f"postgresql COPY of the lines      : {times['copy'][0]:6.2f} s wall")
         print(f"agentmon ingest_file -> duckdb    : {duck[0]:6.2f} s wall")
-        print(f"agentmon ingest_file -> postgresql: {times['ingest'][0]:6.2f} s wall  peak {times['ingest'][2]:5.0f} MB")
+        print(
+            f"agentmon ingest_file -> postgresql: {times['ingest'][0]:6.2f} s wall  peak {times['ingest'][2]:5.0f} MB"
+        )
         print(f"ratio to duckdb                   : {times['ingest'][0] / duck[0]:6.2f} wall")
         print(f"ratio to postgresql's own COPY    : {times['ingest'][0] / times['copy'][0]:6.2f} wall")
         row(f"ingest {SPANS:,} native spans into PostgreSQL vs PostgreSQL's own `COPY` of the lines (`bench postgres`)",
@@ -377,6 +389,7 @@ def _agentmon_run(home: Path, *args: str, command: str = "run", url: str | None 
 
 # The UI path: a real `dagster dev` (webserver, daemon, code server), as `make ui` starts it --------
 
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -398,7 +411,12 @@ class DagsterDev:
 
     def __init__(self, home: Path, log: Path):
         self.port = _free_port()
-        env = {**os.environ, "AGENTMON_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "AGENTMON_HOME": str(home),
+            "DAGSTER_HOME": str(home / "dagster"),
+            "DO_NOT_TRACK": "1",
+        }
         self.log = log.open("w")
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
@@ -447,7 +465,9 @@ def bench_ui(drops: int = 2) -> None:
         home = Path(tmp) / "home"
         os.environ["AGENTMON_HOME"] = str(home)
         s = settings()
-        generate_demo(s.landing_dir, days=30, agents=6, seed=7, end=datetime.now(UTC))  # what `make demo` writes
+        generate_demo(
+            s.landing_dir, days=30, agents=6, seed=7, end=datetime.now(UTC)
+        )  # what `make demo` writes
         mark_demo_home(s)
         _agentmon_run(home)
         print(f"UI path: a demo home of {sum(1 for _ in s.landing_dir.iterdir())} files, settle time "
@@ -456,7 +476,9 @@ def bench_ui(drops: int = 2) -> None:
         def in_marts(trace: str) -> bool:
             try:
                 with connect(s, read_only=True, timeout=0.2) as con:
-                    found = con.execute("select count(*) from marts.fct_llm_calls where trace_id = ?", [trace])
+                    found = con.execute(
+                        "select count(*) from marts.fct_llm_calls where trace_id = ?", [trace]
+                    )
                     return found.fetchone()[0] > 0
             except WarehouseBusy:
                 return False
@@ -475,10 +497,16 @@ def bench_ui(drops: int = 2) -> None:
                               "model": "gpt-4o-mini", "input_tokens": 100, "output_tokens": 20,
                               "start_time": datetime.now(UTC).isoformat(), "duration_ms": 800}]  # fmt: skip
                     started = time.monotonic()
-                    (s.landing_dir / f"{trace}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-                    wait_for(lambda trace=trace: in_marts(trace), 600, "the dropped file in the marts", every=0.5)
+                    (s.landing_dir / f"{trace}.jsonl").write_text(
+                        "".join(json.dumps(x) + "\n" for x in lines)
+                    )
+                    wait_for(
+                        lambda trace=trace: in_marts(trace), 600, "the dropped file in the marts", every=0.5
+                    )
                     times.append(time.monotonic() - started)
-                    runs.append(wait_for(lambda: last_run_seconds(s.dagster_home), 600, "the run to end", every=1))
+                    runs.append(
+                        wait_for(lambda: last_run_seconds(s.dagster_home), 600, "the run to end", every=1)
+                    )
             finally:
                 ui.stop()
                 os.environ.pop("AGENTMON_EXECUTOR", None)
@@ -570,7 +598,9 @@ def bench_ui_backfill() -> None:
         finally:
             ui.stop()
         same = same_marts(day_marts(s.warehouse_path), before)
-        print(f"UI backfill of 3 days (raw/* and the marts): {status} in {seconds:.0f} s; marts as before: {same}")
+        print(
+            f"UI backfill of 3 days (raw/* and the marts): {status} in {seconds:.0f} s; marts as before: {same}"
+        )
         row("a backfill of 3 days of raw/* and the marts launched as the UI launches it, on a 5-day demo home "
             "(`bench ui-backfill`)", f"{seconds:.0f} s, {status.lower()}, marts {'equal' if same else 'DIFFERENT'}")  # fmt: skip
         if status != "COMPLETED_SUCCESS" or not same:
@@ -622,8 +652,11 @@ def print_sdk_bench() -> None:
     print(f"  overhead                           : {r['overhead'] / 1000:6.2f} us   (goal <= 5 us)")
     print(f"  trace() span, enter and exit       : {r['span'] / 1000:6.2f} us median")
     print(f"  records written {r['lines']:,}, dropped {r['dropped']}")
-    row("telemetry SDK: `record_llm_call` vs a no-op call with the same signature, files written in the background",
-        f"+{r['overhead'] / 1000:.1f} µs ({r['recorded'] / 1000:.1f} µs vs {r['noop'] / 1000:.2f} µs, median)", "≤ 5 µs")
+    row(
+        "telemetry SDK: `record_llm_call` vs a no-op call with the same signature, files written in the background",
+        f"+{r['overhead'] / 1000:.1f} µs ({r['recorded'] / 1000:.1f} µs vs {r['noop'] / 1000:.2f} µs, median)",
+        "≤ 5 µs",
+    )
     row("telemetry SDK: a `trace()` span, enter and exit", f"{r['span'] / 1000:.1f} µs (median)")
 
 
@@ -648,7 +681,11 @@ def bench_ingest(root: Path, data: Path) -> None:
     wall, cpu, peak = _compare(refs, ours)
     row(f"ingest {SPANS:,} native spans ({size_mb:.0f} MB) vs DuckDB's `read_json` of the same file into a table",
         f"{wall:.2f}× wall, {cpu:.2f}× CPU (best of three)", "≤ 1.5×")  # fmt: skip
-    row(f"peak memory of that ingest (MONITORING_INGEST_MEMORY={ingest_setting()})", f"{peak / 1024:.2f} GB", "≤ 2 GB")
+    row(
+        f"peak memory of that ingest (MONITORING_INGEST_MEMORY={ingest_setting()})",
+        f"{peak / 1024:.2f} GB",
+        "≤ 2 GB",
+    )
     phases = _in_child(_phases, data, root / "ours.duckdb")
     known = _in_child(_known_fields_read, data, root / "ref.duckdb")
     print("where the time goes   : " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
@@ -666,7 +703,11 @@ def bench_ingest(root: Path, data: Path) -> None:
     wall, cpu, peak = _compare(refs, ours)
     row(f"ingest {SPANS:,} spans as OTLP JSON ({otlp_mb:.0f} MB) vs DuckDB's `read_json` of it",
         f"{wall:.2f}× wall, {cpu:.2f}× CPU ({ours[0][0]:.0f} s)", "≤ 2×")  # fmt: skip
-    row(f"peak memory of that ingest (MONITORING_INGEST_MEMORY={ingest_setting()})", f"{peak / 1024:.2f} GB", "≤ 2 GB")
+    row(
+        f"peak memory of that ingest (MONITORING_INGEST_MEMORY={ingest_setting()})",
+        f"{peak / 1024:.2f} GB",
+        "≤ 2 GB",
+    )
     otlp_data.unlink()
 
 
@@ -730,26 +771,42 @@ def main() -> None:
         bench_spark(data, root, duckdb_run=full)
         data.unlink()
         print(f"agentmon run, drop to marts through Dagster : {full:6.1f} s  (goal <= 30 s)")
-        row("`agentmon run` on the native file in a new home, drop to marts through Dagster", f"{full:.0f} s", "≤ 30 s")
+        row(
+            "`agentmon run` on the native file in a new home, drop to marts through Dagster",
+            f"{full:.0f} s",
+            "≤ 30 s",
+        )
         write_spans(home / "landing" / "more.jsonl", SPANS // 100, offset=SPANS)
         os.utime(home / "landing" / "more.jsonl", (time.time() - 60, time.time() - 60))
         incremental = _agentmon_run(home)
         print(
             f"incremental run after +1% spans             : {incremental:6.1f} s  = {incremental / full:.0%} of the full run (goal <= 10%)"
         )
-        row("incremental run after 1% more spans", f"{incremental:.0f} s ({incremental / full:.0%} of the full run)", "≤ 10%")
+        row(
+            "incremental run after 1% more spans",
+            f"{incremental:.0f} s ({incremental / full:.0%} of the full run)",
+            "≤ 10%",
+        )
         idle = _agentmon_run(home)
         print(f"run with nothing new, answered from the ledger : {idle:6.1f} s  (goal <= 3 s)")
-        row("`agentmon run` with nothing new (answered from the ledger, no Dagster or dbt)", f"{idle:.1f} s", "≤ 3 s")
+        row(
+            "`agentmon run` with nothing new (answered from the ledger, no Dagster or dbt)",
+            f"{idle:.1f} s",
+            "≤ 3 s",
+        )
         forced = _agentmon_run(home, "--force")
         print(f"run --force with nothing new (a run's fixed cost): {forced:6.1f} s")
-        row("`agentmon run --force` with nothing new (what a run costs when it has nothing to do)", f"{forced:.0f} s")
+        row(
+            "`agentmon run --force` with nothing new (what a run costs when it has nothing to do)",
+            f"{forced:.0f} s",
+        )
         bench_backfill(home, full)
 
 
 def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None:
     """`agentmon run` of the same native file in a new home on Spark local mode (spark://local[2])
     and on DuckDB: the same pipeline, on one machine here; where a cluster exists, its master's URL."""
+
     def new_home(name: str) -> Path:
         home = root / f"home-{name}"
         (home / "landing").mkdir(parents=True)
@@ -759,7 +816,9 @@ def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None
     duck_ingest = _in_child(_ours, data, root / "ingest-reference.duckdb")[0]
     spark_ingest = _in_child(_ingest_spark, data, root / "home-spark-ingest")[0]
     print(f"ingest_file, {SPANS:,} spans, DuckDB           : {duck_ingest:6.1f} s")
-    print(f"ingest_file, {SPANS:,} spans, Spark local[2]   : {spark_ingest:6.1f} s  = {spark_ingest / duck_ingest:.1f}x")
+    print(
+        f"ingest_file, {SPANS:,} spans, Spark local[2]   : {spark_ingest:6.1f} s  = {spark_ingest / duck_ingest:.1f}x"
+    )
     row(f"`ingest_file` of {SPANS:,} native spans into Spark local mode (Spark's reader, parsed by its executors) "
         "vs into DuckDB (`bench spark`)", f"{spark_ingest:.0f} s vs {duck_ingest:.0f} s ({spark_ingest / duck_ingest:.1f}×)")  # fmt: skip
     driver = _in_child(_ingest_spark_small, root / "home-spark-small-driver", False)[0]
@@ -772,7 +831,9 @@ def bench_spark(data: Path, root: Path, duckdb_run: float | None = None) -> None
         duckdb_run = _agentmon_run(new_home("duckdb"))
     spark_run = _agentmon_run(new_home("spark"), url="spark://local[2]")
     print(f"agentmon run, {SPANS:,} spans, DuckDB           : {duckdb_run:6.1f} s")
-    print(f"agentmon run, {SPANS:,} spans, Spark local[2]   : {spark_run:6.1f} s  = {spark_run / duckdb_run:.1f}x")
+    print(
+        f"agentmon run, {SPANS:,} spans, Spark local[2]   : {spark_run:6.1f} s  = {spark_run / duckdb_run:.1f}x"
+    )
     row(f"`agentmon run` of {SPANS:,} native spans on Spark local mode (2 cores, 2 GB) vs on DuckDB (`bench spark`)",
         f"{spark_run:.0f} s vs {duckdb_run:.0f} s ({spark_run / duckdb_run:.1f}×)")  # fmt: skip
 
@@ -781,7 +842,9 @@ def bench_backfill(home: Path, full: float) -> None:
     """`agentmon backfill` of 3 of the 30 days of the native file's home: nothing new to load, those
     days' rows of the marts rebuilt (their traces, metrics, events, daily aggregates)."""
     backfill = _agentmon_run(home, "--from", "2026-11-10", "--to", "2026-11-12", command="backfill")
-    print(f"backfill of 3 of the 30 days                  : {backfill:6.1f} s  = {backfill / full:.0%} of the full run")
+    print(
+        f"backfill of 3 of the 30 days                  : {backfill:6.1f} s  = {backfill / full:.0%} of the full run"
+    )
     row("`agentmon backfill` of 3 of the file's 30 days (their rows of the marts rebuilt)",
         f"{backfill:.0f} s ({backfill / full:.0%} of the full run)")  # fmt: skip
 

@@ -68,11 +68,14 @@ def load_comparisons(con: duckdb.DuckDBPyConnection, suite: str, run_id: str) ->
     """The verdicts save_comparisons stored for the suite's run `run_id` (none if another run's are)."""
     names = [f.name for f in fields(MetricComparison) if f.name != "design"]
     rows = con.execute(
-        f"select {', '.join(names)} from analytics.eval_regressions where suite = ? and run_id = ?", [suite, run_id]
+        f"select {', '.join(names)} from analytics.eval_regressions where suite = ? and run_id = ?",
+        [suite, run_id],
     ).fetchall()
     floats = {f.name for f in fields(MetricComparison) if f.type in ("float", float)}
     return [
-        MetricComparison(**{k: (math.nan if v is None and k in floats else v) for k, v in zip(names, row, strict=True)})
+        MetricComparison(
+            **{k: (math.nan if v is None and k in floats else v) for k, v in zip(names, row, strict=True)}
+        )
         for row in rows
     ]
 

@@ -100,7 +100,9 @@ def fingerprint(suite: Suite) -> str:
     for path in files:
         if path is not None and Path(path).is_file():
             digest.update(str(Path(path).name).encode() + b"\0" + Path(path).read_bytes())
-    digest.update(json.dumps([[c.id, c.input, c.expected] for c in suite.cases], sort_keys=True, default=str).encode())
+    digest.update(
+        json.dumps([[c.id, c.input, c.expected] for c in suite.cases], sort_keys=True, default=str).encode()
+    )
     digest.update(json.dumps(suite.versions).encode())
     return digest.hexdigest()
 
@@ -115,7 +117,10 @@ def _agent_sources(agent: str | Callable[..., Any] | None, suite_path: Path | No
         return [Path(source)] if source else []
     module = agent.split(":", 1)[0]
     if suite_path is not None:
-        for beside in (suite_path.parent / f"{module.replace('.', '/')}.py", suite_path.parent / module.replace(".", "/") / "__init__.py"):
+        for beside in (
+            suite_path.parent / f"{module.replace('.', '/')}.py",
+            suite_path.parent / module.replace(".", "/") / "__init__.py",
+        ):
             if beside.is_file():
                 return [beside]
     try:
@@ -324,7 +329,9 @@ def load_cases(path: Path) -> list[Case]:
             raise UserError(f"{path} line {number}: `tags` must be a list and `metadata` an object")
         cluster = row.get("cluster")
         if cluster is not None and (isinstance(cluster, bool) or not isinstance(cluster, str | int)):
-            raise UserError(f"{path} line {number}: `cluster` must be a string or a whole number, got {cluster!r}")
+            raise UserError(
+                f"{path} line {number}: `cluster` must be a string or a whole number, got {cluster!r}"
+            )
         cases.append(Case(case_id, row["input"], row.get("expected"), [str(t) for t in tags], metadata,
                           None if cluster is None else str(cluster)))  # fmt: skip
     if not cases:

@@ -115,7 +115,9 @@ class LandingScan:
     def hashes(self) -> dict[str, list]:
         """The new files' hashes as the run's ingest takes them (path -> [size, mtime_ns, sha256]):
         what the sensor hashed is not hashed again."""
-        return {str(item.path): [item.size, item.mtime_ns, item.sha256] for item in self.new if not item.refused}
+        return {
+            str(item.path): [item.size, item.mtime_ns, item.sha256] for item in self.new if not item.refused
+        }
 
     @property
     def run_key(self) -> str:
@@ -136,7 +138,9 @@ class Ledger:
         return cls(frozenset((p, b, m) for p, b, m, _ in rows), frozenset(sha for *_, sha in rows))
 
 
-def scan_landing(landing: Path, cursor: dict, settle_seconds: float, ledger: Ledger | None = None) -> LandingScan:
+def scan_landing(
+    landing: Path, cursor: dict, settle_seconds: float, ledger: Ledger | None = None
+) -> LandingScan:
     """Settled files whose content the warehouse has not loaded (by any command), nor this scan seen.
 
     The cursor is a cache, not the truth: it keeps each listed file's (size, mtime, sha256) so a
@@ -155,7 +159,11 @@ def scan_landing(landing: Path, cursor: dict, settle_seconds: float, ledger: Led
             scan.new.append(NewContent(item.path, f"refused:{item.path}:{item.mtime_ns}", refused=True))
             continue
         entry = cached.get(key)
-        sha = entry[2] if entry and entry[:2] == [item.size, item.mtime_ns] and entry[2] else sha256_of(item.path)
+        sha = (
+            entry[2]
+            if entry and entry[:2] == [item.size, item.mtime_ns] and entry[2]
+            else sha256_of(item.path)
+        )
         listed[key] = [item.size, item.mtime_ns, sha]
         if sha in ledger.shas or sha in seen:
             continue  # the same bytes were loaded under another name: nothing to load

@@ -36,7 +36,9 @@ def ingest_memory() -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", text, re.IGNORECASE)
     size = int(float(match.group(1)) * UNITS[(match.group(2) or "").lower()]) if match else 0
     if size < 128 * 1000**2:
-        raise UserError(f"MONITORING_INGEST_MEMORY={text!r}: expected a size of at least 128MB, such as 512MB or 2GB")
+        raise UserError(
+            f"MONITORING_INGEST_MEMORY={text!r}: expected a size of at least 128MB, such as 512MB or 2GB"
+        )
     return size
 
 
@@ -78,8 +80,6 @@ def bounded_memory(duck: duckdb.DuckDBPyConnection, tmp_dir: Path, limit: int, o
     finally:
         with contextlib.suppress(duckdb.Error):  # a connection the error closed has nothing to restore
             duck.execute(f"set memory_limit = '{before}'")
-
-
 
 
 def sql_path(path: Path) -> str:

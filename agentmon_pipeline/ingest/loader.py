@@ -84,7 +84,9 @@ def record_refused(con, path: Path, size: int, mtime_ns: int, reason: str) -> Fi
     return result
 
 
-def ingest_file(con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT, sha256: str | None = None) -> FileResult:
+def ingest_file(
+    con, path: Path, tmp_dir: Path, policy: RedactionPolicy = DEFAULT, sha256: str | None = None
+) -> FileResult:
     """Ingest one file into the raw tables in one transaction. Never raises for bad content.
 
     `con` is the warehouse. DuckDB parses the file: in the warehouse itself when it is DuckDB,
@@ -126,7 +128,9 @@ def _new_result(con, path: Path, sha256: str | None = None) -> FileResult:
     return result
 
 
-def _ingest_file(duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy, sha256: str | None) -> FileResult:
+def _ingest_file(
+    duck, con, path: Path, tmp_dir: Path, policy: RedactionPolicy, sha256: str | None
+) -> FileResult:
     path = path.resolve()
     stat = path.stat()
     result = _new_result(con, path, sha256)

@@ -212,7 +212,10 @@ def typed_records_sql(source: str) -> str:
         f"{is_metric} and {s('metric_kind')} is not null and lower(trim({s('metric_kind')})) not in {METRIC_KINDS}",
         "metric_kind must be one of counter, gauge, histogram, summary",
     )
-    add(f"{s('duration_ms__n')} > {MAX_DURATION_MS}", f"duration_ms is too large (at most {MAX_DURATION_MS}, 366 days)")
+    add(
+        f"{s('duration_ms__n')} > {MAX_DURATION_MS}",
+        f"duration_ms is too large (at most {MAX_DURATION_MS}, 366 days)",
+    )
     add(
         f"{is_span} and start_ts is null and {s('start_time_unix_nano')} is not null",
         "start_time_unix_nano is not a time",

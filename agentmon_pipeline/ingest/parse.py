@@ -39,7 +39,6 @@ PARSE_ERRORS = (
 )  # fmt: skip
 
 
-
 def content_error_reason(exc: BaseException) -> str:
     """The quarantine's reason for a file that raised one of PARSE_ERRORS (or the copy's)."""
     return f"could not be ingested ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
@@ -331,8 +330,6 @@ def parse_file(con: duckdb.DuckDBPyConnection, path: Path, gz: bool) -> bool:
         con.execute("drop table lines")
     _exact_text_check(con)
     return False
-
-
 
 
 def parse(con: duckdb.DuckDBPyConnection, path: Path, gz: bool, head: bytes, fmt: str) -> bool:

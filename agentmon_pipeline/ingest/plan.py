@@ -68,13 +68,17 @@ def plan_writes(duck: duckdb.DuckDBPyConnection, fmt: str, fast: bool, load_id: 
             KEYS["raw.spans"][1],
         ))  # fmt: skip
     if plan.metrics:
-        duck.execute(f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}")
+        duck.execute(
+            f"create or replace temp table new_metrics as {native.metric_rows_sql(valid, load_id, policy)}"
+        )
         plan.replaces.append(Replace(
             "raw.metrics", f"select * exclude (ordinal) from new_metrics qualify {latest_sql('raw.metrics')} = 1",
             "select distinct name, time, labels from new_metrics", KEYS["raw.metrics"][1],
         ))  # fmt: skip
     if plan.events:
-        duck.execute(f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}")
+        duck.execute(
+            f"create or replace temp table new_events as {native.event_rows_sql(valid, load_id, policy)}"
+        )
         plan.replaces.append(Replace(
             "raw.events", f"select * exclude (ordinal) from new_events qualify {latest_sql('raw.events')} = 1",
             "select distinct event_id from new_events", KEYS["raw.events"][1],

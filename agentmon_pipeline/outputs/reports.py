@@ -108,7 +108,9 @@ def snapshot_path(s: Settings) -> Path:
     return s.home / "reports" / "agentmon.duckdb"
 
 
-def write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, now: datetime | None = None) -> dict[str, int]:
+def write_snapshot(
+    con: duckdb.DuckDBPyConnection, target: Path, now: datetime | None = None
+) -> dict[str, int]:
     """Copy SNAPSHOT_TABLES out of the warehouse `con` into `target`, atomically; row counts.
 
     From PostgreSQL, the tables the snapshot reads are first copied into an in-memory DuckDB, so
@@ -138,7 +140,11 @@ def _write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, now: datetime 
             "create table snapshot.snapshot_info as select cast(? as timestamp) as taken_at, "
             "(select cast(max(bucket_start) as timestamp) from marts.agg_agent_hourly) as data_end, "
             f"cast({COMPLETE_UNTIL} as timestamp) as complete_until",
-            [taken.replace(tzinfo=None) if taken.tzinfo is None else taken.astimezone(UTC).replace(tzinfo=None)],
+            [
+                taken.replace(tzinfo=None)
+                if taken.tzinfo is None
+                else taken.astimezone(UTC).replace(tzinfo=None)
+            ],
         )
     except BaseException:
         con.execute("detach snapshot")
@@ -186,7 +192,9 @@ def headlines(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     cursor = con.execute(HEADLINES)
     names = [d[0] for d in cursor.description]
     out = {n: float(v) for n, v in zip(names, cursor.fetchone(), strict=True) if v is not None}
-    out["alerts_firing"] = float(con.execute("select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])
+    out["alerts_firing"] = float(
+        con.execute("select count(*) from alerts.alerts where state = 'firing'").fetchone()[0]
+    )
     out["versions_regressed"] = float(con.execute(
         "select count(distinct agent_id || '|' || candidate_version) from analytics.version_comparisons "
         "where verdict = 'regressed'"

@@ -130,7 +130,9 @@ def parse_agents_file(path: Path) -> list[AgentSpec]:
         if active is not None:
             active = _version_key(active, f"{where}.active")
             if active not in {v.version for v in versions}:
-                raise UserError(f"{where}.active: {active!r} is not one of the versions listed under versions")
+                raise UserError(
+                    f"{where}.active: {active!r} is not one of the versions listed under versions"
+                )
         specs.append(AgentSpec(
             agent_id, _text(fields.get("name"), f"{where}.name"), _text(fields.get("description"), f"{where}.description"),
             _text(fields.get("owner"), f"{where}.owner"), capabilities, active, versions,
@@ -143,12 +145,16 @@ def sync_agents_file(registry: AgentRegistry, path: Path) -> list[Change]:
     the file and key; what was synced before it stays (each change is its own transaction)."""
     changes: list[Change] = []
     for spec in parse_agents_file(path):
-        changes += registry.register_agent(spec.agent_id, spec.name, spec.description, spec.owner, spec.capabilities)
+        changes += registry.register_agent(
+            spec.agent_id, spec.name, spec.description, spec.owner, spec.capabilities
+        )
         for v in spec.versions:
             try:
                 changes += registry.register_version(spec.agent_id, v.version, v.config, v.description)
             except UserError as exc:
-                raise UserError(f"{path}: agents.{spec.agent_id}.versions.{v.version}.config: {exc}") from None
+                raise UserError(
+                    f"{path}: agents.{spec.agent_id}.versions.{v.version}.config: {exc}"
+                ) from None
         if spec.active is not None:
             changes += _activate(registry, spec)
     return changes

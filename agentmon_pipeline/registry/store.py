@@ -157,7 +157,9 @@ class AgentRegistry:
         return rows
 
     def history(self, agent_id: str) -> list[dict]:
-        rows = fetch_rows(self.con, "select * from registry.audit_log where agent_id = ? order by seq", [agent_id])
+        rows = fetch_rows(
+            self.con, "select * from registry.audit_log where agent_id = ? order by seq", [agent_id]
+        )
         for row in rows:
             row["detail"] = _loads(row["detail"])
         return rows
@@ -253,13 +255,17 @@ class AgentRegistry:
                         [description, agent_id, version],
                     )
                     change = Change("update_version", agent_id, version)
-                    self._audit(change, detail={"description": {"from": existing["description"], "to": description}})
+                    self._audit(
+                        change, detail={"description": {"from": existing["description"], "to": description}}
+                    )
                     changes.append(change)
         if activate and self.active_version(agent_id) != version:
             changes += self.activate(agent_id, version, at=at)
         return changes
 
-    def activate(self, agent_id: str, version: str, at: datetime | None = None, note: str | None = None) -> list[Change]:
+    def activate(
+        self, agent_id: str, version: str, at: datetime | None = None, note: str | None = None
+    ) -> list[Change]:
         """Make `version` the active one. Activating the active version changes nothing."""
         if self.version(agent_id, version) is None:
             known = ", ".join(v["agent_version"] for v in self.versions(agent_id)) or "none"
@@ -280,7 +286,11 @@ class AgentRegistry:
             current = stack[-1] if stack else None
             raise UserError(
                 f"{agent_id}: nothing to roll back to"
-                + (f" ({current} is the first version activated)" if current else " (no version was ever activated)")
+                + (
+                    f" ({current} is the first version activated)"
+                    if current
+                    else " (no version was ever activated)"
+                )
             )
         change = Change("rollback", agent_id, stack[-2], stack[-1])
         self._switch(change, "rolled_back", at, note)

@@ -168,10 +168,15 @@ def copy_into(duck, pg, source: str, target: str, scratch_dir=None) -> int:
     os.close(fd)
     try:
         relation = source if re.fullmatch(r'[\w."]+', source) else f"({source})"
-        duck.execute(f"copy (select {select} from {relation}) to '{path}' (format csv, header false, nullstr '{NULL}')")
+        duck.execute(
+            f"copy (select {select} from {relation}) to '{path}' (format csv, header false, nullstr '{NULL}')"
+        )
         names = ", ".join(f'"{name}"' for name, *_ in columns)
         with pg.cursor() as cur:
-            with cur.copy(f"copy {target} ({names}) from stdin (format csv, null '{NULL}')") as copy, open(path, "rb") as f:
+            with (
+                cur.copy(f"copy {target} ({names}) from stdin (format csv, null '{NULL}')") as copy,
+                open(path, "rb") as f,
+            ):
                 while chunk := f.read(1 << 20):
                     copy.write(chunk)
             rows = cur.rowcount

@@ -37,7 +37,9 @@ def spark_environment(s: Settings) -> dict[str, str]:
     master = rest if rest.startswith("local") else s.warehouse_url
     return {
         "AGENTMON_SPARK_MASTER": master,
-        "AGENTMON_SPARK_WAREHOUSE": os.environ.get("AGENTMON_SPARK_WAREHOUSE") or str(s.spark_dir / "warehouse"),
-        "AGENTMON_SPARK_METASTORE": os.environ.get("AGENTMON_SPARK_METASTORE") or str(s.spark_dir / "metastore"),
+        "AGENTMON_SPARK_WAREHOUSE": os.environ.get("AGENTMON_SPARK_WAREHOUSE")
+        or str(s.spark_dir / "warehouse"),
+        "AGENTMON_SPARK_METASTORE": os.environ.get("AGENTMON_SPARK_METASTORE")
+        or str(s.spark_dir / "metastore"),
         "AGENTMON_SPARK_DRIVER_MEMORY": os.environ.get("AGENTMON_SPARK_DRIVER_MEMORY", "2g"),
     }

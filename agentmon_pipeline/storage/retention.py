@@ -69,7 +69,9 @@ def prune(con: duckdb.DuckDBPyConnection, retention_days: int, now: datetime | N
     removed = {}
     with transaction(con):
         # per file of the ledger, in one statement: how many of its records go
-        going = " union all ".join(f"select load_id from {table} where {DETAIL[table]} < $cutoff" for table in RAW)
+        going = " union all ".join(
+            f"select load_id from {table} where {DETAIL[table]} < $cutoff" for table in RAW
+        )
         con.execute(
             f"""
             update raw.ingested_files set pruned = coalesce(pruned, 0) + going.n, pruned_at = $now

@@ -269,7 +269,10 @@ class SparkConnection:
         args = self._args(text, positional, params)
         for name in sequences:
             args[_nextval_marker(name)] = self._nextval(name)
-        if len(sequences) == 1 and text.split() == ["select", ":" + _nextval_marker(sequences[0])]:  # no job for a constant
+        if len(sequences) == 1 and text.split() == [
+            "select",
+            ":" + _nextval_marker(sequences[0]),
+        ]:  # no job for a constant
             import pyarrow as pa
 
             return SparkCursor(pa.table({"nextval": [args[_nextval_marker(sequences[0])]]}))
@@ -361,7 +364,9 @@ class SparkConnection:
             f"case when {hit} then ({changed[c.lower()]}) else {c} end as {c}" if c.lower() in changed else c
             for c in self.spark.table(table).columns
         )
-        return self._rewrite(table, f"select count(*) from {table} where {hit}", f"select {select} from {table}", args)
+        return self._rewrite(
+            table, f"select count(*) from {table} where {hit}", f"select {select} from {table}", args
+        )
 
     def _delete(self, text: str, args: dict) -> SparkCursor:
         match = re.match(r"\s*delete\s+from\s+([\w.]+)(?:\s+(?!using\b|where\b)(\w+))?\s*(.*)$", text,
@@ -371,7 +376,7 @@ class SparkConnection:
         pieces = _top_level(rest, r"\bwhere\b")
         source, condition = pieces[0], (pieces[1] if len(pieces) > 1 else "true")
         if source.lower().startswith("using"):
-            exists = f"exists (select 1 from {source[len('using'):].strip()} where {condition})"
+            exists = f"exists (select 1 from {source[len('using') :].strip()} where {condition})"
             hit, keep = exists, f"not {exists}"
         else:
             hit = f"coalesce(({condition}), false)"
@@ -391,15 +396,24 @@ class SparkConnection:
         tables = [(db.name, t.name) for db in self.spark.catalog.listDatabases()
                   for t in self.spark.catalog.listTables(db.name) if not t.isTemporary]  # fmt: skip
         names = {"table_schema": [s for s, _ in tables], "table_name": [t for _, t in tables]}
-        self._view("information_schema_tables", self.spark.createDataFrame(pa.table(names, _catalog_schema("table_schema", "table_name"))))
-        text = re.sub(r"\binformation_schema\.tables\b", "information_schema_tables", text, flags=re.IGNORECASE)
+        self._view(
+            "information_schema_tables",
+            self.spark.createDataFrame(pa.table(names, _catalog_schema("table_schema", "table_name"))),
+        )
+        text = re.sub(
+            r"\binformation_schema\.tables\b", "information_schema_tables", text, flags=re.IGNORECASE
+        )
         if re.search(r"\binformation_schema\.columns\b", text, re.IGNORECASE):
             columns = [(schema, name, c.name, c.dataType, n + 1) for schema, name in tables
                        for n, c in enumerate(self.spark.catalog.listColumns(f"{schema}.{name}"))]  # fmt: skip
-            shape = _catalog_schema("table_schema", "table_name", "column_name", "data_type", "ordinal_position")
+            shape = _catalog_schema(
+                "table_schema", "table_name", "column_name", "data_type", "ordinal_position"
+            )
             values = {f.name: [row[i] for row in columns] for i, f in enumerate(shape)}
             self._view("information_schema_columns", self.spark.createDataFrame(pa.table(values, shape)))
-            text = re.sub(r"\binformation_schema\.columns\b", "information_schema_columns", text, flags=re.IGNORECASE)
+            text = re.sub(
+                r"\binformation_schema\.columns\b", "information_schema_columns", text, flags=re.IGNORECASE
+            )
         return text
 
     # frames ------------------------------------------------------------------------------------------
@@ -480,7 +494,9 @@ def _append(spark, duck, rows: str, target: str) -> None:
     select = ", ".join(f'"{name}"::varchar as "{name}"' if kind == "JSON" else f'"{name}"'
                        for name, kind, *_ in columns)  # fmt: skip
     try:
-        written = duck.execute(f"copy (select {select} from ({rows})) to '{path}' (format parquet)").fetchone()[0]
+        written = duck.execute(
+            f"copy (select {select} from ({rows})) to '{path}' (format parquet)"
+        ).fetchone()[0]
         if written:
             spark.read.parquet(str(path)).write.insertInto(target)
     finally:

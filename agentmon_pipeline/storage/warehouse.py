@@ -198,21 +198,23 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0)
 
 
-SCHEMA_VERSION_TABLE = (
-    "create table if not exists raw.schema_version (version integer primary key, applied_at timestamptz not null)"
-)
+SCHEMA_VERSION_TABLE = "create table if not exists raw.schema_version (version integer primary key, applied_at timestamptz not null)"
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Bring an older warehouse forward to SCHEMA_VERSION, one migration per transaction."""
     current = schema_version(con)
     versions = list(range(current + 1, SCHEMA_VERSION + 1))
-    if versions and engine_of(con) == "spark":  # no transactions: the statements (each may run again), then the versions
+    if (
+        versions and engine_of(con) == "spark"
+    ):  # no transactions: the statements (each may run again), then the versions
         for version in versions:
             for statement in MIGRATIONS[version - 1]:
                 con.execute(statement)
         con.execute(SCHEMA_VERSION_TABLE)
-        con.execute("insert into raw.schema_version values " + ", ".join(["(?, now())"] * len(versions)), versions)
+        con.execute(
+            "insert into raw.schema_version values " + ", ".join(["(?, now())"] * len(versions)), versions
+        )
         return SCHEMA_VERSION
     for version in versions:
         with transaction(con):

@@ -21,8 +21,15 @@ import duckdb
 WAREHOUSE = os.environ.get("AGENTMON_SPARK_WAREHOUSE", "/tmp/spark-wh")
 DUCK = os.environ.get("AGENTMON_WAREHOUSE_PATH", "/tmp/spark-compare/warehouse.duckdb")
 SOURCES = [
-    "raw.spans", "raw.metrics", "raw.events", "raw.model_prices",
-    "evals.runs", "evals.results", "registry.agents", "registry.agent_versions", "registry.audit_log",
+    "raw.spans",
+    "raw.metrics",
+    "raw.events",
+    "raw.model_prices",
+    "evals.runs",
+    "evals.results",
+    "registry.agents",
+    "registry.agent_versions",
+    "registry.audit_log",
 ]
 
 
@@ -73,10 +80,13 @@ def compare() -> int:
             name = os.path.basename(folder)
             if name.endswith("__dbt_di"):
                 continue
-            columns = [r[0] for r in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, name],
-            ).fetchall()]
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+                    [schema, name],
+                ).fetchall()
+            ]
             if not columns:
                 print(f"{schema}.{name}: not in DuckDB")
                 bad += 1
@@ -88,11 +98,17 @@ def compare() -> int:
             spark_rows = sorted((tuple(normal(v) for v in r) for r in spark), key=repr)
             same = duck_rows == spark_rows
             bad += not same
-            print(f"{schema}.{name}: {len(spark_rows)} rows on Spark, {len(duck_rows)} on DuckDB: {'same' if same else 'DIFFERENT'}")
+            print(
+                f"{schema}.{name}: {len(spark_rows)} rows on Spark, {len(duck_rows)} on DuckDB: {'same' if same else 'DIFFERENT'}"
+            )
             if not same:
                 for i, c in enumerate(columns):
-                    if sorted(map(repr, (r[i] for r in duck_rows))) != sorted(map(repr, (r[i] for r in spark_rows))):
-                        print(f"    column {c}: duckdb {sorted((r[i] for r in duck_rows), key=repr)[:4]} spark {sorted((r[i] for r in spark_rows), key=repr)[:4]}")
+                    if sorted(map(repr, (r[i] for r in duck_rows))) != sorted(
+                        map(repr, (r[i] for r in spark_rows))
+                    ):
+                        print(
+                            f"    column {c}: duckdb {sorted((r[i] for r in duck_rows), key=repr)[:4]} spark {sorted((r[i] for r in spark_rows), key=repr)[:4]}"
+                        )
     return bad
 
 

@@ -57,7 +57,17 @@ class Span:
     """An open span. `set(...)` adds native fields (model, tokens, output, ...) before it ends;
     `set_attribute(key, value)` adds to its attributes."""
 
-    __slots__ = ("_token", "collector", "fields", "kind", "name", "parent_span_id", "span_id", "start_ns", "trace_id")
+    __slots__ = (
+        "_token",
+        "collector",
+        "fields",
+        "kind",
+        "name",
+        "parent_span_id",
+        "span_id",
+        "start_ns",
+        "trace_id",
+    )
 
     def __init__(self, collector: TelemetryCollector, name: str, kind: str, fields: dict):
         parent = _current.get()
@@ -126,14 +136,18 @@ class TelemetryCollector:
         self.events = emitter or EventEmitter()
         self.exporters: list[Exporter] = list(exporters)
         if landing_dir is not None:
-            self.exporters.insert(0, JsonlExporter(landing_dir, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds))
+            self.exporters.insert(
+                0, JsonlExporter(landing_dir, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds)
+            )
         self.performance = None
         if performance:
             from agentmon_sdk.performance import PerformanceMonitor
 
             labels = {"agent_id": agent_id} if agent_id else {}
             self.performance = PerformanceMonitor(self.metrics, metrics_interval_s, labels)
-        self._dropped_metric = self.metrics.counter("agentmon_sdk_dropped_records_total", "records the full queue turned away")
+        self._dropped_metric = self.metrics.counter(
+            "agentmon_sdk_dropped_records_total", "records the full queue turned away"
+        )
         self._queue: deque = deque()
         self._dropped = 0
         self._dropped_logged = 0
@@ -306,7 +320,12 @@ class TelemetryCollector:
                 except Exception as exc:
                     self._export_errors += 1
                     self._failed += len(batch)
-                    log.warning("telemetry exporter %s failed on %d records: %s", type(exporter).__name__, len(batch), exc)
+                    log.warning(
+                        "telemetry exporter %s failed on %d records: %s",
+                        type(exporter).__name__,
+                        len(batch),
+                        exc,
+                    )
                 try:
                     exporter.tick()
                 except Exception as exc:

@@ -59,7 +59,9 @@ class JsonlExporter(Exporter):
         self.directory.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        self._final = self.directory / f"{self.prefix}-{self._host}-{os.getpid()}-{stamp}-{self._seq:05d}.jsonl"
+        self._final = (
+            self.directory / f"{self.prefix}-{self._host}-{os.getpid()}-{stamp}-{self._seq:05d}.jsonl"
+        )
         self._temp = self.directory / f".{self._final.name}.part"
         self._file = open(self._temp, "w", encoding="utf-8")  # noqa: SIM115 -- kept open across batches
         self._bytes = 0
@@ -111,13 +113,34 @@ class PrometheusExporter(Exporter):
         self.registry = registry or prom.CollectorRegistry()
         ms = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
         n = namespace
-        self.runs = prom.Counter(f"{n}_agent_executions", "Agent runs recorded", ["agent_id", "agent_version", "status"], registry=self.registry)
-        self.run_ms = prom.Histogram(f"{n}_agent_duration_ms", "Agent run duration (ms)", ["agent_id"], buckets=ms, registry=self.registry)
-        self.llm = prom.Counter(f"{n}_llm_calls", "LLM calls recorded", ["model", "status"], registry=self.registry)
-        self.llm_ms = prom.Histogram(f"{n}_llm_duration_ms", "LLM call duration (ms)", ["model"], buckets=ms, registry=self.registry)
-        self.tokens = prom.Counter(f"{n}_llm_tokens", "Tokens by direction", ["model", "direction"], registry=self.registry)
-        self.cost = prom.Counter(f"{n}_llm_cost_usd", "Provided LLM cost (USD)", ["model"], registry=self.registry)
-        self.tools = prom.Counter(f"{n}_tool_calls", "Tool calls recorded", ["tool_name", "status"], registry=self.registry)
+        self.runs = prom.Counter(
+            f"{n}_agent_executions",
+            "Agent runs recorded",
+            ["agent_id", "agent_version", "status"],
+            registry=self.registry,
+        )
+        self.run_ms = prom.Histogram(
+            f"{n}_agent_duration_ms",
+            "Agent run duration (ms)",
+            ["agent_id"],
+            buckets=ms,
+            registry=self.registry,
+        )
+        self.llm = prom.Counter(
+            f"{n}_llm_calls", "LLM calls recorded", ["model", "status"], registry=self.registry
+        )
+        self.llm_ms = prom.Histogram(
+            f"{n}_llm_duration_ms", "LLM call duration (ms)", ["model"], buckets=ms, registry=self.registry
+        )
+        self.tokens = prom.Counter(
+            f"{n}_llm_tokens", "Tokens by direction", ["model", "direction"], registry=self.registry
+        )
+        self.cost = prom.Counter(
+            f"{n}_llm_cost_usd", "Provided LLM cost (USD)", ["model"], registry=self.registry
+        )
+        self.tools = prom.Counter(
+            f"{n}_tool_calls", "Tool calls recorded", ["tool_name", "status"], registry=self.registry
+        )
         self.tool_ms = prom.Histogram(f"{n}_tool_duration_ms", "Tool call duration (ms)", ["tool_name"], buckets=ms, registry=self.registry)  # fmt: skip
         if metrics is not None:
             self.registry.register(_RegistryBridge(prom, metrics))

@@ -205,7 +205,9 @@ class MetricsRegistry:
         self._lock = threading.Lock()
         self.errors = 0
 
-    def _get(self, cls, name: str, description: str, labels: Iterable[str], unit: str | None, **kwargs) -> Metric:
+    def _get(
+        self, cls, name: str, description: str, labels: Iterable[str], unit: str | None, **kwargs
+    ) -> Metric:
         with self._lock:
             metric = self._metrics.get(name)
             if metric is None:
@@ -214,10 +216,14 @@ class MetricsRegistry:
                 raise ValueError(f"metric {name!r} is a {type(metric).__name__}, not a {cls.__name__}")
             return metric
 
-    def counter(self, name: str, description: str = "", labels: Iterable[str] = (), unit: str | None = None) -> Counter:
+    def counter(
+        self, name: str, description: str = "", labels: Iterable[str] = (), unit: str | None = None
+    ) -> Counter:
         return self._get(Counter, name, description, labels, unit)
 
-    def gauge(self, name: str, description: str = "", labels: Iterable[str] = (), unit: str | None = None) -> Gauge:
+    def gauge(
+        self, name: str, description: str = "", labels: Iterable[str] = (), unit: str | None = None
+    ) -> Gauge:
         return self._get(Gauge, name, description, labels, unit)
 
     def histogram(self, name: str, description: str = "", labels: Iterable[str] = (), unit: str | None = None,

@@ -26,11 +26,15 @@ GAUGES = {
 
 
 class PerformanceMonitor:
-    def __init__(self, registry: MetricsRegistry | None = None, interval_s: float = 15.0, labels: dict | None = None):
+    def __init__(
+        self, registry: MetricsRegistry | None = None, interval_s: float = 15.0, labels: dict | None = None
+    ):
         self.registry = registry or MetricsRegistry()
         self.interval_s = interval_s
         self.labels = dict(labels or {})
-        self._gauges = {name: self.registry.gauge(name, text, self.labels, unit) for name, (unit, text) in GAUGES.items()}
+        self._gauges = {
+            name: self.registry.gauge(name, text, self.labels, unit) for name, (unit, text) in GAUGES.items()
+        }
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first call only starts the measurement
         psutil.cpu_percent(None)

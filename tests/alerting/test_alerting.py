@@ -194,7 +194,9 @@ def test_every_ingest_and_benchmark_run_ends_with_the_alerts_and_the_schedule_on
     from agentmon_pipeline.defs.alerting.assets import alerts
 
     for job in ("ingest_job", "evals_job", "agentmon_job"):  # no run of its own after each of them
-        assert "alerts/alerts" in {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+        assert "alerts/alerts" in {
+            k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys
+        }
     assert defs.resolve_schedule_def("alerts_escalation").job_name == "alerts_job"
     assert not [s for s in defs.sensors if s.name == "alerts_sensor"]
 

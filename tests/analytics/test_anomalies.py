@@ -16,7 +16,12 @@ from tests.traffic import Shape, hourly, runs
 
 THRESHOLD = DEFAULT_THRESHOLDS["seasonal"]
 PERIODS = (24, 168)
-AGENTS = {"busy (40 runs/h at peak)": Shape(peak=40.0), "9 runs/h at peak": Shape(), "1 run/h at peak": Shape(peak=1.0), "sparse (0.5 run/h)": Shape(peak=0.5)}
+AGENTS = {
+    "busy (40 runs/h at peak)": Shape(peak=40.0),
+    "9 runs/h at peak": Shape(),
+    "1 run/h at peak": Shape(peak=1.0),
+    "sparse (0.5 run/h)": Shape(peak=0.5),
+}
 
 
 def flagged(values, kind, n=None, k=None, method="seasonal") -> np.ndarray:
@@ -27,13 +32,17 @@ def flagged(values, kind, n=None, k=None, method="seasonal") -> np.ndarray:
 def hourly_runs(seed: int, shape: Shape, days: int = 30) -> pl.DataFrame:
     """Hourly runs, errors, p95 latency and cost of one agent (every hour present)."""
     r = runs(seed, days, shape)
-    frame = pl.DataFrame({"hour": r["hour"], "ok": r["is_success"], "ms": r["duration_ms"], "cost": r["cost_usd"]})
+    frame = pl.DataFrame(
+        {"hour": r["hour"], "ok": r["is_success"], "ms": r["duration_ms"], "cost": r["cost_usd"]}
+    )
     by_hour = frame.group_by("hour").agg(
         pl.len().alias("n"), (~pl.col("ok")).sum().alias("errors"), pl.col("ms").quantile(0.95).alias("p95"),
         pl.col("cost").sum().alias("cost"),
     )  # fmt: skip
-    return pl.DataFrame({"hour": np.arange(days * 24)}).join(by_hour, on="hour", how="left").with_columns(
-        pl.col("n", "errors").fill_null(0), pl.col("cost").fill_null(0.0)
+    return (
+        pl.DataFrame({"hour": np.arange(days * 24)})
+        .join(by_hour, on="hour", how="left")
+        .with_columns(pl.col("n", "errors").fill_null(0), pl.col("cost").fill_null(0.0))
     )
 
 
@@ -118,7 +127,9 @@ def test_an_incident_hour_in_latency_and_errors_is_found():
         errors = h["errors"].to_numpy().copy()
         errors[at] = round(0.4 * n[at])
         failing += flagged(errors / np.maximum(n, 1), "rate", n=n, k=errors)[at]
-    print(f"\nincident hour found: p95 latency x5 {slow / len(seeds):.3f}, error rate 40% {failing / len(seeds):.3f}")
+    print(
+        f"\nincident hour found: p95 latency x5 {slow / len(seeds):.3f}, error rate 40% {failing / len(seeds):.3f}"
+    )
     # an hour's p95 of 20-40 runs with lognormal latency (sd 0.6 on the log scale) varies by about
     # +-25% on its own: a 5x hour is beyond 4 of those spreads only most of the time
     assert slow / len(seeds) >= 0.6 and failing / len(seeds) >= 0.9
@@ -137,7 +148,9 @@ def test_a_whole_abnormal_day_is_not_absorbed_into_its_own_expectation():
         busy = np.flatnonzero(data["rate"][day * 24 : day * 24 + 24] >= 5)
         elsewhere += int((hours // 24 != day).sum())
         found.append(np.isin(day * 24 + busy, hours).mean())
-    print(f"\na day at 5x cost: {np.mean(found):.2f} of its busy hours found; {elsewhere / 10:.1f} other hours a month")
+    print(
+        f"\na day at 5x cost: {np.mean(found):.2f} of its busy hours found; {elsewhere / 10:.1f} other hours a month"
+    )
     assert np.mean(found) >= 0.5 and elsewhere / 10 <= 1.0
 
 
@@ -157,16 +170,20 @@ def test_a_quiet_hour_that_saw_no_run_yet_expects_a_little_not_nothing():
     each at a typical cost. Without a prior the weekend profile of that hour was exactly 0: the
     runs' cost and tokens scored 10 ("0.0796 against 0 expected"), the robust refit rejected them
     and the hour stayed at 0. They are not anomalies; the planted day at 10x tokens still is."""
-    frame = pl.read_csv(Path(__file__).parent.parent / "fixtures" / "demo_research_agent_hourly.csv", try_parse_dates=True)
+    frame = pl.read_csv(
+        Path(__file__).parent.parent / "fixtures" / "demo_research_agent_hourly.csv", try_parse_dates=True
+    )
     times = frame["bucket_start"].dt.replace_time_zone(None).to_numpy()
     n = frame["runs"].to_numpy().astype(float)
     quiet = (frame["bucket_start"].dt.weekday() >= 6) & (frame["bucket_start"].dt.hour() == 4)
     last_weekend = np.flatnonzero(quiet.to_numpy() & (n > 0) & (np.arange(n.size) >= n.size - 48))
     assert n[last_weekend].tolist() == [3.0, 2.0]
-    assert n[quiet.to_numpy()][: -2].sum() == 0  # the weekends before: no run at 04:00
+    assert n[quiet.to_numpy()][:-2].sum() == 0  # the weekends before: no run at 04:00
     spike = (frame["bucket_start"].dt.date() == date(2026, 11, 21)).to_numpy()
     for metric, kind in (("runs", "count"), ("cost_usd", "sum"), ("total_tokens", "sum")):
-        scores = score_series(frame[metric].to_numpy().astype(float), "seasonal", 10, PERIODS, n=n, kind=kind, times=times)
+        scores = score_series(
+            frame[metric].to_numpy().astype(float), "seasonal", 10, PERIODS, n=n, kind=kind, times=times
+        )
         assert (scores.expected[last_weekend] > 0).all(), metric
         assert (np.abs(scores.score[last_weekend]) < THRESHOLD).all(), (metric, scores.score[last_weekend])
         assert not (np.abs(scores.score[~spike]) >= SCORE_CAP).any(), metric

@@ -52,7 +52,9 @@ def test_demo_findings_are_found_and_stored(demo_warehouse):
     assert forecasts["backtest_mase"].drop_nulls().len() > 0
     # beside each forecast, its backtest: folds (a daily origin from the 16th day of the demo's 23),
     # the share of held-out days the model's own intervals covered, and what the intervals were widened by
-    total = forecasts.filter(pl.col("agent_id").is_null() & (pl.col("metric") == "cost_usd")).row(0, named=True)
+    total = forecasts.filter(pl.col("agent_id").is_null() & (pl.col("metric") == "cost_usd")).row(
+        0, named=True
+    )
     assert total["model"] == "holt_winters_damped_weekly" and total["backtest_folds"] >= 5
     assert 0 <= total["backtest_coverage_80"] <= total["backtest_coverage_95"] <= 1
     assert total["interval_widening_80"] >= 0.9 and total["interval_widening_95"] >= 0.9
@@ -60,8 +62,14 @@ def test_demo_findings_are_found_and_stored(demo_warehouse):
     budgets = {
         row["agent_id"]: row for row in frame("select * from analytics.budget_burn").iter_rows(named=True)
     }
-    assert budgets["research-agent"]["status"] in ("over", "at_risk") and budgets["research-agent"]["runs_out_on"]
-    assert budgets[None]["budget_usd"] == 150 and budgets[None]["spend_to_date"] > budgets["research-agent"]["spend_to_date"]
+    assert (
+        budgets["research-agent"]["status"] in ("over", "at_risk")
+        and budgets["research-agent"]["runs_out_on"]
+    )
+    assert (
+        budgets[None]["budget_usd"] == 150
+        and budgets[None]["spend_to_date"] > budgets["research-agent"]["spend_to_date"]
+    )
     assert frame("select count(*) as n from analytics.correlations")["n"][0] == 20
     con.close()
 
@@ -69,19 +77,25 @@ def test_demo_findings_are_found_and_stored(demo_warehouse):
     engine = AnalyticsEngine(DatabaseManager(f"duckdb:///{demo_warehouse['warehouse']}"))
     start = DEMO_END - timedelta(days=40)
     series = engine.get_time_series("runs", start, DEMO_END, "1d", agent_id="support-bot")
-    assert series.height == 40 and series.filter(pl.col("n") == 0)["value"].to_list() == [0.0] * (40 - DEMO_DAYS)
+    assert series.height == 40 and series.filter(pl.col("n") == 0)["value"].to_list() == [0.0] * (
+        40 - DEMO_DAYS
+    )
     stats = engine.get_execution_statistics("support-bot")
     assert stats["runs"] == series["value"].sum() and stats["versions"] >= 2
     # what the assets use: one query for every agent's range and one for all run metrics of a
     # window; the same series as one metric at a time
     fixed = AnalyticsEngine(engine.db, fixed=True)
     for agent in ("support-bot", "research-agent", None, "nobody"):
-        assert (fixed.first_run(agent), fixed.data_end(agent)) == (engine.first_run(agent), engine.data_end(agent))
+        assert (fixed.first_run(agent), fixed.data_end(agent)) == (
+            engine.first_run(agent),
+            engine.data_end(agent),
+        )
         for granularity, begin in (("1h", DEMO_END - timedelta(days=3)), ("1d", start)):
             for metric in RUN_METRICS:
                 one = engine.get_time_series(metric, begin, DEMO_END, granularity, agent_id=agent)
-                assert_frame_equal(fixed.get_time_series(metric, begin, DEMO_END, granularity, agent_id=agent), one)
-
+                assert_frame_equal(
+                    fixed.get_time_series(metric, begin, DEMO_END, granularity, agent_id=agent), one
+                )
 
 
 def test_the_anomalies_summary_shows_one_line_per_series():
@@ -93,4 +107,8 @@ def test_the_anomalies_summary_shows_one_line_per_series():
     frame = pl.DataFrame({"bucket_start": [t] * 4, "agent_id": ["a", "a", "a", None], "metric": ["cost_usd", "cost_usd", "runs", "runs"],
                           "score": [5.0, -9.0, 4.5, 6.0]})  # fmt: skip
     top = strongest_per_series(frame)
-    assert top.select("agent_id", "metric", "score").rows() == [("a", "cost_usd", -9.0), (None, "runs", 6.0), ("a", "runs", 4.5)]
+    assert top.select("agent_id", "metric", "score").rows() == [
+        ("a", "cost_usd", -9.0),
+        (None, "runs", 6.0),
+        ("a", "runs", 4.5),
+    ]

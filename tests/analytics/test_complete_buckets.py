@@ -40,7 +40,9 @@ def test_the_hour_of_the_latest_run_fills_until_an_hour_after_its_end():
 def test_complete_hours_and_days_count_from_the_first_run(monkeypatch):
     engine = AnalyticsEngine(Runs(t(20, 9, 10), t(21, 13, 45)))
     monkeypatch.setattr(engine, "complete_until", lambda now=None, agent_id=None: t(21, 13))
-    assert engine.complete_hours() == 27  # 10:00 on the 20th (09:10-10:00 is not a whole hour) to 13:00 on the 21st
+    assert (
+        engine.complete_hours() == 27
+    )  # 10:00 on the 20th (09:10-10:00 is not a whole hour) to 13:00 on the 21st
     assert engine.complete_days() == 1  # the 20th; the 21st is still filling
     empty = AnalyticsEngine(Runs(None, None))
     assert (empty.complete_until(), empty.complete_hours(), empty.complete_days()) == (None, 0, 0)
@@ -50,8 +52,12 @@ def test_a_forecast_without_enough_complete_days_waits_and_says_how_much(monkeyp
     import polars as pl
 
     engine = AnalyticsEngine(Runs(t(20, 9), t(21, 13)))
-    monkeypatch.setattr(engine, "daily_series", lambda *a, **k: pl.DataFrame({"bucket_start": [t(20, 0)], "value": [1.0]}))
-    with pytest.raises(NotEnoughHistory, match="forecasts need 3 complete days of history, agent bot has 1") as wait:
+    monkeypatch.setattr(
+        engine, "daily_series", lambda *a, **k: pl.DataFrame({"bucket_start": [t(20, 0)], "value": [1.0]})
+    )
+    with pytest.raises(
+        NotEnoughHistory, match="forecasts need 3 complete days of history, agent bot has 1"
+    ) as wait:
         engine.forecast("cost_usd", agent_id="bot")
     assert (wait.value.has, wait.value.needs, wait.value.unit) == (1, 3, "complete days")
 

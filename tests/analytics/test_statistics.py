@@ -144,12 +144,18 @@ def test_version_comparison_switches_at_activations_and_rollbacks():
     rng = np.random.default_rng(11)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     t1, t2 = t0 + timedelta(days=8), t0 + timedelta(days=13)
-    parts = [_runs(rng, "1.0", t0, 192, 800), _runs(rng, "1.1", t1, 120, 1600), _runs(rng, "1.0", t2, 73, 800)]
+    parts = [
+        _runs(rng, "1.0", t0, 192, 800),
+        _runs(rng, "1.1", t1, 120, 1600),
+        _runs(rng, "1.0", t2, 73, 800),
+    ]
     runs = pl.concat([pl.DataFrame(p) for p in parts])
     deployments = pl.DataFrame({"agent_id": ["bot"] * 4, "agent_version": ["1.0", "1.1", "1.0", "1.0"],
                                 "deployed_at": [t0, t1, t2, t2 + timedelta(hours=1)]})  # fmt: skip
     assert [(v, at) for _, v, at in switches(runs, deployments)] == [("1.0", t0), ("1.1", t1), ("1.0", t2)]
-    found = {(c.baseline_version, c.candidate_version, c.metric): c for c in compare_versions(runs, deployments)}
+    found = {
+        (c.baseline_version, c.candidate_version, c.metric): c for c in compare_versions(runs, deployments)
+    }
     forward, back = found[("1.0", "1.1", "p95_duration_ms")], found[("1.1", "1.0", "p95_duration_ms")]
     assert (forward.verdict, back.verdict) == ("regressed", "improved")
     assert (forward.switched_at, back.switched_at) == (t1, t2)
@@ -169,7 +175,12 @@ def test_a_version_waits_for_a_whole_day_and_its_unpriced_runs_are_not_free():
 
     rng = np.random.default_rng(5)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    young = pl.concat([pl.DataFrame(_runs(rng, "1", t0, 120, 900)), pl.DataFrame(_runs(rng, "2", t0 + timedelta(days=5), 12, 900))])
+    young = pl.concat(
+        [
+            pl.DataFrame(_runs(rng, "1", t0, 120, 900)),
+            pl.DataFrame(_runs(rng, "2", t0 + timedelta(days=5), 12, 900)),
+        ]
+    )
     assert {(c.verdict, c.test) for c in compare_versions(young)} == {
         ("inconclusive", "first verdict after 3 days of 2 (has 0.5); no single day decides")
     }

@@ -14,7 +14,9 @@ from agentmon_pipeline.analytics.versions import compare_versions
 from tests.traffic import T0, Shape, runs
 
 SHAPE = Shape(day_sd=0.1)
-INDEPENDENT_DAYS = Shape(day_sd=0.1, day_phi=0.0)  # the issue's set-up: day effects independent from day to day
+INDEPENDENT_DAYS = Shape(
+    day_sd=0.1, day_phi=0.0
+)  # the issue's set-up: day effects independent from day to day
 HISTORY_DAYS = 28  # an established agent: the comparison's whole history
 
 
@@ -32,12 +34,17 @@ def deployment(seed: int, live_hours: float, slower: float = 1.0, agent: str = "
     after = pl.col("started_at") >= switch
     frame = frame.with_columns(
         pl.when(after).then(pl.lit("2")).otherwise(pl.lit("1")).alias("agent_version"),
-        pl.when(after).then(pl.col("duration_ms") * slower).otherwise(pl.col("duration_ms")).alias("duration_ms"),
+        pl.when(after)
+        .then(pl.col("duration_ms") * slower)
+        .otherwise(pl.col("duration_ms"))
+        .alias("duration_ms"),
     )
     if costly_day is not None:
         start = switch + timedelta(days=costly_day)
         inside = pl.col("started_at").is_between(start, start + timedelta(days=1), closed="left")
-        frame = frame.with_columns(pl.when(inside).then(pl.col("cost_usd") * costlier).otherwise(pl.col("cost_usd")))
+        frame = frame.with_columns(
+            pl.when(inside).then(pl.col("cost_usd") * costlier).otherwise(pl.col("cost_usd"))
+        )
     return frame
 
 
@@ -52,7 +59,9 @@ def test_identical_versions_rarely_get_a_verdict_at_any_age():
     rates = {}
     for hours in (12, 36, 72, 168):
         rates[f"{hours} h"] = np.mean([any_verdict(compare_versions(deployment(s, hours))) for s in seeds])
-    week = [any(any_verdict(compare_versions(deployment(s, 12 * k))) for k in range(1, 15)) for s in seeds[:30]]
+    week = [
+        any(any_verdict(compare_versions(deployment(s, 12 * k))) for k in range(1, 15)) for s in seeds[:30]
+    ]
     rates["week of refreshes"] = float(np.mean(week))
     print("\nproduction A/A, P(any false verdict): " + ", ".join(f"{k} {v:.3f}" for k, v in rates.items()))
     assert all(v <= 0.07 for k, v in rates.items() if k != "week of refreshes")
@@ -86,7 +95,12 @@ def test_a_slower_version_is_found_and_says_what_it_could_detect():
     from scipy.stats import norm
 
     found, improved, mde = {}, 0, []
-    for slower, days, shape in ((1.3, 3, SHAPE), (1.3, 7, SHAPE), (1.8, 3, SHAPE), (1.3, 3, INDEPENDENT_DAYS)):
+    for slower, days, shape in (
+        (1.3, 3, SHAPE),
+        (1.3, 7, SHAPE),
+        (1.8, 3, SHAPE),
+        (1.3, 3, INDEPENDENT_DAYS),
+    ):
         hits = 0
         for seed in range(40):
             judged = compare_versions(deployment(seed, 24 * days + 6, slower, shape=shape))
@@ -94,8 +108,12 @@ def test_a_slower_version_is_found_and_says_what_it_could_detect():
             hits += any(c.verdict == "regressed" for c in latency)
             improved += any(c.verdict == "improved" for c in latency)
             if (slower, days, shape) == (1.3, 3, SHAPE):
-                mde.append(float(re.search(r"detectable at 80% power: (\d+)%", latency[0].test).group(1)) / 100)
-        found[f"+{slower - 1:.0%} after {days} days" + (", independent days" if shape.day_phi == 0 else "")] = hits / 40
+                mde.append(
+                    float(re.search(r"detectable at 80% power: (\d+)%", latency[0].test).group(1)) / 100
+                )
+        found[
+            f"+{slower - 1:.0%} after {days} days" + (", independent days" if shape.day_phi == 0 else "")
+        ] = hits / 40
     null = [next(c for c in compare_versions(deployment(seed, 24 * 3 + 6)) if c.metric == "typical_duration_ms").effect
             for seed in range(100, 160)]  # fmt: skip
     spread = float(np.std(np.log1p(null)))
@@ -104,6 +122,10 @@ def test_a_slower_version_is_found_and_says_what_it_could_detect():
           + f"; typical latency detectable at 80% power after 3 days: median {np.median(mde):.0%}; its 3-day "
           f"effect's spread under A/A {spread:.3f} (log), a known-variance test's power for +30% {ceiling:.2f}")  # fmt: skip
     assert improved == 0
-    assert found["+80% after 3 days"] >= 0.95 and found["+30% after 7 days"] > found["+30% after 3 days"] >= 0.5
+    assert (
+        found["+80% after 3 days"] >= 0.95 and found["+30% after 7 days"] > found["+30% after 3 days"] >= 0.5
+    )
     assert found["+30% after 3 days, independent days"] >= 0.7
-    assert ceiling < 0.8  # the issue's +30%-in-3-days goal is beyond a test at this level and these day effects
+    assert (
+        ceiling < 0.8
+    )  # the issue's +30%-in-3-days goal is beyond a test at this level and these day effects

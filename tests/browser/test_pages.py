@@ -85,11 +85,13 @@ def test_page_renders_with_data(site, page, tmp_path):
     names = TABLE.findall(source)
     allowed_empty = sum(1 for name in names if name in MAY_BE_EMPTY)
     tables = re.findall(r'data-testid="DataTable-[^"]*".*?</table>', dom, re.DOTALL)
-    assert len(tables) >= len(names) - allowed_empty, f"{page}: {len(tables)} tables drawn, {len(names)} in the page"
+    assert len(tables) >= len(names) - allowed_empty, (
+        f"{page}: {len(tables)} tables drawn, {len(names)} in the page"
+    )
     for table in tables:
         assert len(re.findall(r"<tr", table)) >= 2, f"{page}: a table without rows"
     charts = [name for _, name in CHART.findall(source) if name not in MAY_BE_EMPTY]
-    canvases = dom.count('<canvas data-zr-dom-id')
+    canvases = dom.count("<canvas data-zr-dom-id")
     assert canvases >= len(charts), f"{page}: {canvases} charts drawn, {len(charts)} expected"
     text = re.sub(r"<[^>]+>", " ", dom)
     missing = [word for word in MUST_SHOW[page] if word not in text]
@@ -97,5 +99,5 @@ def test_page_renders_with_data(site, page, tmp_path):
 
 
 def _error_text(dom: str) -> str:
-    match = re.search(r'bg-red-50.*?</div>\s*</div>', dom, re.DOTALL)
+    match = re.search(r"bg-red-50.*?</div>\s*</div>", dom, re.DOTALL)
     return re.sub(r"<[^>]+>", " ", match.group(0))[:500] if match else ""

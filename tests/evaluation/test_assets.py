@@ -23,7 +23,9 @@ def test_suite_assets_store_results_flag_regressions_and_feed_the_eval_marts(hom
                   ["marts", "fct_eval_results"], ["marts", "agg_eval_scores"]]  # fmt: skip
     judged = []  # the suite's bootstraps run once: suite_regressions reads the verdicts suite_results stored
     compare = AgentComparator.compare
-    monkeypatch.setattr(AgentComparator, "compare", lambda self, *a, **k: judged.append(a[3]) or compare(self, *a, **k))
+    monkeypatch.setattr(
+        AgentComparator, "compare", lambda self, *a, **k: judged.append(a[3]) or compare(self, *a, **k)
+    )
     result = dg.materialize(
         [*suite_assets, eval_tables, agentmon_dbt_models],
         selection=dg.AssetSelection.assets(*suite_assets, eval_tables)

@@ -140,7 +140,9 @@ def test_a_sub_millisecond_latency_difference_is_neither_regression_nor_improvem
     assert c.effect == pytest.approx(0.5) and c.p_adjusted < 0.001 and c.verdict == "unchanged"
     [c] = RegressionDetector().compare(frame.with_columns(pl.col("score") * 1000), spec, "b", "c")
     assert c.verdict == "regressed"  # the same shape at 7 ms is a regression
-    faster = frame.with_columns(pl.when(pl.col("version") == "c").then(pl.col("score") / 2.25).otherwise(pl.col("score")))
+    faster = frame.with_columns(
+        pl.when(pl.col("version") == "c").then(pl.col("score") / 2.25).otherwise(pl.col("score"))
+    )
     [c] = RegressionDetector().compare(faster, spec, "b", "c")
     assert c.effect < -0.2 and c.p_adjusted < 0.001 and c.verdict == "unchanged"  # nor an improvement
     [c] = RegressionDetector().compare(faster.with_columns(pl.col("score") * 1000), spec, "b", "c")
@@ -152,7 +154,9 @@ def results_of(base_passed: np.ndarray, cand_passed: np.ndarray) -> pl.DataFrame
     built from whole arrays (thousands of suites per test)."""
     repeats, n_cases = base_passed.shape
     passed = np.concatenate([base_passed.ravel(), cand_passed.ravel()])
-    return two_versions(("base", "cand"), n_cases, repeats, "exact_match", passed.astype(float), pl.Series(passed))
+    return two_versions(
+        ("base", "cand"), n_cases, repeats, "exact_match", passed.astype(float), pl.Series(passed)
+    )
 
 
 def two_versions(versions: tuple[str, str], n_cases: int, repeats: int, evaluator: str, score: np.ndarray,
@@ -233,11 +237,13 @@ def test_one_run_per_case_is_as_powerful_as_the_ideal_paired_z_test():
         base, cand = (frame.filter(pl.col("version") == v)["passed"].to_numpy() for v in ("base", "cand"))
         exact += stats.mcnemar_exact(base, cand) < 0.05 and cand.mean() - base.mean() <= -0.02
     aa = run_verdicts(seed=1, sims=2000, n_cases=400, drop=0.0)
-    print(f"\none run per case, 400 cases, Beta(2,2), 10-point drop, 1000 suites: {drop['test']} "
-          f"{power:.3f}, ideal paired z-test {drop['ideal']:.3f} on the same suites "
-          f"({drop['ideal_formula']:.3f} by formula), exact McNemar {exact / 1000:.3f}; "
-          f"A/A false verdicts {false_verdicts(aa['verdicts']):.4f} of 2000 "
-          f"(inconclusive {np.mean(aa['verdicts'] == 'inconclusive'):.2f}, median MDE {np.median(aa['mde']):.4f})")
+    print(
+        f"\none run per case, 400 cases, Beta(2,2), 10-point drop, 1000 suites: {drop['test']} "
+        f"{power:.3f}, ideal paired z-test {drop['ideal']:.3f} on the same suites "
+        f"({drop['ideal_formula']:.3f} by formula), exact McNemar {exact / 1000:.3f}; "
+        f"A/A false verdicts {false_verdicts(aa['verdicts']):.4f} of 2000 "
+        f"(inconclusive {np.mean(aa['verdicts'] == 'inconclusive'):.2f}, median MDE {np.median(aa['mde']):.4f})"
+    )
     assert drop["test"] == "mcnemar_mid_p"
     assert power >= drop["ideal"] - 0.03
     assert false_verdicts(aa["verdicts"]) <= 0.06
@@ -251,9 +257,11 @@ def test_two_runs_per_case_buy_power():
     drop = run_verdicts(seed=4, sims=500, n_cases=400, drop=0.10, repeats=2)
     aa = run_verdicts(seed=3, sims=2000, n_cases=400, drop=0.0, repeats=2)
     power = float(np.mean(drop["verdicts"] == "regressed"))
-    print(f"\n2 runs per case, 400 cases, Beta(2,2): {drop['test']} power at a 10-point drop {power:.3f} "
-          f"(ideal paired z-test {drop['ideal']:.3f}) of 500; A/A false verdicts "
-          f"{false_verdicts(aa['verdicts']):.4f} of 2000, median MDE {np.median(aa['mde']):.4f}")
+    print(
+        f"\n2 runs per case, 400 cases, Beta(2,2): {drop['test']} power at a 10-point drop {power:.3f} "
+        f"(ideal paired z-test {drop['ideal']:.3f}) of 500; A/A false verdicts "
+        f"{false_verdicts(aa['verdicts']):.4f} of 2000, median MDE {np.median(aa['mde']):.4f}"
+    )
     assert drop["test"] == "paired_t"
     assert power >= 0.95 and false_verdicts(aa["verdicts"]) <= 0.06
 
@@ -264,9 +272,13 @@ def test_a_change_of_the_mde_is_found_80_percent_of_the_time():
     time, with one run per case and with two. `agentmon eval power`'s planner gives the same MDE."""
     measured = {}
     for repeats, seed in ((1, 31), (2, 33)):
-        mde = float(np.median(run_verdicts(seed=seed, sims=200, n_cases=400, drop=0.0, repeats=repeats)["mde"]))
+        mde = float(
+            np.median(run_verdicts(seed=seed, sims=200, n_cases=400, drop=0.0, repeats=repeats)["mde"])
+        )
         found = run_verdicts(seed=seed + 1, sims=1000, n_cases=400, drop=drop_for_mean(mde), repeats=repeats)
-        planned = stats.pass_rate_mde(400, 0.5, 0.05, repeats, difficulty_sd=np.sqrt(0.05))  # sd of Beta(2, 2)
+        planned = stats.pass_rate_mde(
+            400, 0.5, 0.05, repeats, difficulty_sd=np.sqrt(0.05)
+        )  # sd of Beta(2, 2)
         measured[repeats] = (mde, float(np.mean(found["verdicts"] == "regressed")), planned)
     print("\n" + "; ".join(f"{r} run(s) per case: MDE {m:.4f} (planner {p:.4f}), found {f:.3f} of 1000"
                            for r, (m, f, p) in measured.items()))  # fmt: skip

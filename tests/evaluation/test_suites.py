@@ -88,7 +88,9 @@ def test_a_dataset_puts_cases_in_clusters(tmp_path):
             {"id": "c", "input": "z"}]  # fmt: skip
     (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert load_suite(suite).clusters == {"a": "refunds", "b": "7"}
-    (tmp_path / "cases.jsonl").write_text(json.dumps({"id": "a", "input": "x", "cluster": ["refunds"]}) + "\n")
+    (tmp_path / "cases.jsonl").write_text(
+        json.dumps({"id": "a", "input": "x", "cluster": ["refunds"]}) + "\n"
+    )
     with pytest.raises(UserError, match=r"cases.jsonl line 1: `cluster` must be a string or a whole number"):
         load_suite(suite)
 
@@ -179,7 +181,9 @@ def test_power_of_a_stored_suite_with_clusters_and_repeats(home, tmp_path, capsy
     (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["eval", "run", str(path)]) == 0
     assert "60 in 10 clusters" in capsys.readouterr().out
-    assert main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "2", "--format", "json"]) == 1
+    assert (
+        main(["eval", "compare", str(path), "--baseline", "1", "--candidate", "2", "--format", "json"]) == 1
+    )
     exact = {r["metric"]: r for r in json.loads(capsys.readouterr().out)}["exact_match.rate"]
     assert (exact["test"], exact["clusters"], exact["verdict"]) == ("paired_t_clustered", 10, "regressed")
     assert main(["eval", "power", str(path), "--metric", "exact_match", "--effect", "0.1"]) == 0
@@ -190,11 +194,19 @@ def test_power_of_a_stored_suite_with_clusters_and_repeats(home, tmp_path, capsy
     assert cells[1:6] == ["exact_match.rate", "60", "in", "10", "clusters"]
     assert float(cells[7]) == pytest.approx(exact["mde"], abs=1e-4) and cells[8] == "0.1000"
     # the agent is deterministic: its repeats agree, so more of them buy nothing
-    assert main(["eval", "power", str(path), "--metric", "exact_match.rate", "--effect", "0.1", "--repeats", "5"]) == 0
+    assert (
+        main(
+            ["eval", "power", str(path), "--metric", "exact_match.rate", "--effect", "0.1", "--repeats", "5"]
+        )
+        == 0
+    )
     [again] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("2 ")]
     assert again.split()[6:] == ["5", *cells[7:]]
     assert main(["eval", "power", str(path), "--metric", "bleu"]) == 2
-    assert "suite mine has no metric 'bleu'; its metrics: exact_match.rate, latency_ms.p95" in capsys.readouterr().err
+    assert (
+        "suite mine has no metric 'bleu'; its metrics: exact_match.rate, latency_ms.p95"
+        in capsys.readouterr().err
+    )
 
 
 def test_compare_without_stored_results_says_what_to_do(home, tmp_path, capsys):
@@ -270,7 +282,9 @@ def test_a_suite_reruns_only_when_what_it_measures_changed(home, tmp_path):
         assert due() is None
         for changed in (path.parent / "cases.jsonl", path.parent / "my_agent.py", path):
             before = changed.read_text()
-            changed.write_text(before + ("\n" if changed.suffix != ".jsonl" else '{"id": "new", "input": "x"}\n'))
+            changed.write_text(
+                before + ("\n" if changed.suffix != ".jsonl" else '{"id": "new", "input": "x"}\n')
+            )
             assert "changed since its run of" in due(), changed.name
             changed.write_text(before)
             assert due() is None

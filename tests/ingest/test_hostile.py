@@ -44,7 +44,9 @@ def test_a_line_of_ten_megabytes_loads_capped_and_one_of_a_hundred_is_quarantine
     assert (result.status, result.loaded, result.quarantined) == ("partial", 2, 1)
     length = con.execute("select strlen(input) from raw.spans where span_id = 'long'").fetchone()[0]
     assert length == 64 * 1024
-    line, reason, kept = con.execute("select line_number, reason, strlen(raw_line) from raw.quarantine").fetchone()
+    line, reason, kept = con.execute(
+        "select line_number, reason, strlen(raw_line) from raw.quarantine"
+    ).fetchone()
     assert line == 3 and reason.startswith("line of 100.0 MB, longer than the 62 MB") and kept <= 64 * 1024
 
 
@@ -73,7 +75,9 @@ def test_content_duckdb_cannot_take_quarantines_the_file_and_the_next_file_loads
         spans = con.execute("select span_id from raw.spans").fetchall()
     assert [f.status for f in batch.files] == ["quarantined", "loaded"]
     assert rows[0][:5] == ("a-hostile.jsonl", "quarantined", 1, 0, 1)
-    assert "could not be ingested (ConversionException: Conversion Error: a value nobody foresaw)" == rows[0][5]
+    assert (
+        "could not be ingested (ConversionException: Conversion Error: a value nobody foresaw)" == rows[0][5]
+    )
     assert rows[1][:5] == ("b-fine.jsonl", "loaded", 1, 1, 0)
     assert spans == [("x2",)]
 
@@ -124,7 +128,9 @@ def test_the_sensor_starts_a_run_for_a_refused_symlink_without_opening_it(tmp_pa
     scan = scan_landing(landing, {}, 0)
     assert [(item.path.name, item.refused) for item in scan.new] == [("passwd.jsonl", True)]
     assert scan.new[0].sha256.startswith("refused:")
-    assert scan_landing(landing, scan.cursor, 0).run_key == scan.run_key  # the same run: Dagster starts it once
+    assert (
+        scan_landing(landing, scan.cursor, 0).run_key == scan.run_key
+    )  # the same run: Dagster starts it once
 
 
 def test_a_path_given_to_the_ingest_asset_that_is_a_symlink_out_is_refused(home, tmp_path):

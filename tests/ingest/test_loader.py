@@ -294,9 +294,14 @@ def test_retention_prunes_raw_detail_older_than_the_window(con, tmp_path):
     assert con.execute("select span_id from raw.spans").fetchall() == [("new",)]
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 1
     # the ledger says what went: per file (its lines still = loaded + quarantined) and per pass
-    assert con.execute("select loaded, pruned, pruned_at is not null from raw.ingested_files").fetchall() == [(4, 2, True)]
-    assert dict(con.execute("select table_name, rows_removed from raw.retention_log where table_name like 'raw.%'").fetchall()) == {
-        "raw.spans": 1, "raw.metrics": 1, "raw.events": 0}
+    assert con.execute("select loaded, pruned, pruned_at is not null from raw.ingested_files").fetchall() == [
+        (4, 2, True)
+    ]
+    assert dict(
+        con.execute(
+            "select table_name, rows_removed from raw.retention_log where table_name like 'raw.%'"
+        ).fetchall()
+    ) == {"raw.spans": 1, "raw.metrics": 1, "raw.events": 0}
 
 
 def test_ingestion_says_how_many_records_are_already_outside_the_retention_window(home, monkeypatch):
@@ -315,9 +320,14 @@ def test_ingestion_says_how_many_records_are_already_outside_the_retention_windo
                                              for i, d in enumerate((400, 45, 31, 2))])  # fmt: skip
     with connect(s) as con:
         batch = ingest_landing(con, s)
-        assert con.execute("select count(*) from raw.spans").fetchone()[0] == 4  # loaded, not pruned on arrival
+        assert (
+            con.execute("select count(*) from raw.spans").fetchone()[0] == 4
+        )  # loaded, not pruned on arrival
     assert batch.outside_retention == 3
-    assert "3 loaded record(s) are older than the retention window (MONITORING_RETENTION_DAYS=30)" in batch.log_lines()[-1]
+    assert (
+        "3 loaded record(s) are older than the retention window (MONITORING_RETENTION_DAYS=30)"
+        in batch.log_lines()[-1]
+    )
     monkeypatch.setenv("MONITORING_RETENTION_DAYS", "0")  # the default: nothing is outside
     write(s.landing_dir / "more.jsonl", [span(span_id="x", start_time=iso(400), end_time=iso(400))])
     with connect(settings()) as con:
@@ -363,7 +373,10 @@ def test_a_file_larger_than_the_memory_limit_loads_whole(con, tmp_path, monkeypa
     assert path.stat().st_size > 128 * 1000**2
     result = ingest_file(con, path, tmp_path / "tmp")
     assert (result.lines, result.loaded, result.quarantined) == (420_001, 420_000, 1)
-    assert con.execute("select count(*), count(distinct span_id) from raw.spans").fetchone() == (420_000, 420_000)
+    assert con.execute("select count(*), count(distinct span_id) from raw.spans").fetchone() == (
+        420_000,
+        420_000,
+    )
     assert con.execute("select current_setting('memory_limit')").fetchone()[0] != "122.0 MiB"  # restored
 
 
@@ -386,7 +399,9 @@ def test_running_out_of_memory_names_the_setting_and_keeps_the_file(con, tmp_pat
     path = tmp_path / "spans.jsonl"
     write_spans(path, 50_000)
     monkeypatch.setattr(limits, "ingest_memory", lambda: 4 * 1000**2)
-    with pytest.raises(UserError, match="spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY"):
+    with pytest.raises(
+        UserError, match="spans.jsonl: ingesting it needs more memory than MONITORING_INGEST_MEMORY"
+    ):
         ingest_file(con, path, tmp_path)
     assert con.execute("select count(*) from raw.ingested_files").fetchone()[0] == 0
     monkeypatch.undo()

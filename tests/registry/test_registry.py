@@ -32,8 +32,13 @@ def test_register_activate_and_one_active_version(registry):
     assert _statuses(registry, "bot") == {"1.0": "inactive", "1.1": "active", "1.2": "registered"}
     assert registry.activate("bot", "1.1") == []  # already active: nothing recorded
     agent = registry.agents()[0]
-    assert (agent["name"], agent["owner"], agent["capabilities"], agent["active_version"], agent["versions"]) == (
-        "Bot", "team-a", ["faq", "refunds"], "1.1", 3)
+    assert (
+        agent["name"],
+        agent["owner"],
+        agent["capabilities"],
+        agent["active_version"],
+        agent["versions"],
+    ) == ("Bot", "team-a", ["faq", "refunds"], "1.1", 3)
 
 
 def test_rollback_walks_back_the_activations(registry):
@@ -58,11 +63,21 @@ def test_every_change_is_audited_with_actor_and_effective_time(registry):
     registry.rollback("bot", note="errors")
     log = registry.history("bot")
     assert [r["action"] for r in log] == [
-        "register_agent", "register_version", "activate", "register_version", "activate", "rollback"]
+        "register_agent",
+        "register_version",
+        "activate",
+        "register_version",
+        "activate",
+        "rollback",
+    ]
     assert {r["actor"] for r in log} == {"ana"}
     assert log[2]["effective_at"] == datetime(2026, 10, 1, tzinfo=UTC)  # backdated activation
     assert log[2]["logged_at"] == T0
-    assert (log[5]["agent_version"], log[5]["previous_version"], log[5]["detail"]) == ("1.0", "1.1", {"note": "errors"})
+    assert (log[5]["agent_version"], log[5]["previous_version"], log[5]["detail"]) == (
+        "1.0",
+        "1.1",
+        {"note": "errors"},
+    )
 
 
 def test_versions_are_immutable_and_errors_are_one_line(registry):
@@ -101,7 +116,10 @@ def test_agents_file_sync_replays_history_and_is_idempotent(registry, tmp_path):
     path.write_text(AGENTS_YAML)
     changes = sync_agents_file(registry, path)
     assert [c.line() for c in changes if c.action == "activate"] == [
-        "activate support-bot 1.0", "activate support-bot 1.1 (was 1.0)", "activate support-bot 1.2 (was 1.1)"]
+        "activate support-bot 1.0",
+        "activate support-bot 1.1 (was 1.0)",
+        "activate support-bot 1.2 (was 1.1)",
+    ]
     assert registry.active_version("support-bot") == "1.2"
     assert registry.active_version("math-agent") is None
     assert registry.version("support-bot", "1.2")["deployed_at"] == datetime(2026, 11, 10, 9, tzinfo=UTC)
@@ -117,10 +135,19 @@ def test_agents_file_sync_replays_history_and_is_idempotent(registry, tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("agents:\n  bot:\n    versions:\n      1.10: {}\n", r'agents.bot.versions: 1.1 is read by YAML as a number; quote it \("1.1"\)'),
+        (
+            "agents:\n  bot:\n    versions:\n      1.10: {}\n",
+            r'agents.bot.versions: 1.1 is read by YAML as a number; quote it \("1.1"\)',
+        ),
         ("agents:\n  bot:\n    owner: a\n    colour: red\n", r"agents.bot.colour: unknown key"),
-        ("agents:\n  bot:\n    active: '3.0'\n    versions: {'1.0': {}}\n", r"agents.bot.active: '3.0' is not one of the versions"),
-        ("agents:\n  bot:\n    versions:\n      '1.0': {deployed_at: yesterday}\n", r"agents.bot.versions.1.0.deployed_at: 'yesterday' is not an ISO 8601 time"),
+        (
+            "agents:\n  bot:\n    active: '3.0'\n    versions: {'1.0': {}}\n",
+            r"agents.bot.active: '3.0' is not one of the versions",
+        ),
+        (
+            "agents:\n  bot:\n    versions:\n      '1.0': {deployed_at: yesterday}\n",
+            r"agents.bot.versions.1.0.deployed_at: 'yesterday' is not an ISO 8601 time",
+        ),
         ("agents: [bot]\n", r"agents: expected a mapping"),
         ("agents:\n  bot: {capabilities: faq}\n", r"agents.bot.capabilities: expected a list"),
         ("agents:\n  bot:\n   - : :\n", r"line \d+: not valid YAML"),
@@ -147,4 +174,6 @@ def test_the_example_agents_file_is_valid():
     from agentmon_pipeline.config import project_dir
 
     specs = {s.agent_id: s for s in parse_agents_file(project_dir() / "examples" / "agents.yaml")}
-    assert specs["support-bot"].active == "1.2" and "1.1" not in {v.version for v in specs["data-analyst"].versions}
+    assert specs["support-bot"].active == "1.2" and "1.1" not in {
+        v.version for v in specs["data-analyst"].versions
+    }

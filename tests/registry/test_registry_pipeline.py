@@ -38,22 +38,32 @@ def test_agents_file_flows_into_the_marts_and_the_cli_rolls_back(home, tmp_path,
     # the example registry, with support-bot's deployment history (as the demo deploys it)
     example = yaml.safe_load((project_dir() / "examples" / "agents.yaml").read_text())
     for version, days_before_end in (("1.0", 42), ("1.1", 11), ("1.2", 10)):
-        example["agents"]["support-bot"]["versions"][version]["deployed_at"] = DEMO_END - timedelta(days=days_before_end)
+        example["agents"]["support-bot"]["versions"][version]["deployed_at"] = DEMO_END - timedelta(
+            days=days_before_end
+        )
     agents_file = tmp_path / "agents.yaml"
     agents_file.write_text(yaml.safe_dump(example))
     monkeypatch.setenv("AGENTMON_AGENTS_FILE", str(agents_file))
     generate_demo(settings().landing_dir, days=16, agents=6, seed=5, end=DEMO_END)  # 6 days before 1.2
     assets = [raw_telemetry, raw_model_prices, agent_registry, agentmon_dbt_models, version_comparisons]
-    run = lambda: dg.materialize(assets, resources={"dbt": dbt_resource}, instance=dg.DagsterInstance.ephemeral())
+    run = lambda: dg.materialize(
+        assets, resources={"dbt": dbt_resource}, instance=dg.DagsterInstance.ephemeral()
+    )
     assert run().success
 
     agents = {r["agent_id"]: r for r in _rows("select * from marts.dim_agents")}
     bot = agents["support-bot"]
     assert (bot["owner"], json.loads(bot["capabilities"]), bot["active_version"], bot["is_registered"]) == (
-        "support-platform@example.com", ["order-status", "refunds", "faq"], "1.2", True)
+        "support-platform@example.com",
+        ["order-status", "refunds", "faq"],
+        "1.2",
+        True,
+    )
     assert bot["agent_name"] == "Support Bot" and bot["total_runs"] > 0
     assert agents["triage-router"]["is_registered"] is False and agents["triage-router"]["owner"] is None
-    versions = {(r["agent_id"], r["agent_version"]): r for r in _rows("select * from marts.dim_agent_versions")}
+    versions = {
+        (r["agent_id"], r["agent_version"]): r for r in _rows("select * from marts.dim_agent_versions")
+    }
     assert versions[("data-analyst", "1.1")]["registry_status"] == "unregistered"
     assert versions[("data-analyst", "1.1")]["total_runs"] > 0
     assert versions[("support-bot", "1.2")]["registry_status"] == "active"
@@ -75,18 +85,30 @@ def test_agents_file_flows_into_the_marts_and_the_cli_rolls_back(home, tmp_path,
     assert capsys.readouterr().out.strip() == "rollback support-bot 1.1 (was 1.2)"
     assert main(["registry", "register", "support-bot", "1.3", "--config", '{"model": "gpt-4o-mini"}',
                  "--activate", "--by", "dev"]) == 0  # fmt: skip
-    assert capsys.readouterr().out.splitlines() == ["register_version support-bot 1.3", "activate support-bot 1.3 (was 1.1)"]
+    assert capsys.readouterr().out.splitlines() == [
+        "register_version support-bot 1.3",
+        "activate support-bot 1.3 (was 1.1)",
+    ]
     assert main(["registry", "show", "support-bot", "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert {v["agent_version"]: v["status"] for v in shown["versions"]} == {
-        "1.0": "inactive", "1.1": "inactive", "1.2": "rolled_back", "1.3": "active"}
+        "1.0": "inactive",
+        "1.1": "inactive",
+        "1.2": "rolled_back",
+        "1.3": "active",
+    }
     assert shown["versions"][0]["deployed_at"].startswith(str((DEMO_END - timedelta(days=42)).date()))
     assert [(h["action"], h["actor"]) for h in shown["history"][-3:]] == [
-        ("rollback", "oncall"), ("register_version", "dev"), ("activate", "dev")]
+        ("rollback", "oncall"),
+        ("register_version", "dev"),
+        ("activate", "dev"),
+    ]
     # a second pipeline run re-syncs the file: its active version (1.2) wins again, audited;
     # the marts show the registry's history as deployments
     assert run().success
-    log = _rows("select action, agent_version, actor from registry.audit_log where agent_id = 'support-bot' order by seq")
+    log = _rows(
+        "select action, agent_version, actor from registry.audit_log where agent_id = 'support-bot' order by seq"
+    )
     assert log[-1] == {"action": "activate", "agent_version": "1.2", "actor": "agents.yaml"}
     actions = [r["action"] for r in _rows("select action from marts.fct_deployments where agent_id = 'support-bot' "
                                           "and source = 'registry' order by deployed_at")]  # fmt: skip
@@ -103,7 +125,10 @@ def test_registry_mistakes_are_one_line_errors(home, tmp_path, capsys):
     assert "agent 'nobody' is not registered" in capsys.readouterr().err
     assert main(["registry", "register", "bot", "1.0", "--config", "{oops"]) == 2
     assert "--config: not valid JSON" in capsys.readouterr().err
-    assert main(["registry", "register", "bot", "1.0", "--config", "@" + str(Path(tmp_path) / "missing.json")]) == 2
+    assert (
+        main(["registry", "register", "bot", "1.0", "--config", "@" + str(Path(tmp_path) / "missing.json")])
+        == 2
+    )
     assert "cannot read the file" in capsys.readouterr().err
     assert main(["registry", "sync"]) == 2
     assert "no agents file" in capsys.readouterr().err

@@ -47,7 +47,12 @@ def test_seed_example_records_and_exports_to_a_folder(tmp_path):
     path = collector.export_to_file(tmp_path / "output")
     collector.stop()
     run, usage = [json.loads(line) for line in path.read_text().splitlines() if '"kind"' in line]
-    assert (run["kind"], run["agent_id"], run["duration_ms"], run["status"]) == ("agent", "agent_1", 250, "ok")
+    assert (run["kind"], run["agent_id"], run["duration_ms"], run["status"]) == (
+        "agent",
+        "agent_1",
+        250,
+        "ok",
+    )
     # tokens of a run live on an llm span under it: that is where the marts count them
     assert (usage["kind"], usage["total_tokens"], usage["parent_span_id"]) == ("llm", 150, run["span_id"])
     assert usage["trace_id"] == run["trace_id"] and len(run["trace_id"]) == 32 and len(run["span_id"]) == 16
@@ -61,7 +66,9 @@ def test_nested_spans_share_the_trace_and_errors_are_marked_and_reraised():
         pytest.raises(ValueError, match="no such order"),
         collector.trace("answer", agent_id="support-bot", agent_version="1.2", session_id="s1") as run,
     ):
-        collector.record_llm_call("gpt-4o", input_tokens=812, output_tokens=96, duration_ms=640, provider="openai")
+        collector.record_llm_call(
+            "gpt-4o", input_tokens=812, output_tokens=96, duration_ms=640, provider="openai"
+        )
         with collector.span("lookup_order", kind="tool", tool_name="lookup_order") as tool:
             tool.set(input={"order": 42})
             raise ValueError("no such order")
@@ -72,7 +79,11 @@ def test_nested_spans_share_the_trace_and_errors_are_marked_and_reraised():
     assert {agent["trace_id"], llm["trace_id"], tool_rec["trace_id"]} == {run.trace_id}
     assert llm["parent_span_id"] == tool_rec["parent_span_id"] == agent["span_id"]
     assert "parent_span_id" not in agent
-    assert (tool_rec["status"], tool_rec["error_type"], tool_rec["error_message"]) == ("error", "ValueError", "no such order")
+    assert (tool_rec["status"], tool_rec["error_type"], tool_rec["error_message"]) == (
+        "error",
+        "ValueError",
+        "no such order",
+    )
     assert (agent["status"], agent["error_type"]) == ("error", "ValueError")  # it went through the run too
     assert tool_rec["agent_id"] == "support-bot" and tool_rec["session_id"] == "s1"  # inherited
     assert agent["end_time_unix_nano"] >= tool_rec["end_time_unix_nano"] >= tool_rec["start_time_unix_nano"]
@@ -155,7 +166,7 @@ def test_jsonl_files_appear_whole_rotated_by_size_and_age(tmp_path):
     exporter = JsonlExporter(tmp_path, rotate_bytes=1000, rotate_seconds=3600)  # about 700 bytes a batch
     rows = [{"trace_id": "t", "span_id": str(i), "name": "x" * 50} for i in range(60)]
     for start in range(0, 60, 10):
-        exporter.export(rows[start:start + 10])
+        exporter.export(rows[start : start + 10])
         visible = sorted(tmp_path.glob("*.jsonl"))
         hidden = sorted(tmp_path.glob(".*.part"))
         # whatever is visible is complete JSON lines; the open file is hidden from the sensor
@@ -178,7 +189,9 @@ def test_the_landing_sensor_skips_files_being_written(tmp_path):
     exporter.export([{"trace_id": "t", "span_id": "s", "name": "x"}])
     assert settled_files(tmp_path, set(), settle_seconds=0)[0] == []
     exporter.close()
-    assert [f.path.name for f in settled_files(tmp_path, set(), settle_seconds=0)[0]] == [exporter.files[0].name]
+    assert [f.path.name for f in settled_files(tmp_path, set(), settle_seconds=0)[0]] == [
+        exporter.files[0].name
+    ]
 
 
 def test_metrics_registry_types_and_quantiles():
@@ -231,7 +244,9 @@ def test_prometheus_exposition_of_records_and_registry():
     collector.exporters.append(prom)
     collector.metrics.gauge("active_sessions").set(3)
     with collector.trace("run", agent_id="bot", agent_version="1.0"):
-        collector.record_llm_call("gpt-4o", input_tokens=812, output_tokens=96, duration_ms=640, cost_usd=0.003)
+        collector.record_llm_call(
+            "gpt-4o", input_tokens=812, output_tokens=96, duration_ms=640, cost_usd=0.003
+        )
         collector.record_tool_call("search", duration_ms=12, success=False)
     collector.flush()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -239,7 +254,15 @@ def test_prometheus_exposition_of_records_and_registry():
     assert samples[("agentmon_llm_tokens_total", (("direction", "input"), ("model", "gpt-4o")))] == 812
     assert samples[("agentmon_llm_cost_usd_total", (("model", "gpt-4o"),))] == pytest.approx(0.003)
     assert samples[("agentmon_tool_calls_total", (("status", "error"), ("tool_name", "search")))] == 1
-    assert samples[("agentmon_agent_executions_total", (("agent_id", "bot"), ("agent_version", "1.0"), ("status", "ok")))] == 1
+    assert (
+        samples[
+            (
+                "agentmon_agent_executions_total",
+                (("agent_id", "bot"), ("agent_version", "1.0"), ("status", "ok")),
+            )
+        ]
+        == 1
+    )
     assert samples[("active_sessions", ())] == 3
 
 

@@ -32,7 +32,11 @@ def support_agent(collector: TelemetryCollector, ticket: int) -> str:
                 raise OrderNotFound(f"order {ticket} not found")
             tool.set(output={"card_on_file": PLANTED["card"], "status": "shipped"})
         collector.record_llm_call(
-            "gpt-4o-mini", input_tokens=400 + ticket, output_tokens=50, duration_ms=320, provider="openai",
+            "gpt-4o-mini",
+            input_tokens=400 + ticket,
+            output_tokens=50,
+            duration_ms=320,
+            provider="openai",
             input=f"system: use key {PLANTED['openai_key']} and header {PLANTED['bearer_token']}",
             output=f"Your order {ticket} has shipped; we wrote to {PLANTED['email']}.",
         )
@@ -54,14 +58,18 @@ def test_an_instrumented_agent_lands_in_the_marts_without_secrets(home):
             support_agent(collector, ticket)
         except OrderNotFound:
             pass
-    collector.record_event("user_feedback", {"comment": f"great, mail me at {PLANTED['email']}"}, agent_id="sdk-bot")
+    collector.record_event(
+        "user_feedback", {"comment": f"great, mail me at {PLANTED['email']}"}, agent_id="sdk-bot"
+    )
     collector.record_metric("user_satisfaction", 4.6, labels={"agent_id": "sdk-bot"})
     collector.stop()
     assert collector.stats["dropped"] == 0 and collector.stats["export_errors"] == 0
 
     sensor = defs.get_sensor_def("landing_sensor")
     with dg.DagsterInstance.ephemeral() as instance:
-        requests = [r for r in [sensor(dg.build_sensor_context(instance=instance))] if isinstance(r, dg.RunRequest)]
+        requests = [
+            r for r in [sensor(dg.build_sensor_context(instance=instance))] if isinstance(r, dg.RunRequest)
+        ]
         assert requests, "the sensor saw no file"
         for request in requests:
             result = dg.materialize([raw_telemetry, raw_model_prices, agentmon_dbt_models], instance=instance,
@@ -73,8 +81,9 @@ def test_an_instrumented_agent_lands_in_the_marts_without_secrets(home):
     assert q("select sum(quarantined) from raw.ingested_files") == [(0,)]
     assert q("select count(*), count(*) filter (where not is_success), sum(llm_call_count), sum(tool_call_count) "
              "from marts.fct_agent_runs where agent_id = 'sdk-bot'") == [(20, 2, 18, 20)]  # fmt: skip
-    assert q("select sum(input_tokens), sum(output_tokens) from marts.fct_llm_calls where agent_id = 'sdk-bot'") == [
-        (sum(400 + t for t in range(20) if t % 10 != 9), 18 * 50)]
+    assert q(
+        "select sum(input_tokens), sum(output_tokens) from marts.fct_llm_calls where agent_id = 'sdk-bot'"
+    ) == [(sum(400 + t for t in range(20) if t % 10 != 9), 18 * 50)]
     assert q("select error_type from marts.fct_agent_runs where not is_success") == [("OrderNotFound",)] * 2
     assert q("select count(*) from marts.fct_llm_calls where cost_source = 'computed'") == [(18,)]
     metrics = {name for (name,) in q("select distinct name from marts.fct_metrics")}

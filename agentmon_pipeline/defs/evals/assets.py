@@ -50,7 +50,7 @@ def build_suite_assets(name: str, path: str) -> list:
         context.log.info(f"suite {name}: run {run.run_id}, {len(run.calls)} calls")
         lines = ["| version | evaluator | mean | pass rate | cases |", "|---|---|---|---|---|"]
         for row in report.summaries:
-            mean = "-" if row["mean"] is None else plain(row['mean'])
+            mean = "-" if row["mean"] is None else plain(row["mean"])
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.1%}"
             lines.append(f"| {row['version']} | {row['evaluator']} | {mean} | {rate} | {row['cases']} |")
         # numbers the UI plots across materializations: each version's pass rate and mean score

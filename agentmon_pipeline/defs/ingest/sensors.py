@@ -79,11 +79,17 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
             )
         names = [item.path.name for item in scan.new]
         # one run over the days the new files are of (their daily partitions of raw/*)
-        days = day_range([item.path for item in scan.new if not item.refused], s.landing_dir, first_day(), today())
+        days = day_range(
+            [item.path for item in scan.new if not item.refused], s.landing_dir, first_day(), today()
+        )
         return dg.RunRequest(
             run_key=scan.run_key,
             run_config={"ops": {"raw_telemetry": {"config": {"hashes": scan.hashes()}}}},
-            tags={"agentmon/files": str(len(names)), "agentmon/first_file": names[0][:200], **range_tags(*days)}
+            tags={
+                "agentmon/files": str(len(names)),
+                "agentmon/first_file": names[0][:200],
+                **range_tags(*days),
+            }
             | ({"agentmon/refused": "symlink"} if any(item.refused for item in scan.new) else {}),
         )
 

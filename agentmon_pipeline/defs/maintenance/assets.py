@@ -23,6 +23,8 @@ def retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 retention_job = dg.define_asset_job("retention_job", selection=[dg.AssetKey(["maintenance", "retention"])])
+
+
 @dg.schedule(
     name="retention_daily", job=retention_job, cron_schedule="30 3 * * *", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -32,9 +32,16 @@ def agent_registry(context: dg.AssetExecutionContext):
     for change in changes:
         context.log.info(f"registry: {change.line()}")
     lines = ["| agent | owner | active version | versions |", "|---|---|---|---|"]
-    lines += [f"| {a['agent_id']} | {a['owner'] or '-'} | {a['active_version'] or '-'} | {a['versions']} |" for a in agents]
+    lines += [
+        f"| {a['agent_id']} | {a['owner'] or '-'} | {a['active_version'] or '-'} | {a['versions']} |"
+        for a in agents
+    ]
     extra = {
-        "agents": {"agents_file": source, "changes_now": len(changes), "registry": dg.MetadataValue.md("\n".join(lines))},
+        "agents": {
+            "agents_file": source,
+            "changes_now": len(changes),
+            "registry": dg.MetadataValue.md("\n".join(lines)),
+        },
         "agent_versions": {"active_versions": sum(1 for a in agents if a["active_version"])},
         "audit_log": {"changes_now": len(changes)},
     }

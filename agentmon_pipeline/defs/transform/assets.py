@@ -131,7 +131,9 @@ def build_in_process(context: dg.AssetExecutionContext, dbt: DbtCliResource, arg
         outcome = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([*args, *where, *selection])
         if not outcome.success:
             # the first line is what `agentmon run` shows: the first error, on one line
-            detail = [" ".join(error.split()) for error in errors] or [str(outcome.exception or "no error given")]
+            detail = [" ".join(error.split()) for error in errors] or [
+                str(outcome.exception or "no error given")
+            ]
             raise DagsterDbtCliRuntimeError(description=f"dbt {args[0]} failed: " + "\n".join(detail))
         events = []
         for raw in results:
