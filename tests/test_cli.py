@@ -413,3 +413,19 @@ def test_a_failing_dbt_test_fails_the_run_and_says_which_and_why(home, capsys, m
     assert "Got 1 result" in failed
     log = next(line.split()[2] for line in out.splitlines() if line.strip().startswith("dbt's output"))
     assert "unique_combination_stg_raw__spans" in Path(log).read_text()
+
+
+def test_the_run_summary_counts_the_files_still_being_written(home, monkeypatch):
+    """A user copies a month of files into the landing folder and runs at once: the files modified
+    in the last MONITORING_SETTLE_SECONDS wait, and the summary says so instead of a bare count."""
+    from agentmon_pipeline.app.runner import RunSummary
+
+    monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "10")
+    text = RunSummary(success=True, run_id="e8b939f8", files=1, waiting_files=30).render(settings())
+    assert (
+        "files ingested      1 (30 more still being written, modified in the last 10 s: the next run loads them)"
+        in text
+    )
+    assert "still being written" not in RunSummary(success=True, run_id="e8b939f8", files=1).render(
+        settings()
+    )

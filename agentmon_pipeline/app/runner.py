@@ -15,7 +15,15 @@ from pathlib import Path
 from agentmon_pipeline.config import Settings, settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.home import ensure_home
-from agentmon_pipeline.ingest.landing import day_range, first_day, pending_files, settle_seconds, today
+from agentmon_pipeline.ingest.landing import (
+    Ledger,
+    day_range,
+    first_day,
+    pending_files,
+    settle_seconds,
+    settled_files,
+    today,
+)
 from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.storage import connect, table_exists
 
@@ -98,6 +106,7 @@ class RunSummary:
     quarantined: int = 0
     files_quarantined: int = 0
     refused: int = 0  # symlinks out of the landing folder, never read
+    waiting_files: int = 0  # files in the landing folder still being written: the next run loads them
     agent_runs: int = 0
     marts_built: int = 0
     checks_passed: int = 0
@@ -118,7 +127,13 @@ class RunSummary:
             f"{command} {'succeeded' if self.success else 'FAILED'} in {self.seconds:.0f} s (Dagster run {self.run_id[:8]})",
             f"  files ingested      {self.files}"
             + (f" (+{self.duplicates} duplicate)" if self.duplicates else "")
-            + (f" ({self.refused} refused: symlink out of the landing folder)" if self.refused else ""),
+            + (f" ({self.refused} refused: symlink out of the landing folder)" if self.refused else "")
+            + (
+                f" ({self.waiting_files} more still being written, modified in the last {settle_seconds():.0f} s: "
+                "the next run loads them)"
+                if self.waiting_files
+                else ""
+            ),
             f"  spans loaded        {self.spans}",
             f"  metrics / events    {self.metrics} / {self.events}",
             f"  lines quarantined   {self.quarantined}"
@@ -280,6 +295,10 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
             _scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs") or 0
         )
         summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
+        if days is None:
+            summary.waiting_files = settled_files(
+                s.landing_dir, set(Ledger.read(con).files), settle_seconds()
+            )[1]
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(
