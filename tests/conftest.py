@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
 import shutil
+import tempfile
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -18,6 +20,13 @@ from agentmon_pipeline.storage import migrate
 
 # real telemetry of other projects (licences beside the files): see tests/fixtures/corpus/README.md
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
+
+# Importing the Dagster definitions sets up a home (its folders, the instance's dagster.yaml): while
+# the test modules are collected that is a throwaway one, never the repository's .agentmon nor a
+# user's own AGENTMON_HOME (the `_session_env` fixture then gives the tests theirs).
+_IMPORT_HOME = tempfile.mkdtemp(prefix="agentmon-test-import-")
+os.environ["AGENTMON_HOME"] = _IMPORT_HOME
+atexit.register(shutil.rmtree, _IMPORT_HOME, True)
 
 # `make test` runs the tests in parallel (pytest-xdist): each worker builds dbt in its own target
 # folder, set before anything imports the Dagster definitions.
