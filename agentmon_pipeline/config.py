@@ -186,7 +186,10 @@ def read_yaml(path: Path) -> Any:
         raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
-KNOWN_CONFIG_KEYS = {"alerts", "budgets", "redaction", "suites", "retention"}
+KNOWN_CONFIG_KEYS = {"alerts", "budgets", "redaction", "suites"}
+# settings that are environment variables, not sections of agentmon.yaml: named in the error
+ENVIRONMENT_ONLY = {"retention": "MONITORING_RETENTION_DAYS", "landing": "MONITORING_LANDING_DIR",
+                    "warehouse": "MONITORING_DB_URL"}  # fmt: skip
 
 
 def load_config_file(s: Settings | None = None) -> dict[str, Any]:
@@ -205,7 +208,9 @@ def load_config_file(s: Settings | None = None) -> dict[str, Any]:
         raise UserError(f"{path}: expected a mapping of sections at the top level")
     unknown = sorted(set(data) - KNOWN_CONFIG_KEYS)
     if unknown:
+        variable = ENVIRONMENT_ONLY.get(unknown[0])
+        hint = f" ({unknown[0]} is set by the environment variable {variable})" if variable else ""
         raise UserError(
-            f"{path}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(KNOWN_CONFIG_KEYS))}"
+            f"{path}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(KNOWN_CONFIG_KEYS))}{hint}"
         )
     return data

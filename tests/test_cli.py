@@ -223,6 +223,13 @@ def test_invalid_config_names_file_and_key(home, tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTMON_CONFIG", str(cfg))
     with pytest.raises(UserError, match=r"agentmon.yaml: unknown key 'budgts'"):
         load_config_file()
+    # retention is an environment variable, not a section: refused with its name, never ignored
+    cfg.write_text("retention: {days: 1}\n")
+    with pytest.raises(
+        UserError,
+        match=r"unknown key 'retention'; .* set by the environment variable MONITORING_RETENTION_DAYS",
+    ):
+        load_config_file()
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentmon_pipeline.app import runstate
     from agentmon_pipeline.ingest.landing import settle_seconds
 
+    started = time.monotonic()  # the command's own time: Dagster's and dbt's start-up included
     s = _ready_home()
     idle = None if args.force else runstate.nothing_to_do(s, settle_seconds())
     if idle is not None:  # answered from the ledger: Dagster and dbt are not even imported
@@ -98,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentmon_pipeline.app.runner import run_pipeline
 
     runstate.forget(s)
-    summary = run_pipeline(verbose=args.verbose)
+    summary = run_pipeline(verbose=args.verbose, started=started)
     print(summary.render(s))
     if summary.success:
         runstate.remember(s, summary.run_id)
@@ -110,6 +112,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     marts rebuilt (the same Dagster run a backfill of raw/* in the UI makes)."""
     from agentmon_pipeline.ingest.landing import first_day, today
 
+    started = time.monotonic()
     first, last = args.start, args.end
     if last < first:
         raise UserError(f"--from {first} is after --to {last}")
@@ -126,7 +129,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     print(
         f"agentmon backfill: {first} to {last} ({(last - first).days + 1} day(s)): their new files, their rows of the marts"
     )
-    summary = run_pipeline(verbose=args.verbose, benchmarks=False, days=(first, last))
+    summary = run_pipeline(verbose=args.verbose, benchmarks=False, days=(first, last), started=started)
     print(summary.render(s, "agentmon backfill"))
     return 0 if summary.success else 1
 

@@ -243,14 +243,15 @@ def suites_due(con) -> tuple[dict[str, str], list[str]]:
 
 
 def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
-                 days: tuple[date, date] | None = None) -> RunSummary:  # fmt: skip
+                 days: tuple[date, date] | None = None, started: float | None = None) -> RunSummary:  # fmt: skip
     """Materialize every asset once through Dagster, in this process, on the persistent instance,
     and summarise what the run did from the warehouse.
 
     The run covers the daily partitions of the new files' days; with `days` (first, last: a
     backfill) those days, loading only their files and rebuilding their rows of the marts.
     Benchmark suites run when they changed since their last run (`benchmarks=None`), always
-    (`True`) or never (`False`); their schedule and the UI run them too."""
+    (`True`) or never (`False`); their schedule and the UI run them too. `started`: when the
+    command began (time.monotonic), so that its stage lines and time count Dagster's start-up."""
     s = ensure_home(settings())
     quiet_libraries(verbose)
     prepare_dbt_manifest()
@@ -270,8 +271,8 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
         due, current = {**due, **dict.fromkeys(current, "asked for")}, []
     elif benchmarks is False:
         due, current = {}, [*current, *due]
-    started = datetime.now(UTC)
-    summary = execute_job(s, verbose, current, tags)
+    began_at = datetime.now(UTC)
+    summary = execute_job(s, verbose, current, tags, started)
     with connect(s, read_only=True) as con:
         # this run's loads from the landing folder (not the benchmark calls' spans)
         loads = f"select load_id from raw.ingested_files where load_id > {int(before)} and not {_benchmark_file(s)}"
@@ -302,7 +303,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(
-            "select count(*) from alerts.deliveries where sent_at >= ?", [started]).fetchone()[0])  # fmt: skip
+            "select count(*) from alerts.deliveries where sent_at >= ?", [began_at]).fetchone()[0])  # fmt: skip
         regressed = con.execute(
             """
             select g.suite, g.candidate, g.baseline, g.metric, g.effect, g.relative,

@@ -9,7 +9,6 @@ import os
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
@@ -25,11 +24,11 @@ class Progress:
     """Prints a line when the run enters a stage, from the run's own event log (a thread that
     polls it once a second), so a long run is never silent."""
 
-    def __init__(self, instance, run_id: str, out=None):
+    def __init__(self, instance, run_id: str, out=None, started: float | None = None):
         import threading
 
         self.instance, self.run_id, self.out = instance, run_id, out or sys.stdout
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
         self.entered: set[str] = set()
         self.seen = 0
         self._stop = threading.Event()
@@ -79,11 +78,16 @@ def _why(event) -> str:
 
 
 def execute_job(
-    s: Settings, verbose: bool, current: list[str], tags: dict[str, str] | None = None
+    s: Settings,
+    verbose: bool,
+    current: list[str],
+    tags: dict[str, str] | None = None,
+    started: float | None = None,
 ) -> RunSummary:
     """Materialize every asset of agentmon_job once, in this process, on the persistent instance
     (the UI lists the run), leaving out the suites in `current`; what Dagster says of the run.
-    `tags`: the run's (its daily partitions: `partitions.range_tags`)."""
+    `tags`: the run's (its daily partitions: `partitions.range_tags`); `started`: the command's
+    start (time.monotonic), from which the stage lines and the run's time count."""
     # imported here: the definitions read the suites and the config when they load, which must
     # be the run's (an import when this module is imported would fix them at that moment)
     from agentmon_pipeline.definitions import defs
@@ -96,7 +100,7 @@ def execute_job(
         for key in (("evals", f"{_key_part(name)}_results"), ("analytics", f"{_key_part(name)}_regressions"))
     }
     selection = [key for key in job.asset_layer.selected_asset_keys if tuple(key.path) not in skipped]
-    started = datetime.now(UTC)
+    started = time.monotonic() if started is None else started
     run_id = str(uuid.uuid4())
     console = sys.stdout
     output = s.home / "logs" / f"run-{run_id[:8]}.log"  # dbt's own output, unless --verbose
@@ -104,7 +108,7 @@ def execute_job(
     with DagsterInstance.get() as instance, open(output, "w", encoding="utf-8") as captured:
         level = "DEBUG" if s.log_level == "DEBUG" else ("INFO" if verbose else "WARNING")
         quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(captured)
-        with Progress(instance, run_id, out=console), quiet:
+        with Progress(instance, run_id, out=console, started=started), quiet:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
@@ -117,7 +121,7 @@ def execute_job(
         old.unlink(missing_ok=True)  # the last 20 runs' output is kept
     summary = RunSummary(success=result.success, run_id=result.run_id, suites_current=sorted(current),
                          log_file=None if verbose else output,
-                         seconds=(datetime.now(UTC) - started).total_seconds())  # fmt: skip
+                         seconds=time.monotonic() - started)  # fmt: skip
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             key = event.asset_key.path if event.asset_key else []
