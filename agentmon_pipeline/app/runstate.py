@@ -88,8 +88,11 @@ class Idle:
             "settled file waiting in the landing folder, no suite, dbt model or configuration changed, same hour. The "
             "results in the warehouse are current (agentmon status shows them; agentmon run --force runs anyway)."
         )
-        if self.waiting_files:
-            text += f" {self.waiting_files} file(s) still being written load at the next run."
+        if self.waiting_files:  # first, on a line of its own: the user has just dropped them
+            text = (
+                f"agentmon run: {self.waiting_files} file(s) still being written in the landing folder (modified in "
+                "the last MONITORING_SETTLE_SECONDS): run again in a few seconds to load them.\n" + text
+            )
         return text
 
 
