@@ -16,13 +16,12 @@ from agentmon_pipeline.config import Settings, settings
 from agentmon_pipeline.errors import UserError
 from agentmon_pipeline.home import ensure_home
 from agentmon_pipeline.ingest.landing import (
-    Ledger,
     day_range,
     first_day,
     pending_files,
     settle_seconds,
-    settled_files,
     today,
+    unloaded_files,
 )
 from agentmon_pipeline.numbers import plain, runs_out
 from agentmon_pipeline.storage import connect, table_exists
@@ -297,9 +296,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
         )
         summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
         if days is None:
-            summary.waiting_files = settled_files(
-                s.landing_dir, set(Ledger.read(con).files), settle_seconds()
-            )[1]
+            summary.waiting_files = unloaded_files(con, s.landing_dir, settle_seconds())[1]
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(

@@ -99,7 +99,7 @@ class Idle:
 def nothing_to_do(s: Settings, settle_seconds: float) -> Idle | None:
     """An Idle when the last successful run saw the same inputs in this hour and the landing folder
     holds no settled file the ledger has not seen; None when a run is needed."""
-    from agentmon_pipeline.ingest.landing import Ledger, settled_files
+    from agentmon_pipeline.ingest.landing import unloaded_files
 
     path = s.home / STATE_FILE
     if not path.exists():
@@ -112,7 +112,7 @@ def nothing_to_do(s: Settings, settle_seconds: float) -> Idle | None:
         with connect(s, read_only=True) as con:
             if inputs(s, con) != last.get("inputs"):
                 return None
-            found, waiting = settled_files(s.landing_dir, set(Ledger.read(con).files), settle_seconds)
+            found, waiting = unloaded_files(con, s.landing_dir, settle_seconds)
             if found:
                 return None
             from agentmon_pipeline.app.runner import suites_due

@@ -24,11 +24,10 @@ class Progress:
     """Prints a line when the run enters a stage, from the run's own event log (a thread that
     polls it once a second), so a long run is never silent."""
 
-    def __init__(self, instance, run_id: str, out=None, started: float | None = None):
+    def __init__(self, instance, run_id: str, started: float, out=None):
         import threading
 
-        self.instance, self.run_id, self.out = instance, run_id, out or sys.stdout
-        self.started = time.monotonic() if started is None else started
+        self.instance, self.run_id, self.out, self.started = instance, run_id, out or sys.stdout, started
         self.entered: set[str] = set()
         self.seen = 0
         self._stop = threading.Event()
@@ -108,7 +107,7 @@ def execute_job(
     with DagsterInstance.get() as instance, open(output, "w", encoding="utf-8") as captured:
         level = "DEBUG" if s.log_level == "DEBUG" else ("INFO" if verbose else "WARNING")
         quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(captured)
-        with Progress(instance, run_id, out=console, started=started), quiet:
+        with Progress(instance, run_id, started, out=console), quiet:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,

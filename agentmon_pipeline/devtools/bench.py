@@ -190,14 +190,12 @@ def _known_fields_read(path: Path, db: Path, queue) -> None:
     """DuckDB's reader of the file into the native format's known fields alone (text, or JSON for
     objects), into a table: no check, no unknown key kept, nothing redacted. What any loader that
     types those fields reads, at least."""
-    from agentmon_pipeline.ingest.native import FIELDS
+    from agentmon_pipeline.ingest.native import field_types
 
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute("set enable_progress_bar = false")
-    columns = ", ".join(
-        f"'{f}': '{'JSON' if how in ('obj', 'text') else 'VARCHAR'}'" for f, how in FIELDS.items()
-    )
+    columns = ", ".join(f"'{field}': '{duck}'" for field, duck in field_types().items())
     start = time.perf_counter()
     con.execute(
         f"create table spans as select * from read_json('{path}', format = 'newline_delimited', columns = {{{columns}}})"

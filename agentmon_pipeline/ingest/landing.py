@@ -92,9 +92,17 @@ def settled_files(
     return found, waiting
 
 
+def unloaded_files(
+    con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds: float
+) -> tuple[list[PendingFile], int]:
+    """Settled files the ledger has not seen under the same path, size and mtime, and the number
+    of files still being written (`settled_files`)."""
+    return settled_files(landing, set(Ledger.read(con).files), settle_seconds)
+
+
 def pending_files(con: duckdb.DuckDBPyConnection, landing: Path, settle_seconds: float) -> list[PendingFile]:
     """Settled files the ledger has not seen under the same path, size and mtime."""
-    return settled_files(landing, set(Ledger.read(con).files), settle_seconds)[0]
+    return unloaded_files(con, landing, settle_seconds)[0]
 
 
 @dataclass(frozen=True)

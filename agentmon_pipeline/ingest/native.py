@@ -106,12 +106,14 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def field_types() -> dict[str, str]:
+    """The DuckDB type each field is read as before it is checked: JSON for objects and free text,
+    VARCHAR (any JSON scalar as text) for the rest."""
+    return {field: "JSON" if how in ("obj", "text") else "VARCHAR" for field, how in FIELDS.items()}
+
+
 def _structure() -> str:
-    parts = []
-    for field, how in FIELDS.items():
-        duck = "JSON" if how in ("obj", "text") else "VARCHAR"
-        parts.append(f'"{field}":"{duck}"')
-    return "{" + ",".join(parts) + "}"
+    return "{" + ",".join(f'"{field}":"{duck}"' for field, duck in field_types().items()) + "}"
 
 
 def _known_nulls() -> str:

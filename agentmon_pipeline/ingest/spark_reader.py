@@ -144,9 +144,8 @@ def _parse_blocks(statements: list[str], output: str, schema: pa.Schema, offsets
     pending: list[pa.Table] = []
     size = 0
     with local_duckdb() as duck:
-        duck.execute(
-            "set threads = 1"
-        )  # a Spark task has one core (spark.task.cpus); Spark runs one per core
+        # a Spark task has one core (spark.task.cpus); Spark runs one per core
+        duck.execute("set threads = 1")
         try:
             for batch in batches:
                 blocks = batch.column(0).to_numpy(zero_copy_only=False)
