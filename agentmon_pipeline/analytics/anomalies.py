@@ -313,7 +313,8 @@ def _sum_scores(x, mu, runs, alpha, sigma):
         one = stats.norm.sf(
             (np.log(np.maximum(rest, 1e-300)) - np.log(mean_run)[:, None] + sigma**2 / 2) / max(sigma, 1e-9)
         )
-    jump = np.where(rest > 0, -np.expm1(k[None, :] * np.log1p(-np.minimum(one, 1 - 1e-16))), 1.0)
+    # (where the others alone reach x, their mean is above it and the lognormal approximation holds)
+    jump = np.where(rest > 0, -np.expm1(k[None, :] * np.log1p(-np.minimum(one, 1 - 1e-16))), 0.0)
     upper = np.where(x > 0, (pmf * np.maximum(stats.norm.sf(z), jump)).sum(axis=1), 1.0)
     lower = none + (pmf * stats.norm.cdf(z)).sum(axis=1)
     return _normal_score(upper, np.minimum(lower, 1.0))

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from agentmon_pipeline.analytics.anomalies import DEFAULT_THRESHOLDS, SCORE_CAP, score_series
+from agentmon_pipeline.analytics.anomalies import DEFAULT_THRESHOLDS, SCORE_CAP, _sum_scores, score_series
 from tests.traffic import Shape, hourly, runs
 
 THRESHOLD = DEFAULT_THRESHOLDS["seasonal"]
@@ -106,6 +106,30 @@ def _oracle_p(rate: float, sigma: float, value: float) -> float:
     run = np.diff(stats.lognorm.cdf(edges, sigma, scale=0.01))  # one run's cost, on the grid
     hour = np.fft.irfft(np.exp(rate * (np.fft.rfft(run) - run.sum())), size)
     return float(np.clip(hour[int(value / step) :].sum(), 0.0, 1.0))
+
+
+def test_a_sums_tail_is_that_of_the_compound_poisson_law():
+    """The score of an hour's cost (`_sum_scores`, Poisson runs of lognormal cost) against the
+    exact compound Poisson law (`_oracle_p`), from 2x to 15x the expected cost, for sparse to busy
+    hours and per-run spreads from 0.5 to 1.5: within 0.15 of the exact score from 3 to 6 (where
+    the threshold of 4 sits), within 0.3 below. The lognormal approximation of the sum alone
+    (Fenton-Wilkinson) scored 3x the cost of 40 runs at sigma 1 as 5.1 where the law says 4.0, and
+    5x as 7.8 where it says 4.9."""
+    worst = {"1-3": 0.0, "3-6": 0.0}
+    for sigma in (0.5, 1.0, 1.5):
+        for rate in (0.5, 2.0, 9.0, 40.0):
+            mean = rate * 0.01 * np.exp(sigma**2 / 2)
+            values = mean * np.array([2.0, 3.0, 5.0, 8.0, 15.0])
+            ours = _sum_scores(values, np.full(values.size, mean), np.full(values.size, rate), 0.0, sigma)
+            exact = stats.norm.isf([_oracle_p(rate, sigma, v) for v in values])
+            for band, (low, high) in {"1-3": (1.0, 3.0), "3-6": (3.0, 6.0)}.items():
+                mine = (exact >= low) & (exact < high)
+                if mine.any():
+                    worst[band] = max(worst[band], float(np.abs(ours - exact)[mine].max()))
+    print(
+        f"\na sum's score against the exact law: largest gap {worst['1-3']:.2f} (exact 1-3), {worst['3-6']:.2f} (exact 3-6)"
+    )
+    assert worst["3-6"] <= 0.15 and worst["1-3"] <= 0.3
 
 
 def test_a_five_fold_hour_is_found_without_echoes():
