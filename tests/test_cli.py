@@ -45,7 +45,8 @@ def test_demo_run_status_end_to_end(home, capsys):
     assert f"agent runs in marts {runs} (production)" in out and runs > 100
     assert main(["status"]) == 0
     status = capsys.readouterr().out
-    assert f"agent runs     {runs} (production)" in status and "not valid JSON" in status
+    assert f"agent runs     {runs} (production)" in status
+    assert "not valid JSON  (late-arrivals-with-bad-lines.jsonl)" in status  # the reason names its file
 
     # the README's `agentmon run` after `make demo`, then the UI's ingest job: the same config
     # (the demo home's own agentmon.yaml), the same alerts (none resolved and fired again), the
@@ -123,6 +124,8 @@ def test_demo_is_deterministic(tmp_path):
     [
         (["demo", "--days", "0"], {}, "must be at least 1"),
         (["demo", "--end", "yesterday"], {}, "is not an ISO 8601 time"),
+        (["demo", "--agents", "20"], {}, "the demo has 8 agents at most"),
+        (["prune", "--days", "-3"], {}, "-3 must be at least 1"),
         (
             ["status"],
             {"MONITORING_DB_URL": "mysql://x"},
@@ -321,6 +324,12 @@ def test_version_and_every_subcommand_says_what_it_does(capsys):
     commands = list(walk(build_parser(), []))
     assert len(commands) > 20
     assert [" ".join(path) for path, child in commands if not child.description] == []
+    for path, child in commands:  # every help renders (a bare % in a help string crashed `eval --help`)
+        assert child.format_help().startswith("usage: "), path
+    for path in (["eval"], ["eval", "power"], ["run"]):
+        with pytest.raises(SystemExit) as done:
+            main([*path, "--help"])
+        assert done.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
 def test_dagster_instance_runs_one_at_a_time_without_telemetry(home):
@@ -436,3 +445,29 @@ def test_the_run_summary_counts_the_files_still_being_written(home, monkeypatch)
     assert "still being written" not in RunSummary(success=True, run_id="e8b939f8", files=1).render(
         settings()
     )
+
+
+def test_a_reader_that_stops_early_does_not_break_a_command():
+    """`agentmon run | head -1`: the reader closes the pipe while the command goes on. The next
+    print raised BrokenPipeError inside the run (a traceback, exit 1, its state never recorded);
+    now the output goes nowhere and the command finishes (here one whose reader is gone before
+    its first line)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentmon_pipeline.app.cli",
+            "eval",
+            "power",
+            "--cases",
+            "400",
+            "--baseline-rate",
+            "0.8",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # no reader left: every write of the command meets a broken pipe
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert stderr == ""

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from agentmon_pipeline.app.cli import main
 from agentmon_pipeline.config import settings
+from agentmon_pipeline.numbers import plain
 from tests.first_day import SHAPES, metric_records, run_records, shape, this_hour, write_jsonl
 from tests.hostile import HOSTILE, good_span, hostile_file_text
 
@@ -95,6 +96,8 @@ def test_three_hours_of_one_agent_as_a_new_user(tmp_path, capsys):
     assert re.search(r"anomalies            solo-bot: has [12] of the 72 complete hours it needs", status)
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
+        cost = con.execute("select sum(cost_usd) from marts.fct_agent_runs").fetchone()[0]
+        assert 0 < cost < 1 and f"cost (USD)     {plain(float(cost))}\n" in status  # not rounded to 0.0
         assert con.execute("select distinct agent_id from marts.fct_agent_runs").fetchall() == [("solo-bot",)]
         assert con.execute("select count(*) from evals.runs").fetchone()[0] == 0
         assert (home / "suites").is_dir()  # where the user's own suites go

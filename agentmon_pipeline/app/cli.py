@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -32,6 +33,15 @@ def _positive(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def _demo_agents(value: str) -> int:
+    from agentmon_pipeline.devtools.demo import AGENTS
+
+    number = _positive(value)
+    if number > len(AGENTS):
+        raise argparse.ArgumentTypeError(f"{number}: the demo has {len(AGENTS)} agents at most")
     return number
 
 
@@ -696,7 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
     demo = sub.add_parser("demo", help="write realistic demo telemetry into the landing folder")
     demo.add_argument("--days", type=_positive, default=30, help="days of history (default 30)")
-    demo.add_argument("--agents", type=_positive, default=6, help="number of agents, at most 8 (default 6)")
+    demo.add_argument(
+        "--agents", type=_demo_agents, default=6, help="number of agents, at most 8 (default 6)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument(
         "--end", type=_end, default=None, help="last hour, ISO 8601 (default: the current hour)"
@@ -749,7 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--run", action="store_true", help="run the two versions first")
     compare.set_defaults(func=cmd_eval_compare)
     power = eval_sub.add_parser(
-        "power", help="what a suite can detect at 80% power, and the cases needed for an effect"
+        "power", help="what a suite can detect at 80%% power, and the cases needed for an effect"
     )
     power.add_argument(
         "suite", nargs="?", help=suite_help + " (its latest stored run); or give --cases and --baseline-rate"
@@ -773,7 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
     power.set_defaults(func=cmd_eval_power)
 
     prune = sub.add_parser("prune", help="delete raw and per-call detail older than the retention window")
-    prune.add_argument("--days", type=int, help="the window (default: MONITORING_RETENTION_DAYS)")
+    prune.add_argument(
+        "--days", type=_positive, help="the window, 1 or more (default: MONITORING_RETENTION_DAYS)"
+    )
     prune.set_defaults(func=cmd_prune)
 
     export = sub.add_parser(
@@ -885,7 +899,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class PipeSafe:
+    """stdout that outlives its reader: `agentmon run | head -1` closes the pipe while the run goes
+    on, and the next print raised BrokenPipeError inside the run (a traceback, exit 1, and the
+    run's state never recorded). After the first broken write, output goes nowhere and the command
+    finishes its work."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def _closed(self) -> None:
+        # the interpreter flushes the real stdout at exit too: point its descriptor at devnull
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        self._stream = open(os.devnull, "w")  # noqa: SIM115 -- for the rest of the process
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    saved = sys.stdout
+    sys.stdout = saved if isinstance(saved, PipeSafe) else PipeSafe(saved)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = saved
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

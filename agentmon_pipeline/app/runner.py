@@ -278,7 +278,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
         row = con.execute(
             f"""
             select count(*) filter (where status not in ('duplicate', 'refused')), count(*) filter (where status = 'duplicate'),
-                   coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined' and reason is not null),
+                   coalesce(sum(quarantined), 0), count(*) filter (where status = 'quarantined'),
                    count(*) filter (where status = 'refused')
             from raw.ingested_files where load_id in ({loads})
             """
@@ -387,8 +387,10 @@ def status_report() -> str:
         runs = _scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs")
         agents = _scalar(con, "count(*)", "marts", "dim_agents")
         cost = _scalar(con, "sum(cost_usd)", "marts", "fct_agent_runs")
+        # each reason with its files (the first by name, and how many): which file to look at
         reasons = con.execute(
-            "select reason, count(*) from raw.quarantine group by 1 order by 2 desc, 1"
+            "select reason, count(*), count(distinct file_path), min(file_path) from raw.quarantine "
+            "group by 1 order by 2 desc, 1"
         ).fetchall()
         metrics = con.execute("select count(*) from raw.metrics").fetchone()[0]
         events = con.execute("select count(*) from raw.events").fetchone()[0]
@@ -418,13 +420,17 @@ def status_report() -> str:
         f"metrics/events {metrics} / {events}",
         f"agent runs     {f'{runs} (production)' if runs is not None else 'none yet (the marts are built by agentmon run)'}",
         f"agents         {agents if agents is not None else '-'}",
-        f"cost (USD)     {round(cost, 2) if cost is not None else '-'}",
+        f"cost (USD)     {plain(float(cost)) if cost is not None else '-'}",  # a first file's $0.0048 is not 0.0
         f"last update    {files[6]:%Y-%m-%d %H:%M:%S} UTC" if files[6] else "last update    never",
         f"retention      {retention}",
     ]
     if reasons:
         out.append("top quarantine reasons:")
-        out += [f"  {n:>6}  {reason}" for reason, n in reasons[:5]]
+        out += [
+            f"  {n:>6}  {reason}  ({Path(first).name}"
+            + (f" and {files - 1} more file(s))" if files > 1 else ")")
+            for reason, n, files, first in reasons[:5]
+        ]
         if len(reasons) > 5:
             out.append(
                 f"  and {len(reasons) - 5} more reason(s): select reason, count(*) from raw.quarantine group by 1"

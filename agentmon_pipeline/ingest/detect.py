@@ -57,6 +57,9 @@ def detect_format(head: bytes) -> str:
         return "otlp"
     if text.lstrip().startswith("{") and '"observations"' in text:
         return "langfuse"
+    document = _json_document(text, lines, whole=len(head) < HEAD_BYTES)
+    if document:
+        raise WholeFileRejected(document)
     complete = lines[:-1] if len(head) == HEAD_BYTES else lines
     if not complete and lines[0].lstrip().startswith("{"):
         return "native"  # one line longer than the head: let the parser judge it
@@ -69,3 +72,30 @@ def detect_format(head: bytes) -> str:
                 return "native"
             continue
     raise WholeFileRejected(f"no JSON object in the first lines; agentmon reads {READ_FORMATS}")
+
+
+def _json_document(text: str, lines: list[str], whole: bool) -> str | None:
+    """What a file holding one JSON document (an array, or an object spread over lines) that is
+    not a format agentmon reads is, or None for JSON lines. A native line is an object on one
+    line: it never starts with `[`, and a first line of `{` alone is a pretty-printed document
+    (read as lines, every line of it was quarantined: 91 rows for one exported file)."""
+    start = text.lstrip()[:1]
+    if start != "[" and lines[0].strip() != "{":
+        return None
+    if start == "[" and len(lines) > 1 and _parses(lines[0]):
+        return None  # JSON lines of arrays: no object in them, said below
+    if whole:  # the whole file is in the head: say whether it is valid JSON at all
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            return f"not a valid JSON document ({str(exc).splitlines()[0]}; truncated?)"
+    what = "a JSON array, not JSON lines" if start == "[" else "a JSON document of no format agentmon reads"
+    return f"{what}; agentmon reads {READ_FORMATS} (native: one JSON object per line)"
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True

@@ -166,15 +166,20 @@ def test_gzip_without_gz_suffix_is_detected_from_content(con, tmp_path):
         (gzip.compress(b'{"trace_id": "t"}\n' * 1000, mtime=0)[:60], "truncated or corrupt gzip"),
         (b"name,value\ncpu,1\n", "no JSON object"),
         (b"[1, 2, 3]\n[4]\n", "no JSON object"),
+        # one JSON document over many lines, of no format agentmon reads: one reason for the
+        # file, not a quarantined row for each of its lines
+        (b'[\n  {"name": "span", "attributes": {}}\n]\n', "a JSON array, not JSON lines"),
+        (b'{\n  "spans": [\n    {"name": "x"}\n  ]\n}\n', "a JSON document of no format agentmon reads"),
+        (b'{\n  "trace": {\n    "id": "t1",\n', "not a valid JSON document"),
     ],
-    ids=["binary", "truncated-gzip", "csv", "json-arrays"],
+    ids=["binary", "truncated-gzip", "csv", "json-arrays", "json-array-document", "json-document", "cut-document"],
 )
 def test_unreadable_file_is_quarantined_whole(con, tmp_path, content, reason_part):
     path = tmp_path / "bad.bin"
     path.write_bytes(content)
     result = ingest_file(con, path, tmp_path)
     assert result.status == "quarantined" and reason_part in result.reason
-    if "gzip" not in reason_part:
+    if "gzip" not in reason_part and "valid JSON" not in reason_part:
         assert "native JSONL" in result.reason  # a format we do not read: the reason names those we do
     status, lines, loaded, quarantined, _ = ledger(con)[0]
     assert (status, lines, loaded, quarantined) == ("quarantined", 1, 0, 1)
