@@ -45,3 +45,33 @@ def test_every_mart_column_is_documented(demo_warehouse):
         problems += [f"{mart}.{c}: documented, but the mart has no such column" for c in documented
                      if columns and c not in columns]  # fmt: skip
     assert not problems, "dbt_project/models/marts/<mart>.yml:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reports")
+def test_every_duckdb_query_the_docs_show_runs_on_the_demo(demo_warehouse):
+    """The queries of the README (`.sql('…')`) and of the docs' ```sql blocks (but PostgreSQL's
+    page, whose statements are PostgreSQL's) run on the demo's warehouse as shown."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pages = [
+        root / "README.md",
+        *sorted(p for p in (root / "docs").glob("*.md") if p.name != "postgresql.md"),
+    ]
+    queries = []
+    for page in pages:
+        text = page.read_text()
+        queries += [(page.name, q) for q in re.findall(r"\.sql\('([^']+)'\)", text)]
+        for block in re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL):
+            queries += [(page.name, q.strip()) for q in block.split(";") if q.strip()]
+    assert len(queries) >= 4 and any(name == "README.md" for name, _ in queries)
+    failed = []
+    with duckdb.connect(demo_warehouse["warehouse"], read_only=True) as con:
+        for name, query in queries:
+            try:
+                con.execute(query).fetchall()
+            except duckdb.Error as exc:
+                failed.append(f"{name}: {query[:80]}: {str(exc).splitlines()[0]}")
+    assert failed == []
