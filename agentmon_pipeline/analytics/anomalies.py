@@ -21,7 +21,9 @@ anomaly):
   the value's tail probability under a noise model for what the metric is:
     counts (runs): negative binomial, variance mu + alpha mu^2, alpha estimated from the series
       (the day-to-day and hour-to-hour wobble of real traffic on top of Poisson arrivals);
-    sums (cost, tokens): a compound sum of heavy-tailed per-run values: N runs, negative
+    sums (cost, tokens): expected as the runs' expected count times a run's expected value (a
+      level of its day times a profile of its hour, fitted over the runs seen: `_per_run_fit`);
+      judged as a compound sum of heavy-tailed per-run values: N runs, negative
       binomial around the expected run count (alpha from the run counts behind the sum), each
       lognormal with a log-sd estimated from the hours of few runs (`_run_sigma`); given N = k the sum is lognormal with the k-fold mean and variance
       (Fenton-Wilkinson), its upper tail never thinner than one run's carrying the excess alone,
@@ -60,7 +62,11 @@ ROUNDS = 5
 # maximum): they are judged as Student t with 10 degrees of freedom
 LEVEL_DF = 10
 IPF_ITERATIONS = 20
-PROFILE_PRIOR_RUNS = 2.0  # counts' and sums' hourly profiles: a gamma prior worth two runs (`_fit`)
+PROFILE_PRIOR_RUNS = 2.0  # counts' hourly profiles: a gamma prior worth two runs (`_fit`)
+# a sum's value per run (`_per_run_fit`): a day's level is shrunk towards its kind's typical day by
+# 10 runs' worth, an hour's profile towards flat by 20 runs' worth
+PER_RUN_PRIOR_RUNS = 10.0
+PER_RUN_PROFILE_RUNS = 20.0
 
 
 @dataclass
@@ -198,6 +204,48 @@ def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, prof
         new = np.where(den > 0, new, shared)
         profile = (new / np.maximum(new.mean(axis=1, keepdims=True), 1e-300)).ravel()
     return exposure * level[cal.row] * profile[cells]
+
+
+def _per_run_fit(x, w, n, cal: Calendar, runs: np.ndarray) -> np.ndarray:
+    """A sum's expected value (cost, tokens): the expected runs of its hour (the count model of
+    the runs behind it) times the expected value of one run, a level of its day times a profile
+    of its hour, fitted over the runs seen (the sum of the values over the sum of the runs). A run's
+    value is estimated from every run of a day, however the runs fall: fitted as a level and
+    profile of the sum itself, a quiet hour's expectation followed its few runs, and the rare hour
+    of three runs where one is usual scored as if each had cost ten times its due. Each day's level
+    is shrunk towards the typical day of its kind by PER_RUN_PRIOR_RUNS runs and held within 2.5
+    spreads of day levels (`_clip_levels`: a day of runs at five times the cost is not absorbed);
+    each hour's profile is shrunk towards flat by PER_RUN_PROFILE_RUNS runs. The hours of weight 0
+    (rejected by the robust refit) are left out; no value is winsorised, as a sum's noise is too
+    skewed in quiet hours for a bound in standard deviations (it clipped their ordinary sums and
+    biased the level down)."""
+    n_rows, n_cells = int(cal.row.max()) + 1, 2 * cal.period
+    cells = cal.cells
+    row_group = np.zeros(n_rows, dtype=int)
+    row_group[cal.row] = cal.group
+    seen_runs = (w * n).sum()
+    overall = (w * x).sum() / seen_runs if seen_runs > 0 else 0.0
+    if overall <= 0:
+        return np.zeros(x.size)
+    profile = np.ones(n_cells)
+    level = np.full(n_rows, overall)
+    for _ in range(IPF_ITERATIONS):
+        num = np.bincount(cal.row, w * x, n_rows)
+        den = np.bincount(cal.row, w * n * profile[cells], n_rows)
+        raw = num / np.where(den > 0, den, 1.0)
+        typical = np.zeros(n_rows)
+        for g in (0, 1):  # two kinds of day
+            mine = row_group == g
+            full = mine & (den >= 0.5 * den[mine].max(initial=0.0)) & (den > 0)
+            typical[mine] = np.median(raw[full]) if full.any() else overall
+        level = _clip_levels(
+            (num + PER_RUN_PRIOR_RUNS * typical) / (den + PER_RUN_PRIOR_RUNS), typical, row_group, den > 0
+        )
+        prior = PER_RUN_PROFILE_RUNS * overall
+        num = np.bincount(cells, w * x, n_cells)
+        den = np.bincount(cells, w * n * level[cal.row], n_cells)
+        profile = (num + prior) / (den + prior)
+    return runs * level[cal.row] * profile[cells]
 
 
 def _clip_levels(level, typical, row_group, seen) -> np.ndarray:
@@ -451,8 +499,13 @@ def seasonal_scores(
     winsorised = x + shift
     use = observed
     w = observed.astype(float)
+    # a sum is the runs' count times a run's value, unless values come without runs behind them
+    per_run = kind == "sum" and not (x[observed & (n <= 0)] > 0).any()
     for round_ in range(ROUNDS):
-        mu = _fit(winsorised, w, cal, exposure, profile_prior, unit) - shift
+        if per_run:
+            mu = _per_run_fit(x, w, n, cal, runs.expected)
+        else:
+            mu = _fit(winsorised, w, cal, exposure, profile_prior, unit) - shift
         noise = _noise(kind, x, mu, n, use, runs, log)
         score = np.where(observed, noise.scores(x, mu, n), 0.0)
         low, high = noise.bounds(mu + shift, n, WINSOR)

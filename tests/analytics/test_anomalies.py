@@ -266,6 +266,26 @@ def test_a_runs_spread_is_estimated_without_bias():
     assert all(abs(e.mean() - 1.0) <= 0.05 and np.abs(e - 1.0).max() <= 0.2 for e in found.values())
 
 
+def test_a_runs_value_that_differs_by_hour_is_learnt():
+    """Runs at night (00:00-05:59) cost three times the others (batch jobs, longer prompts): a
+    run's value has an hourly profile of its own (`_per_run_fit`), so these hours are not
+    anomalies, for a busy agent nor a quiet one."""
+    false = {}
+    for peak in (9.0, 1.0):
+        hours = 0
+        for seed in range(12):
+            r = runs(seed, 30, Shape(peak=peak))
+            cost = r["cost_usd"] * np.where(r["hour"] % 24 < 6, 3.0, 1.0)
+            n = np.bincount(r["hour"], minlength=720).astype(float)
+            hours += int(flagged(np.bincount(r["hour"], cost, 720), "sum", n=n).sum())
+        false[peak] = hours / 12
+    print(
+        "\nnight runs at 3x the cost: false hours a month "
+        + ", ".join(f"{p:g} runs/h {v:.2f}" for p, v in false.items())
+    )
+    assert all(v <= 0.5 for v in false.values())
+
+
 def test_the_total_of_agents_whose_runs_cost_differently():
     """The series of all agents together (the `agent_id` null scope of analytics.anomalies): a busy
     agent, one at a third of its traffic whose runs cost three times as much, and a sparse one,
