@@ -23,11 +23,12 @@ anomaly):
       (the day-to-day and hour-to-hour wobble of real traffic on top of Poisson arrivals);
     sums (cost, tokens): expected as the runs' expected count times a run's expected value (a
       level of its day times a profile of its hour, fitted over the runs seen: `_per_run_fit`);
-      judged as a compound sum of heavy-tailed per-run values: N runs, negative
-      binomial around the expected run count (alpha from the run counts behind the sum), each
-      lognormal with a log-sd estimated from the hours of few runs (`_run_sigma`); given N = k the sum is lognormal with the k-fold mean and variance
-      (Fenton-Wilkinson), its upper tail never thinner than one run's carrying the excess alone,
-      and its tails are summed over k (`_sum_scores`). A Poisson tail in
+      judged as a compound sum of heavy-tailed per-run values: N runs, negative binomial around
+      the expected run count (alpha from the run counts behind the sum), each lognormal with a
+      log-sd estimated from the hours of few runs (`_run_sigma`); given N = k the sum is
+      lognormal with the k-fold mean and variance (Fenton-Wilkinson), its upper tail never
+      thinner than one run's carrying the excess alone, and its tails are summed over k
+      (`_sum_scores`; tests/analytics/test_anomalies.py checks it against the exact law). A Poisson tail in
       "units" of cost is 10-1000x too thin at 3-5x the mean (checked by Monte Carlo against sums
       of lognormal run costs): it called one expensive run an anomaly;
     rates (error, success, retry rate): the exact binomial tail of k events in n runs at the
