@@ -172,7 +172,15 @@ def test_gzip_without_gz_suffix_is_detected_from_content(con, tmp_path):
         (b'{\n  "spans": [\n    {"name": "x"}\n  ]\n}\n', "a JSON document of no format agentmon reads"),
         (b'{\n  "trace": {\n    "id": "t1",\n', "not a valid JSON document"),
     ],
-    ids=["binary", "truncated-gzip", "csv", "json-arrays", "json-array-document", "json-document", "cut-document"],
+    ids=[
+        "binary",
+        "truncated-gzip",
+        "csv",
+        "json-arrays",
+        "json-array-document",
+        "json-document",
+        "cut-document",
+    ],
 )
 def test_unreadable_file_is_quarantined_whole(con, tmp_path, content, reason_part):
     path = tmp_path / "bad.bin"
