@@ -217,13 +217,6 @@ def apply(
         for obs in observations:
             fp = obs.fingerprint
             seen.add(fp)
-            if fp in open_alerts:
-                con.execute(
-                    "update alerts.alerts set last_seen_at = ?, fire_count = fire_count + 1, value = ?, message = ? where alert_id = ?",
-                    [now, obs.value, obs.message, open_alerts[fp]["alert_id"]],
-                )
-                result.still_firing += 1
-                continue
             last = con.execute(
                 "select max(last_seen_at) from alerts.alerts where fingerprint = ? and notified", [fp]
             ).fetchone()[0]
@@ -234,6 +227,30 @@ def apply(
                 and severity_at_least(obs.rule.severity, floor)
                 and (last is None or now - last >= obs.rule.cooldown)
             )
+            if fp in open_alerts:
+                alert = {**open_alerts[fp], "last_seen_at": now, "value": obs.value, "message": obs.message}
+                alert["fire_count"] += 1
+                # an alert that fired again within its cooldown was recorded, not sent: once the
+                # cooldown has passed and it still holds, it is sent (and escalates from then on),
+                # never left silent for as long as the problem lasts
+                later = notify and not alert["notified"] and alert["state"] == "firing"
+                con.execute(
+                    "update alerts.alerts set last_seen_at = ?, fire_count = fire_count + 1, value = ?, message = ?, "
+                    "notified = notified or ? where alert_id = ?",
+                    [now, obs.value, obs.message, later, alert["alert_id"]],
+                )
+                result.still_firing += 1
+                if later:
+                    _audit(
+                        con,
+                        now,
+                        alert["alert_id"],
+                        "notified",
+                        None,
+                        "still firing after the rule's cooldown",
+                    )
+                    result.queued += _enqueue(con, alert, "firing", obs.rule.channels, now, obs.asset)
+                continue
             alert = {"alert_id": uuid.uuid4().hex[:12], "fingerprint": fp, "rule": obs.rule.name, "kind": obs.rule.kind,
                      "severity": obs.rule.severity, "state": "firing", "agent_id": obs.agent_id, "metric": obs.metric,
                      "value": obs.value, "threshold": obs.threshold,

@@ -143,6 +143,14 @@ def test_fire_once_deliver_everywhere_retry_escalate_resolve(
     before = len(receiver.posts)
     again = tick(now=NOW + timedelta(hours=1, minutes=30))
     assert again.evaluation.fired >= 1 and len(receiver.posts) == before
+    # still firing once the cooldown has passed (the last notified alert was seen at +35 min): sent
+    # now, once, not left silent for as long as the problem lasts
+    tick(now=NOW + timedelta(hours=1, minutes=40))
+    tick(now=NOW + timedelta(hours=1, minutes=45))
+    hooks = [p["json"] for p in receiver.posts[before:] if p["path"] == "/hook"]
+    assert [h["event"] for h in hooks] == ["firing"] and hooks[0]["fire_count"] == 2
+    [refired] = [a for a in alerts() if a["rule"] == "high-error-rate" and a["state"] == "firing"]
+    assert refired["notified"]
 
 
 def test_acknowledged_alerts_do_not_escalate_and_the_cli(
