@@ -114,6 +114,7 @@ class RunSummary:
     findings: list[str] = field(default_factory=list)  # WARN checks: recorded and shown, not failures
     alerts_open: int = 0
     notifications: int = 0
+    failing: tuple[int, str | None] = (0, None)  # notifications not delivered yet, and one's error
     suites_run: int = 0
     suites_current: list[str] = field(default_factory=list)  # unchanged since their last run: not rerun
     waiting: list[str] = field(default_factory=list)  # analyses waiting for more history
@@ -163,6 +164,9 @@ class RunSummary:
         lines.append(
             f"  alerts firing       {self.alerts_open} ({self.notifications} notification(s) sent this run)"
         )
+        if self.failing[0]:
+            lines.append(f"  NOT DELIVERED       {self.failing[0]} notification(s), retried on later runs; "
+                         f"{self.failing[1]}")  # fmt: skip
         if self.findings:
             lines.append(
                 f"  findings            {len(self.findings)} (recorded and shown in the UI; not failures)"
@@ -301,6 +305,7 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(
             "select count(*) from alerts.deliveries where sent_at >= ?", [began_at]).fetchone()[0])  # fmt: skip
+        summary.failing = failing_deliveries(con)
         regressed = con.execute(
             """
             select g.suite, g.candidate, g.baseline, g.metric, g.effect, g.relative,
@@ -395,6 +400,7 @@ def status_report() -> str:
         metrics = con.execute("select count(*) from raw.metrics").fetchone()[0]
         events = con.execute("select count(*) from raw.events").fetchone()[0]
         waiting = waiting_analyses(con)
+        failing = failing_deliveries(con) if table_exists(con, "alerts", "deliveries") else (0, None)
         pruned = con.execute(
             "select max(pruned_at), coalesce(sum(rows_removed), 0) from raw.retention_log "
             "where pruned_at = (select max(pruned_at) from raw.retention_log)"
@@ -435,10 +441,25 @@ def status_report() -> str:
             out.append(
                 f"  and {len(reasons) - 5} more reason(s): select reason, count(*) from raw.quarantine group by 1"
             )
+    if failing[0]:
+        out.append(
+            f"notifications  {failing[0]} not delivered yet (retried on later runs); latest: {failing[1]}"
+        )
     if waiting:
         out.append("analyses waiting for more history:")
         out += [f"  {line}" for line in waiting]
     return "\n".join(out)
+
+
+def failing_deliveries(con) -> tuple[int, str | None]:
+    """Notifications that failed and wait for a retry (alerts.deliveries), and the latest error:
+    a channel that cannot send (a secret not set, a host down) is said where the user looks."""
+    failing = "from alerts.deliveries where state = 'pending' and last_error is not null"
+    count = int(con.execute(f"select count(*) {failing}").fetchone()[0])
+    if not count:
+        return 0, None
+    latest = con.execute(f"select channel, last_error {failing} order by created_at desc limit 1").fetchone()
+    return count, f"{latest[0]}: {latest[1]}"
 
 
 def waiting_analyses(con) -> list[str]:

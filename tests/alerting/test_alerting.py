@@ -87,6 +87,13 @@ def test_fire_once_deliver_everywhere_retry_escalate_resolve(
     firing = [a for a in alerts() if a["rule"] == "high-error-rate"]
     assert len(firing) == 1 and firing[0]["agent_id"] == "bot-a" and firing[0]["value"] == 0.5
     assert first.delivery.sent == 2 and first.delivery.failed == 1  # info is recorded, not notified
+    # the failure is said where the user looks: the run summary and `agentmon status`
+    from agentmon_pipeline.app.runner import failing_deliveries, status_report
+
+    with connect(settings(), read_only=True) as con:
+        count, error = failing_deliveries(con)
+    assert count == 1 and error.startswith("slack: ") and "503" in error
+    assert "notifications  1 not delivered yet (retried on later runs); latest: slack: " in status_report()
 
     # email over STARTTLS, with text and HTML parts
     [mail] = smtp_server["mailbox"].messages
