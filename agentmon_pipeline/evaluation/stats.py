@@ -139,7 +139,20 @@ def t_interval(d: MeanDifference, level: float = 0.95) -> tuple[float, float]:
     if d.units < 2 or math.isnan(d.se):
         return math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, d.df)) * d.se
-    return d.effect - half, d.effect + half
+    return at_least_rule_of_three(d.effect - half, d.effect + half, d.units)
+
+
+def at_least_rule_of_three(low: float, high: float, n: int) -> tuple[float, float]:
+    """A 95% interval no narrower than the rule of three (Hanley & Lippman-Hand 1983): n cases
+    that all changed alike (all 40 answered the same by both versions) still admit that 3/n of
+    all cases change, by up to the whole range of a score or rate (1), or by 100% for a ratio. A
+    bootstrap or t interval of such cases has width 0, and called "unchanged" a suite of 40 cases
+    that could not see a 22-point drop."""
+    if not n:
+        return math.nan, math.nan
+    floor = 3.0 / n
+    centre = (low + high) / 2
+    return min(low, centre - floor), max(high, centre + floor)
 
 
 def detectable_multiplier(alpha: float, df: float = math.inf, power: float = POWER) -> float:
@@ -301,7 +314,7 @@ def bootstrap_mean_ci(differences: np.ndarray, seed: int = 0, n_boot: int = N_BO
     idx = _rng(seed).integers(0, n, size=(n_boot, n))
     means = differences[idx].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    return at_least_rule_of_three(float(low), float(high), n)
 
 
 def _stat_ratio_ci(
@@ -321,7 +334,7 @@ def _stat_ratio_ci(
     if ratios.size == 0:
         return math.nan, math.nan
     low, high = np.percentile(ratios, [2.5, 97.5])
-    return float(low), float(high)
+    return at_least_rule_of_three(float(low), float(high), n)
 
 
 def p95(values: np.ndarray) -> np.ndarray:

@@ -393,3 +393,16 @@ def test_benchmark_latency_is_judged_per_case_and_its_direction_agrees_with_its_
     # +20% change against a 10% minimum (more cases or repeats buy power)
     assert "improved" not in slower and slower.count("regressed") / 100 >= 0.6
     assert "regressed" not in tail and "improved" not in tail
+
+
+def test_no_interval_is_narrower_than_the_rule_of_three():
+    """40 cases that both versions answered alike: the bootstrap interval of their differences has
+    width 0, and called the suite `unchanged` on a 2-point drop it could not see (its MDE is 22
+    points). The interval is at least +-3/N: inconclusive at 40 cases, unchanged at 400."""
+    for n, expected in ((40, "inconclusive"), (400, "unchanged")):
+        low, high = stats.bootstrap_mean_ci(np.zeros(n))
+        assert (low, high) == pytest.approx((-3 / n, 3 / n))
+        assert stats.verdict(0.0, low, high, 1.0, 0.05, 0.02, higher_is_better=True) == expected
+    # one case of a latency ratio: no interval at all worth the name
+    low, high = stats.p95_ratio_ci(np.array([[100.0]]), np.array([[44.3]]))
+    assert high - low >= 6.0

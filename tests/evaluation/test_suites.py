@@ -122,15 +122,15 @@ def test_reference_suites_show_the_regressions_their_agents_contain():
             verdicts[(name, c.candidate, c.metric)] = c.verdict
     # quality regressions where the agents were made worse, and nowhere else
     assert verdicts[("support-qa", "1.1", "normalized_match.rate")] == "regressed"
-    assert verdicts[("support-qa", "1.2", "normalized_match.rate")] == "unchanged"
+    assert verdicts[("support-qa", "1.2", "normalized_match.rate")] in ("unchanged", "inconclusive")
     assert verdicts[("math-word-problems", "2.1", "numeric_close.rate")] == "regressed"
-    assert verdicts[("math-word-problems", "2.2", "numeric_close.rate")] == "unchanged"
+    assert verdicts[("math-word-problems", "2.2", "numeric_close.rate")] in ("unchanged", "inconclusive")
     assert verdicts[("summaries-replay", "v2", "rouge_l.mean")] == "regressed"
     # the slow versions are flagged on latency (3x), and 2.2 on its extra tokens
     assert verdicts[("support-qa", "1.2", "latency_ms.p95")] == "regressed"
     assert verdicts[("math-word-problems", "2.2", "latency_ms.p95")] == "regressed"
     assert verdicts[("math-word-problems", "2.2", "tokens.mean")] == "regressed"
-    assert verdicts[("support-qa", "1.1", "error.rate")] == "unchanged"
+    assert verdicts[("support-qa", "1.1", "error.rate")] in ("unchanged", "inconclusive")
 
 
 def test_user_suite_outside_the_repository_runs_and_compares_from_the_cli(home, tmp_path, capsys):
@@ -288,3 +288,17 @@ def test_a_suite_reruns_only_when_what_it_measures_changed(home, tmp_path):
             assert "changed since its run of" in due(), changed.name
             changed.write_text(before)
             assert due() is None
+
+
+def test_each_version_goes_first_as_often_as_the_others(tmp_path):
+    """Within a case the versions are called one after the other; the first call meets a colder
+    cache. Their order rotates from case to case, so that identical versions are not measured
+    apart by the order (a fixed order made the later one +6.6% slower, p 1e-4)."""
+    from agentmon_pipeline.evaluation.runner import run_agent_calls
+
+    suite = load_suite(user_suite(tmp_path, cases=30, extra="concurrency: 1\n"))
+    calls = run_agent_calls(suite, ["1", "2", "3"])
+    first = {}
+    for record in calls:  # in the order they were called (concurrency 1)
+        first.setdefault(record.call.case_id, record.version)
+    assert [list(first.values()).count(v) for v in ("1", "2", "3")] == [10, 10, 10]
