@@ -439,12 +439,10 @@ def test_the_run_summary_counts_the_files_still_being_written(home, monkeypatch)
     monkeypatch.setenv("MONITORING_SETTLE_SECONDS", "10")
     text = RunSummary(success=True, run_id="e8b939f8", files=1, waiting_files=30).render(settings())
     assert (
-        "files ingested      1 (30 more still being written, modified in the last 10 s: the next run loads them)"
+        "files ingested      1 (30 more waiting, modified in the last 10 s when the run looked: the next run loads them)"
         in text
     )
-    assert "still being written" not in RunSummary(success=True, run_id="e8b939f8", files=1).render(
-        settings()
-    )
+    assert "more waiting" not in RunSummary(success=True, run_id="e8b939f8", files=1).render(settings())
 
 
 def test_a_reader_that_stops_early_does_not_break_a_command():

@@ -129,8 +129,8 @@ class RunSummary:
             + (f" (+{self.duplicates} duplicate)" if self.duplicates else "")
             + (f" ({self.refused} refused: symlink out of the landing folder)" if self.refused else "")
             + (
-                f" ({self.waiting_files} more still being written, modified in the last {settle_seconds():.0f} s: "
-                "the next run loads them)"
+                f" ({self.waiting_files} more waiting, modified in the last {settle_seconds():.0f} s when the run "
+                "looked: the next run loads them)"
                 if self.waiting_files
                 else ""
             ),
@@ -299,8 +299,9 @@ def run_pipeline(verbose: bool = False, benchmarks: bool | None = None,
             _scalar(con, "count(*) filter (where not is_benchmark)", "marts", "fct_agent_runs") or 0
         )
         summary.waiting = sorted({line.split()[0] for line in waiting_analyses(con)})
-        if days is None:
-            summary.waiting_files = unloaded_files(con, s.landing_dir, settle_seconds())[1]
+        if days is None:  # still being written, or settled during the run (after its scan): next run's
+            settled, writing = unloaded_files(con, s.landing_dir, settle_seconds())
+            summary.waiting_files = writing + sum(not p.refused for p in settled)
         summary.alerts_open = int(con.execute(
             "select count(*) from alerts.alerts where state = 'firing'").fetchone()[0])  # fmt: skip
         summary.notifications = int(con.execute(
