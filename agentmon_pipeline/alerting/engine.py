@@ -178,6 +178,7 @@ def _payload(alert: dict, event: str, asset: str | None) -> dict:
         "state": alert["state"], "agent_id": alert["agent_id"], "metric": alert["metric"], "value": alert["value"],
         "threshold": alert["threshold"], "condition": alert["condition"], "message": alert["message"],
         "first_seen_at": str(alert["first_seen_at"]), "fire_count": alert["fire_count"],
+        "resolved_at": str(alert["resolved_at"]) if alert.get("resolved_at") else None,
         "link": f"{base}/assets/{asset}" if asset else base,
     }  # fmt: skip
 
@@ -276,7 +277,9 @@ def apply(
             result.resolved += 1
             rule = rules.get(alert["rule"])
             if alert["notified"] and rule is not None:
-                resolved = {**alert, "state": "resolved"}
+                # the last value seen is the one that fired: say it was, and when it cleared
+                resolved = {**alert, "state": "resolved", "resolved_at": now,
+                            "message": f"resolved: the condition no longer holds (last seen firing: {alert['message']})"}  # fmt: skip
                 result.queued += _enqueue(
                     con, resolved, "resolved", rule.channels, now, ASSET_OF_KIND.get(alert["kind"])
                 )

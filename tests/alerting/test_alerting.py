@@ -143,6 +143,9 @@ def test_fire_once_deliver_everywhere_retry_escalate_resolve(
     resolved = tick(now=NOW + timedelta(hours=1, minutes=15))
     assert resolved.evaluation.resolved == 3
     assert [p["json"]["text"] for p in receiver.posts if p["path"] == "/slack"][-1].startswith("[RESOLVED]")
+    resolution = [p["json"] for p in receiver.posts if p["path"] == "/hook"][-1]
+    assert resolution["event"] == "resolved" and resolution["resolved_at"]
+    assert resolution["message"].startswith("resolved: the condition no longer holds (last seen firing: ")
     assert all(a["state"] == "resolved" for a in alerts())
 
     # it fires again within the cooldown (1h since the notified alert was last seen): recorded, not notified
