@@ -332,13 +332,22 @@ def acknowledge(con, alert_id: str, by: str, note: str | None, now: datetime) ->
     _audit(con, now, alert_id, "acknowledged", by, note)
 
 
-def resolve(con, alert_id: str, by: str | None, now: datetime) -> None:
-    row = con.execute("select state from alerts.alerts where alert_id = ?", [alert_id]).fetchone()
-    if row is None:
+def resolve(con, alert_id: str, by: str | None, now: datetime, config: AlertConfig | None = None) -> int:
+    """Resolve an alert by hand; an alert that was sent gets its resolution sent too (through the
+    channels of its rule in `config`). Returns the notifications queued."""
+    rows = fetch_rows(con, "select * from alerts.alerts where alert_id = ?", [alert_id])
+    if not rows:
         raise UserError(f"no alert {alert_id!r}; `agentmon alerts list` shows them")
-    if row[0] == "resolved":
+    [alert] = rows
+    if alert["state"] == "resolved":
         raise UserError(f"alert {alert_id} is already resolved")
     con.execute(
         "update alerts.alerts set state = 'resolved', resolved_at = ? where alert_id = ?", [now, alert_id]
     )
     _audit(con, now, alert_id, "resolved", by, "by hand")
+    rule = next((r for r in config.rules if r.name == alert["rule"]), None) if config else None
+    if not (alert["notified"] and rule is not None):
+        return 0
+    resolved = {**alert, "state": "resolved", "resolved_at": now,
+                "message": f"resolved by hand{f' by {by}' if by else ''} (last seen firing: {alert['message']})"}  # fmt: skip
+    return _enqueue(con, resolved, "resolved", rule.channels, now, ASSET_OF_KIND.get(alert["kind"]))

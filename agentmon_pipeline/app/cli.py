@@ -435,11 +435,18 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from agentmon_pipeline.alerting.engine import resolve
+    from agentmon_pipeline.alerting.outbox import deliver_pending
+    from agentmon_pipeline.alerting.service import alert_config
     from agentmon_pipeline.storage import connect
 
+    config, now = alert_config(), datetime.now(UTC)
     with connect(settings()) as con:
-        resolve(con, args.alert_id, args.by, datetime.now(UTC))
-    print(f"alert {args.alert_id} resolved")
+        queued = resolve(con, args.alert_id, args.by, now, config)
+        sent = deliver_pending(con, config, now).sent if queued else 0
+    print(
+        f"alert {args.alert_id} resolved"
+        + (f"; {sent} of {queued} resolution notice(s) sent" if queued else "")
+    )
     return 0
 
 

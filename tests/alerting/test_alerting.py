@@ -182,7 +182,12 @@ def test_acknowledged_alerts_do_not_escalate_and_the_cli(
         "dana",
         0,
     )
-    assert main(["alerts", "resolve", alert["alert_id"]]) == 0
+    capsys.readouterr()
+    # resolved by hand: the alert was sent, so its resolution is sent too, at once
+    assert main(["alerts", "resolve", alert["alert_id"], "--by", "dana"]) == 0
+    assert "3 of 3 resolution notice(s) sent" in capsys.readouterr().out
+    resolution = [p["json"] for p in receiver.posts if p["path"] == "/hook"][-1]
+    assert resolution["event"] == "resolved" and resolution["message"].startswith("resolved by hand by dana")
     assert main(["alerts", "ack", "nope", "--by", "dana"]) == 2
     assert "no alert 'nope'" in capsys.readouterr().err
 
