@@ -197,6 +197,7 @@ def _enqueue(con, alert: dict, event: str, channels, now: datetime, asset: str |
 class EvaluationResult:
     fired: int = 0
     still_firing: int = 0
+    acknowledged: int = 0  # of the alerts whose condition still holds, those a person acknowledged
     resolved: int = 0
     escalated: int = 0
     queued: int = 0
@@ -240,7 +241,10 @@ def apply(
                     "notified = notified or ? where alert_id = ?",
                     [now, obs.value, obs.message, later, alert["alert_id"]],
                 )
-                result.still_firing += 1
+                if alert["state"] == "acknowledged":
+                    result.acknowledged += 1
+                else:
+                    result.still_firing += 1
                 if later:
                     _audit(
                         con,

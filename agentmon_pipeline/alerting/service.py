@@ -23,7 +23,9 @@ class TickResult:
 
     def line(self) -> str:
         e, d = self.evaluation, self.delivery
-        return (f"alerts: {e.fired} fired, {e.still_firing} still firing, {e.resolved} resolved, {e.escalated} escalated; "
+        return (f"alerts: {e.fired} fired, {e.still_firing} still firing"
+                + (f" (and {e.acknowledged} acknowledged, still holding)" if e.acknowledged else "")
+                + f", {e.resolved} resolved, {e.escalated} escalated; "
                 f"notifications: {d.sent} sent, {d.failed} failed (retried later)")  # fmt: skip
 
 

@@ -174,8 +174,11 @@ def test_acknowledged_alerts_do_not_escalate_and_the_cli(
     listed = json.loads(capsys.readouterr().out)
     assert alert["alert_id"] in {a["alert_id"] for a in listed}
     assert main(["alerts", "ack", alert["alert_id"], "--by", "dana", "--note", "looking"]) == 0
-    tick(now=NOW + timedelta(minutes=45))
+    after_ack = tick(now=NOW + timedelta(minutes=45))
     assert [p["json"]["event"] for p in receiver.posts if p["path"] == "/hook"] == ["firing"]  # no escalation
+    assert (
+        after_ack.evaluation.acknowledged == 1 and "(and 1 acknowledged, still holding)" in after_ack.line()
+    )
     [acked] = [a for a in alerts() if a["rule"] == "high-error-rate"]
     assert (acked["state"], acked["acknowledged_by"], acked["escalation_level"]) == (
         "acknowledged",
