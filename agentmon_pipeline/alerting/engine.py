@@ -215,13 +215,17 @@ def apply(
             a["fingerprint"]: a
             for a in fetch_rows(con, "select * from alerts.alerts where state <> 'resolved'")
         }
+        # when each fingerprint was last notified (its cooldown), in one query for all observations
+        last_notified = dict(
+            con.execute(
+                "select fingerprint, max(last_seen_at) from alerts.alerts where notified group by fingerprint"
+            ).fetchall()
+        )
         seen = set()
         for obs in observations:
             fp = obs.fingerprint
             seen.add(fp)
-            last = con.execute(
-                "select max(last_seen_at) from alerts.alerts where fingerprint = ? and notified", [fp]
-            ).fetchone()[0]
+            last = last_notified.get(fp)
             # notified means sent somewhere: an alert of a rule without channels is recorded only,
             # so it neither starts a cooldown nor escalates, and adding channels later takes effect
             notify = (
@@ -273,20 +277,9 @@ def apply(
         for fp, alert in open_alerts.items():
             if fp in seen:
                 continue
-            con.execute(
-                "update alerts.alerts set state = 'resolved', resolved_at = ? where alert_id = ?",
-                [now, alert["alert_id"]],
-            )
-            _audit(con, now, alert["alert_id"], "resolved", None, "the condition no longer holds")
             result.resolved += 1
-            rule = rules.get(alert["rule"])
-            if alert["notified"] and rule is not None:
-                # the last value seen is the one that fired: say it was, and when it cleared
-                resolved = {**alert, "state": "resolved", "resolved_at": now,
-                            "message": f"resolved: the condition no longer holds (last seen firing: {alert['message']})"}  # fmt: skip
-                result.queued += _enqueue(
-                    con, resolved, "resolved", rule.channels, now, ASSET_OF_KIND.get(alert["kind"])
-                )
+            result.queued += _resolve(con, alert, rules.get(alert["rule"]), now, None,
+                                      "the condition no longer holds", "resolved: the condition no longer holds")  # fmt: skip
         result.escalated, queued = _escalate(con, config, now, floor)
         result.queued += queued
     return result
@@ -345,13 +338,23 @@ def resolve(con, alert_id: str, by: str | None, now: datetime, config: AlertConf
     [alert] = rows
     if alert["state"] == "resolved":
         raise UserError(f"alert {alert_id} is already resolved")
+    rule = {r.name: r for r in config.rules}.get(alert["rule"]) if config else None
+    return _resolve(con, alert, rule, now, by, "by hand", f"resolved by hand{f' by {by}' if by else ''}")
+
+
+def _resolve(
+    con, alert: dict, rule: Rule | None, now: datetime, by: str | None, detail: str, how: str
+) -> int:
+    """Mark the alert resolved (by the evaluation or by hand) and, if it was sent, queue its
+    resolution through its rule's channels. The last value seen is the one that fired: the
+    message says so, and when it cleared. Returns the notifications queued."""
     con.execute(
-        "update alerts.alerts set state = 'resolved', resolved_at = ? where alert_id = ?", [now, alert_id]
+        "update alerts.alerts set state = 'resolved', resolved_at = ? where alert_id = ?",
+        [now, alert["alert_id"]],
     )
-    _audit(con, now, alert_id, "resolved", by, "by hand")
-    rule = next((r for r in config.rules if r.name == alert["rule"]), None) if config else None
+    _audit(con, now, alert["alert_id"], "resolved", by, detail)
     if not (alert["notified"] and rule is not None):
         return 0
     resolved = {**alert, "state": "resolved", "resolved_at": now,
-                "message": f"resolved by hand{f' by {by}' if by else ''} (last seen firing: {alert['message']})"}  # fmt: skip
+                "message": f"{how} (last seen firing: {alert['message']})"}  # fmt: skip
     return _enqueue(con, resolved, "resolved", rule.channels, now, ASSET_OF_KIND.get(alert["kind"]))

@@ -132,6 +132,13 @@ class Calendar:
     def cells(self) -> np.ndarray:
         return self.group * self.period + self.col
 
+    @property
+    def row_group(self) -> np.ndarray:
+        """The kind of day (0 weekday, 1 weekend) of each row."""
+        groups = np.zeros(int(self.row.max()) + 1, dtype=int)
+        groups[self.row] = self.group
+        return groups
+
 
 def calendar(size: int, periods: tuple[int, ...], times: np.ndarray | None = None) -> Calendar:
     """The calendar of `size` points of a granularity with these periods, the first at `times[0]`
@@ -172,25 +179,16 @@ def _fit(x: np.ndarray, w: np.ndarray, cal: Calendar, exposure: np.ndarray, prof
     exactly 0, any later run there scored "infinitely" surprising, the robust refit rejected it, and
     the cell stayed at 0 (two weekend nights of the demo's research-agent flagged at 10)."""
     n_rows, n_cells = int(cal.row.max()) + 1, 2 * cal.period
-    cells = cal.cells
-    row_group = np.zeros(n_rows, dtype=int)
-    row_group[cal.row] = cal.group
+    cells, row_group = cal.cells, cal.row_group
     mass = exposure * w
     level_prior = LEVEL_PRIOR_BUCKETS * (mass.sum() / max(w.sum(), 1.0))
     profile = np.ones(n_cells)
-    level = np.zeros(n_rows)
     for _ in range(IPF_ITERATIONS):
         num = np.bincount(cal.row, x * w, n_rows)
         den = np.bincount(cal.row, mass * profile[cells], n_rows)
         raw = num / np.where(den > 0, den, 1.0)
-        typical = np.zeros(n_rows)
-        for g in (0, 1):  # two kinds of day
-            mine = row_group == g
-            full = mine & (den >= 0.5 * den[mine].max(initial=0.0)) & (den > 0)
-            typical[mine] = (
-                np.median(raw[full]) if full.any() else np.median(raw[den > 0]) if (den > 0).any() else 0.0
-            )
-        level = _clip_levels((num + level_prior * typical) / (den + level_prior), typical, row_group, den > 0)
+        fallback = float(np.median(raw[den > 0])) if (den > 0).any() else 0.0
+        level = _day_levels(num, den, row_group, level_prior, fallback)
         num = np.bincount(cells, x * w, n_cells).reshape(2, -1)
         den = np.bincount(cells, mass * level[cal.row], n_cells).reshape(2, -1)
         if unit > 0:  # gamma priors in runs: hour of the day towards flat, kind of day towards shared
@@ -221,32 +219,34 @@ def _per_run_fit(x, w, n, cal: Calendar, runs: np.ndarray) -> np.ndarray:
     skewed in quiet hours for a bound in standard deviations (it clipped their ordinary sums and
     biased the level down)."""
     n_rows, n_cells = int(cal.row.max()) + 1, 2 * cal.period
-    cells = cal.cells
-    row_group = np.zeros(n_rows, dtype=int)
-    row_group[cal.row] = cal.group
+    cells, row_group = cal.cells, cal.row_group
     seen_runs = (w * n).sum()
     overall = (w * x).sum() / seen_runs if seen_runs > 0 else 0.0
     if overall <= 0:
         return np.zeros(x.size)
     profile = np.ones(n_cells)
-    level = np.full(n_rows, overall)
     for _ in range(IPF_ITERATIONS):
         num = np.bincount(cal.row, w * x, n_rows)
         den = np.bincount(cal.row, w * n * profile[cells], n_rows)
-        raw = num / np.where(den > 0, den, 1.0)
-        typical = np.zeros(n_rows)
-        for g in (0, 1):  # two kinds of day
-            mine = row_group == g
-            full = mine & (den >= 0.5 * den[mine].max(initial=0.0)) & (den > 0)
-            typical[mine] = np.median(raw[full]) if full.any() else overall
-        level = _clip_levels(
-            (num + PER_RUN_PRIOR_RUNS * typical) / (den + PER_RUN_PRIOR_RUNS), typical, row_group, den > 0
-        )
+        level = _day_levels(num, den, row_group, PER_RUN_PRIOR_RUNS, overall)
         prior = PER_RUN_PROFILE_RUNS * overall
         num = np.bincount(cells, w * x, n_cells)
         den = np.bincount(cells, w * n * level[cal.row], n_cells)
         profile = (num + prior) / (den + prior)
     return runs * level[cal.row] * profile[cells]
+
+
+def _day_levels(num, den, row_group, prior: float, fallback: float) -> np.ndarray:
+    """Each row's level num / den, shrunk towards the typical level of its kind of day (the median
+    over its full rows, those with at least half the largest den; `fallback` where none is) by
+    `prior` units of den, and held within reach of it (`_clip_levels`)."""
+    raw = num / np.where(den > 0, den, 1.0)
+    typical = np.zeros(den.size)
+    for g in (0, 1):  # two kinds of day
+        mine = row_group == g
+        full = mine & (den >= 0.5 * den[mine].max(initial=0.0)) & (den > 0)
+        typical[mine] = np.median(raw[full]) if full.any() else fallback
+    return _clip_levels((num + prior * typical) / (den + prior), typical, row_group, den > 0)
 
 
 def _clip_levels(level, typical, row_group, seen) -> np.ndarray:

@@ -442,7 +442,13 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
     config, now = alert_config(), datetime.now(UTC)
     with connect(settings()) as con:
         queued = resolve(con, args.alert_id, args.by, now, config)
-        sent = deliver_pending(con, config, now).sent if queued else 0
+        sent = 0
+        if queued:  # what is due goes out now; counted: this alert's resolution
+            deliver_pending(con, config, now)
+            sent = con.execute(
+                "select count(*) from alerts.deliveries where alert_id = ? and event = 'resolved' and sent_at is not null",
+                [args.alert_id],
+            ).fetchone()[0]
     print(
         f"alert {args.alert_id} resolved"
         + (f"; {sent} of {queued} resolution notice(s) sent" if queued else "")

@@ -401,7 +401,7 @@ def status_report() -> str:
         metrics = con.execute("select count(*) from raw.metrics").fetchone()[0]
         events = con.execute("select count(*) from raw.events").fetchone()[0]
         waiting = waiting_analyses(con)
-        failing = failing_deliveries(con) if table_exists(con, "alerts", "deliveries") else (0, None)
+        failing = failing_deliveries(con)
         pruned = con.execute(
             "select max(pruned_at), coalesce(sum(rows_removed), 0) from raw.retention_log "
             "where pruned_at = (select max(pruned_at) from raw.retention_log)"
@@ -455,6 +455,8 @@ def status_report() -> str:
 def failing_deliveries(con) -> tuple[int, str | None]:
     """Notifications that failed and wait for a retry (alerts.deliveries), and the latest error:
     a channel that cannot send (a secret not set, a host down) is said where the user looks."""
+    if not table_exists(con, "alerts", "deliveries"):
+        return 0, None
     failing = "from alerts.deliveries where state = 'pending' and last_error is not null"
     count = int(con.execute(f"select count(*) {failing}").fetchone()[0])
     if not count:
